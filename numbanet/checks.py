@@ -1,0 +1,97 @@
+"""Checks on what users hand in, run before any kernel so that a refused call changes nothing.
+Each error names the argument, the problem and the offending value."""
+import numpy as np
+
+_REFUSED_KINDS = {'O': 'Python objects', 'U': 'strings', 'S': 'bytes', 'V': 'structured records',
+                  'c': 'complex numbers', 'M': 'datetimes', 'm': 'timedeltas'}
+
+
+def as_array(x, what):
+    if isinstance(x, np.ndarray):
+        return x
+    if x is None:
+        raise TypeError(f"{what} is None; pass a numpy array")
+    try:
+        return np.asarray(x)
+    except (ValueError, TypeError) as e:
+        raise TypeError(f"{what} could not be turned into an array: {e}") from None
+
+
+def _numeric(arr, what):
+    kind = arr.dtype.kind
+    if kind in _REFUSED_KINDS:
+        raise TypeError(f"{what} has dtype {arr.dtype} ({_REFUSED_KINDS[kind]}); numbanet needs numbers")
+
+
+def first_bad(arr):
+    bad = ~np.isfinite(arr)
+    count = int(bad.sum())
+    return count, (tuple(int(i) for i in np.argwhere(bad)[0]) if count else None)
+
+
+def as_float_array(x, what):
+    """A C-contiguous float32 array with no NaN or Inf (float64, ints and bools are converted)."""
+    arr = as_array(x, what)
+    _numeric(arr, what)
+    with np.errstate(over='ignore'):  # values beyond float32 become Inf, reported just below
+        arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if not np.isfinite(arr).all():
+        count, where = first_bad(arr)
+        raise ValueError(f"{what} contains {count} NaN or Inf value(s) (first at index {where}); "
+                         f"clean the data first (values beyond float32's range also become Inf)")
+    return arr
+
+
+def as_label_array(y, what, num_classes):
+    """Integer class labels (N,) or (N, 1), each in [0, num_classes), as int64 (N,)."""
+    arr = as_array(y, what)
+    _numeric(arr, what)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(f"{what} must be integer class labels shaped (N,) or (N, 1), got shape {arr.shape}; "
+                         f"one-hot targets go with CategoricalCrossentropy")
+    if arr.dtype.kind == 'f':
+        if not np.isfinite(arr).all():
+            count, where = first_bad(arr)
+            raise ValueError(f"{what} contains {count} NaN or Inf value(s) (first at index {where})")
+        if np.any(arr != np.round(arr)):
+            raise ValueError(f"{what} must hold whole-number class labels, got a fractional value "
+                             f"{arr[arr != np.round(arr)][0]!r}")
+    labels = arr.astype(np.int64)
+    if labels.size:
+        lo, hi = int(labels.min()), int(labels.max())
+        if lo < 0 or hi >= num_classes:
+            bad = lo if lo < 0 else hi
+            raise ValueError(f"{what} holds label {bad}, outside [0, {num_classes}) for a model with "
+                             f"{num_classes} outputs")
+    return np.ascontiguousarray(labels)
+
+
+def check_weight_list(weights, specs, owner):
+    """Validate a set_weights list against the weights it would replace; returns float32 arrays."""
+    if not isinstance(weights, (list, tuple)):
+        raise TypeError(f"set_weights on {owner} takes a list of arrays, got {type(weights).__name__}")
+    if len(weights) != len(specs):
+        raise ValueError(f"set_weights on {owner} expects {len(specs)} arrays "
+                         f"({', '.join(s.name for s in specs) or 'none'}), got {len(weights)}")
+    values = []
+    for w, spec in zip(weights, specs):
+        arr = as_array(w, f"weight '{spec.name}'")
+        _numeric(arr, f"weight '{spec.name}'")
+        if arr.shape != spec.shape:
+            raise ValueError(f"weight '{spec.name}' has shape {spec.shape}, got an array of shape {arr.shape}")
+        values.append(as_float_array(arr, f"weight '{spec.name}'"))
+    return values
+
+
+def positive_int(value, what):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{what} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def non_negative_int(value, what):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{what} must be a non-negative int, got {value!r}")
+    return int(value)

@@ -1,0 +1,100 @@
+"""Optimizers, thin objects over the update kernels. State lives in flat buffers shaped like the
+model's flat parameter buffer, so one kernel call updates every weight."""
+import math
+
+
+def _rate(value, what):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{what} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def _fraction(value, what, upper_open=True):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+            0.0 <= value < 1.0 if upper_open else 0.0 <= value <= 1.0):
+        bounds = '[0, 1)' if upper_open else '[0, 1]'
+        raise ValueError(f"{what} must be in {bounds}, got {value!r}")
+    return float(value)
+
+
+class Optimizer:
+    def __init__(self, learning_rate, name):
+        self.learning_rate = learning_rate
+        self.name = name
+        self.iterations = 0
+        self._params = None
+
+    @property
+    def learning_rate(self):
+        return self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        self._learning_rate = _rate(value, 'learning_rate')
+
+    def prepare(self, backend, params):
+        """Make state for this parameter buffer (again, if it is a different buffer from last time)."""
+        if self._params is not params:
+            self._params = params
+            self.iterations = 0
+            self._make_state(backend, params.shape[0])
+
+    def apply(self, k, params, grads):
+        self.iterations += 1
+        self._update(k, params, grads)
+
+    def get_config(self):
+        return {'name': self.name, 'learning_rate': self.learning_rate}
+
+    def __repr__(self):
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_config().items())})"
+
+
+class SGD(Optimizer):
+    """Keras's SGD: velocity = momentum * velocity - lr * g; w += velocity (Nesterov: w += momentum *
+    velocity - lr * g)."""
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, name='SGD'):
+        super().__init__(learning_rate, name)
+        self.momentum = _fraction(momentum, 'momentum', upper_open=False)
+        self.nesterov = bool(nesterov)
+
+    def _make_state(self, backend, size):
+        self.velocity = backend.zeros(size)
+
+    def _update(self, k, params, grads):
+        k.sgd_update(params, self.velocity, grads, self.learning_rate, self.momentum, self.nesterov)
+
+    def get_config(self):
+        return {**super().get_config(), 'momentum': self.momentum, 'nesterov': self.nesterov}
+
+
+class Adam(Optimizer):
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, name='adam'):
+        super().__init__(learning_rate, name)
+        self.beta_1 = _fraction(beta_1, 'beta_1')
+        self.beta_2 = _fraction(beta_2, 'beta_2')
+        self.epsilon = _rate(epsilon, 'epsilon')
+
+    def _make_state(self, backend, size):
+        self.m = backend.zeros(size)
+        self.v = backend.zeros(size)
+
+    def _update(self, k, params, grads):
+        k.adam_update(params, self.m, self.v, grads, self.learning_rate, self.beta_1, self.beta_2,
+                      self.epsilon, self.iterations)
+
+    def get_config(self):
+        return {**super().get_config(), 'beta_1': self.beta_1, 'beta_2': self.beta_2, 'epsilon': self.epsilon}
+
+
+_BY_NAME = {'adam': Adam, 'sgd': SGD}
+
+
+def get(identifier):
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, str) and identifier.lower() in _BY_NAME:
+        return _BY_NAME[identifier.lower()]()
+    raise ValueError(f"unknown optimizer {identifier!r}; choose 'adam' or 'sgd', or pass a "
+                     f"numbanet.optimizers object")

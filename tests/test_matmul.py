@@ -1,0 +1,75 @@
+"""The hand-written matmul against numpy and against its plain reference, on shapes that are not
+multiples of any tile (4 x 64 and 4 x 16 tiles), in every mode."""
+import numba
+import numpy as np
+import pytest
+
+from numbanet.kernels.cpu import matmul as g
+
+SHAPES = [(1, 1, 1), (7, 13, 5), (1, 784, 256), (3, 64, 64), (5, 17, 65), (129, 257, 70), (130, 33, 10),
+          (4, 0, 9), (64, 128, 81)]
+
+
+def _operands(rng, M, K, N):
+    A = rng.standard_normal((M, K), dtype=np.float32)
+    B = rng.standard_normal((K, N), dtype=np.float32)
+    bias = rng.standard_normal(N, dtype=np.float32)
+    C0 = rng.standard_normal((M, N), dtype=np.float32)
+    return A, B, bias, C0
+
+
+@pytest.mark.parametrize('M,K,N', SHAPES)
+@pytest.mark.parametrize('mode', ['plain', 'bias', 'accumulate'])
+def test_gemm_matches_numpy_and_reference(rng, M, K, N, mode):
+    A, B, bias, C0 = _operands(rng, M, K, N)
+    b = bias if mode == 'bias' else g.NO_BIAS
+    acc = mode == 'accumulate'
+    expect = A.astype(np.float64) @ B.astype(np.float64)
+    if mode == 'bias':
+        expect += bias
+    if acc:
+        expect += C0
+    C = C0.copy()
+    g.gemm(C, A, B, b, acc)
+    R = C0.copy()
+    g.gemm_reference(R, A, B, b, acc)
+    tol = 1e-5 * max(1, K) ** 0.5 * 4
+    np.testing.assert_allclose(C, expect, rtol=tol, atol=tol)
+    np.testing.assert_allclose(C, R, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize('M,K,N', [(7, 13, 5), (129, 257, 70)])
+def test_gemm_takes_transposed_a_without_copy(rng, M, K, N):
+    # dense_backward passes inp.T, an F-ordered view, as A
+    A = rng.standard_normal((K, M), dtype=np.float32)
+    B = rng.standard_normal((K, N), dtype=np.float32)
+    C = np.empty((M, N), np.float32)
+    g.gemm(C, A.T, B)
+    np.testing.assert_allclose(C, A.T @ B, rtol=1e-4, atol=1e-4)
+
+
+def test_serial_and_parallel_are_bitwise_equal(rng):
+    # Each C element is summed by one thread in one order, whatever the thread count.
+    A, B, bias, C0 = _operands(rng, 131, 300, 133)
+    C1, C2, C3 = C0.copy(), C0.copy(), C0.copy()
+    g._gemm_serial(C1, A, B, bias, False)
+    g._gemm_parallel(C2, A, B, bias, False, 2)
+    g._gemm_parallel(C3, A, B, bias, False, 3)
+    assert np.array_equal(C1, C2) and np.array_equal(C1, C3)
+
+
+def test_gemm_refuses_shapes_that_do_not_chain(rng):
+    A, B, _, _ = _operands(rng, 4, 5, 6)
+    with pytest.raises(ValueError, match='do not chain'):
+        g.gemm(np.empty((4, 7), np.float32), A, B)
+    with pytest.raises(ValueError, match='bias'):
+        g.gemm(np.empty((4, 6), np.float32), A, B, np.zeros(5, np.float32))
+    with pytest.raises(ValueError, match='contiguous'):
+        g.gemm(np.empty((4, 6), np.float32), A, np.asfortranarray(B))
+
+
+def test_transpose(rng):
+    x = rng.standard_normal((37, 19), dtype=np.float32)
+    out = np.empty((19, 37), np.float32)
+    g.transpose(out, x)
+    assert np.array_equal(out, x.T)

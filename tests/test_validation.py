@@ -1,0 +1,190 @@
+"""Bad input is refused before any kernel runs, with an error that names the problem, and leaves the
+model exactly as it was."""
+import warnings
+
+import numpy as np
+import pytest
+
+import numbanet
+from numbanet import layers
+from tests.test_model import mlp
+
+
+@pytest.fixture
+def setup(rng):
+    model = mlp()
+    model.compile(optimizer='adam', loss='categorical_crossentropy', metrics=['accuracy'])
+    x = rng.standard_normal((40, 12)).astype(np.float32)
+    y = numbanet.utils.to_categorical(rng.integers(0, 5, 40), 5)
+    return model, x, y
+
+
+def _refused(model, call, error, match):
+    before = model.get_weights()
+    iterations = model.optimizer.iterations if model.optimizer else None
+    with pytest.raises(error, match=match):
+        call()
+    for a, b in zip(before, model.get_weights()):
+        assert np.array_equal(a, b)
+    if iterations is not None:
+        assert model.optimizer.iterations == iterations
+
+
+def test_wrong_feature_shape(setup):
+    model, x, y = setup
+    _refused(model, lambda: model.fit(x[:, :10], y, verbose=0), ValueError, r"shape \(40, 10\).*expects")
+    _refused(model, lambda: model.predict(x[:, :10], verbose=0), ValueError, 'expects')
+    _refused(model, lambda: model.fit(x.reshape(40, 3, 4), y, verbose=0), ValueError, 'reshape')
+
+
+def test_non_numeric_dtypes_refused_float64_converted(setup):
+    model, x, y = setup
+    _refused(model, lambda: model.fit(x.astype(str), y, verbose=0), TypeError, 'strings')
+    _refused(model, lambda: model.fit(x.astype(object), y, verbose=0), TypeError, 'Python objects')
+    _refused(model, lambda: model.fit(x.astype(complex), y, verbose=0), TypeError, 'complex')
+    _refused(model, lambda: model.fit(x, y.astype(str), verbose=0), TypeError, 'strings')
+    a = model.predict(x, verbose=0)
+    np.testing.assert_array_equal(model.predict(x.astype(np.float64), verbose=0), a)
+    model.fit(x.astype(np.float64), y.astype(np.float64), epochs=1, verbose=0)  # accepted
+
+
+def test_nan_and_inf_in_data(setup):
+    model, x, y = setup
+    bad = x.copy()
+    bad[3, 7] = np.nan
+    bad[5, 1] = np.inf
+    _refused(model, lambda: model.fit(bad, y, verbose=0), ValueError, r"2 NaN or Inf.*\(3, 7\)")
+    _refused(model, lambda: model.evaluate(bad, y, verbose=0), ValueError, 'NaN')
+    _refused(model, lambda: model.predict(bad, verbose=0), ValueError, 'NaN')
+    bad_y = y.copy()
+    bad_y[0, 0] = np.nan
+    _refused(model, lambda: model.fit(x, bad_y, verbose=0), ValueError, 'y contains 1 NaN')
+    huge = x.astype(np.float64)
+    huge[0, 0] = 1e300  # beyond float32
+    _refused(model, lambda: model.fit(huge, y, verbose=0), ValueError, 'Inf')
+    _refused(model, lambda: model.fit(x, y, validation_data=(bad, y), verbose=0), ValueError, 'validation x')
+
+
+def test_label_width_and_range(setup, rng):
+    model, x, y = setup
+    _refused(model, lambda: model.fit(x, y[:, :4], verbose=0), ValueError, r'\(N, 5\)')
+    labels = rng.integers(0, 5, 40)
+    _refused(model, lambda: model.fit(x, labels, verbose=0), ValueError, 'to_categorical')
+    sparse = mlp()
+    sparse.compile(optimizer='adam', loss='sparse_categorical_crossentropy', metrics=['accuracy'])
+    bad = labels.copy()
+    bad[4] = 5
+    _refused(sparse, lambda: sparse.fit(x, bad, verbose=0), ValueError, r'label 5, outside \[0, 5\)')
+    bad[4] = -1
+    _refused(sparse, lambda: sparse.fit(x, bad, verbose=0), ValueError, 'label -1')
+    _refused(sparse, lambda: sparse.fit(x, labels + 0.5, verbose=0), ValueError, 'whole-number')
+    _refused(sparse, lambda: sparse.fit(x, y, verbose=0), ValueError, r'\(N,\) or \(N, 1\)')
+    sparse.fit(x, labels.reshape(-1, 1).astype(np.float32), verbose=0)  # (N, 1) float labels are fine
+
+
+def test_length_mismatch_and_empty(setup):
+    model, x, y = setup
+    _refused(model, lambda: model.fit(x, y[:30], verbose=0), ValueError, '40 samples but y has 30')
+    _refused(model, lambda: model.fit(x[:0], y[:0], verbose=0), ValueError, 'empty')
+    _refused(model, lambda: model.predict(x[:0], verbose=0), ValueError, 'empty')
+    _refused(model, lambda: model.fit(x, None, verbose=0), ValueError, 'missing')
+    _refused(model, lambda: model.fit(None, y, verbose=0), TypeError, 'None')
+
+
+@pytest.mark.parametrize('bad', [0, -1, 2.5, True, '32'])
+def test_bad_batch_size(setup, bad):
+    model, x, y = setup
+    _refused(model, lambda: model.fit(x, y, batch_size=bad, verbose=0), ValueError, 'batch_size')
+    _refused(model, lambda: model.predict(x, batch_size=bad, verbose=0), ValueError, 'batch_size')
+
+
+def test_bad_fit_arguments(setup):
+    model, x, y = setup
+    _refused(model, lambda: model.fit(x, y, epochs=-1, verbose=0), ValueError, 'epochs')
+    _refused(model, lambda: model.fit(x, y, verbose=3), ValueError, 'verbose')
+    _refused(model, lambda: model.fit(x, y, validation_split=1.5, verbose=0), ValueError, 'validation_split')
+    _refused(model, lambda: model.fit(x, y, validation_data=x, verbose=0), ValueError, 'validation_data')
+
+
+@pytest.mark.parametrize('lr', [-0.1, float('nan'), float('inf'), 'fast'])
+def test_bad_learning_rate(lr):
+    with pytest.raises(ValueError, match='learning_rate'):
+        numbanet.optimizers.Adam(learning_rate=lr)
+    with pytest.raises(ValueError, match='learning_rate'):
+        numbanet.optimizers.SGD(learning_rate=lr)
+    opt = numbanet.optimizers.SGD()
+    with pytest.raises(ValueError, match='learning_rate'):
+        opt.learning_rate = lr
+    assert opt.learning_rate == 0.01
+
+
+def test_bad_optimizer_and_loss_settings():
+    with pytest.raises(ValueError, match='momentum'):
+        numbanet.optimizers.SGD(momentum=-0.5)
+    with pytest.raises(ValueError, match='beta_1'):
+        numbanet.optimizers.Adam(beta_1=1.0)
+    model = mlp()
+    with pytest.raises(ValueError, match='unknown optimizer'):
+        model.compile(optimizer='rmsprop', loss='mse')
+    with pytest.raises(ValueError, match='unknown loss'):
+        model.compile(optimizer='adam', loss='hinge')
+    with pytest.raises(ValueError, match='unknown metric'):
+        model.compile(optimizer='adam', loss='mse', metrics=['f1'])
+    with pytest.raises(ValueError, match='reads integer labels'):
+        model.compile(optimizer='adam', loss='categorical_crossentropy', metrics=['sparse_categorical_accuracy'])
+    with pytest.raises(RuntimeError, match='compiled'):
+        mlp().fit(np.zeros((2, 12)), np.zeros((2, 5)))
+
+
+def test_crossentropy_needs_softmax_output_unless_from_logits(rng):
+    inputs = layers.Input(shape=(4,))
+    model = numbanet.Model(inputs, layers.Dense(3)(inputs))
+    with pytest.raises(ValueError, match='from_logits=True'):
+        model.compile(optimizer='adam', loss='categorical_crossentropy')
+    model.compile(optimizer='adam', loss=numbanet.losses.CategoricalCrossentropy(from_logits=True))
+    model.fit(rng.standard_normal((8, 4)), np.eye(3)[rng.integers(0, 3, 8)], verbose=0)
+
+
+def test_set_weights_checks_everything_first(setup):
+    model, _, _ = setup
+    ws = model.get_weights()
+    _refused(model, lambda: model.set_weights(ws[:-1]), ValueError, 'expects 6 arrays')
+    wrong = [w.copy() for w in ws]
+    wrong[-1] = np.zeros(4)  # the last one is wrong: nothing before it may be written either
+    wrong[0] += 1
+    _refused(model, lambda: model.set_weights(wrong), ValueError, r"dense_\d+/bias.*\(5,\).*\(4,\)")
+    wrong[-1] = np.array(['a'] * 5)
+    _refused(model, lambda: model.set_weights(wrong), TypeError, 'strings')
+    wrong[-1] = np.full(5, np.nan)
+    _refused(model, lambda: model.set_weights(wrong), ValueError, 'NaN')
+    _refused(model, lambda: model.set_weights(ws[0]), TypeError, 'list')
+
+
+def test_bad_layer_arguments():
+    for bad in (0, -3, 2.5, True, None):
+        with pytest.raises(ValueError, match='units must be a positive int'):
+            layers.Dense(bad)
+    with pytest.raises(ValueError, match="got 'tanh'"):
+        layers.Dense(3, activation='tanh')
+    with pytest.raises(TypeError, match='unexpected keyword'):
+        layers.Dense(3, kernel_regularizer='l2')
+    with pytest.raises(ValueError, match='float32'):
+        layers.Dense(3, dtype='float64')
+    with pytest.raises(ValueError, match='Input shape must be a positive int, got 0'):
+        layers.Input(shape=(0,))
+    with pytest.raises(ValueError, match='shape'):
+        layers.Input()
+    with pytest.raises(ValueError, match='unknown initializer'):
+        layers.Dense(3, kernel_initializer='orthogonal')
+
+
+def test_nan_loss_stops_training_and_keeps_last_finite_weights(rng):
+    x = rng.standard_normal((64, 3)).astype(np.float32) * 10
+    y = rng.standard_normal((64, 1)).astype(np.float32) * 1e3
+    model = numbanet.Sequential([layers.Input(shape=(3,)), layers.Dense(1)], seed=0)
+    model.compile(optimizer=numbanet.optimizers.SGD(1e6), loss='mse')  # diverges within a few steps
+    with pytest.warns(RuntimeWarning, match=r'loss became (nan|inf).*training stopped'):
+        history = model.fit(x, y, batch_size=8, epochs=50, verbose=0)
+    assert len(history.epoch) < 50
+    assert all(np.all(np.isfinite(w)) for w in model.get_weights())
+    assert model.stop_training
