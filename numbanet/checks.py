@@ -33,8 +33,9 @@ def as_float_array(x, what):
     """A C-contiguous float32 array with no NaN or Inf (float64, ints and bools are converted)."""
     arr = as_array(x, what)
     _numeric(arr, what)
-    with np.errstate(over='ignore'):  # values beyond float32 become Inf, reported just below
-        arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if arr.dtype != np.float32 or not arr.flags.c_contiguous:
+        with np.errstate(over='ignore'):  # values beyond float32 become Inf, reported just below
+            arr = np.ascontiguousarray(arr, dtype=np.float32)
     if not np.isfinite(arr).all():
         count, where = first_bad(arr)
         raise ValueError(f"{what} contains {count} NaN or Inf value(s) (first at index {where}); "

@@ -335,6 +335,36 @@ class Model:
         self.history = history
         return history
 
+    def train_on_batch(self, x, y, return_dict=False):
+        """One optimizer step on exactly this batch; returns its loss (and metrics), as Keras does."""
+        self._require_compiled('train_on_batch')
+        xs, y = self._data(x, y)
+        self._bind()
+        self.optimizer.prepare(self._backend, self._params)
+        for m in self.compiled_metrics:
+            m.reset()
+        n = xs[0].shape[0]
+        loss_sum = self._train_step(xs, y, self._arange(n))
+        logs = self._logs(loss_sum / n)
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    def test_on_batch(self, x, y, return_dict=False):
+        return self.evaluate(x, y, batch_size=len(y), verbose=0, return_dict=return_dict)
+
+    def predict_on_batch(self, x):
+        xs = self._inputs(x)
+        return self.predict(xs if len(xs) > 1 else xs[0], batch_size=xs[0].shape[0], verbose=0)
+
+    def _arange(self, n):
+        # Row numbers 0..n-1, kept so repeated calls on one batch size make no new array.
+        cached = getattr(self, '_arange_cache', None)
+        if cached is None or cached.shape[0] < n:
+            cached = self._arange_cache = np.arange(max(n, 1024))
+        return cached[:n]
+
     def _logs(self, mean_loss):
         logs = {'loss': mean_loss}
         for m in self.compiled_metrics:
@@ -423,6 +453,13 @@ class Model:
         self._bind()
         k = self._k
         n = xs[0].shape[0]
+        if n <= batch_size and not verbose:
+            # One batch (batch-1 inference, say): no index arrays, no gather, one copy out.
+            plan = self._plan(n)
+            for buf, arr in zip(plan.inputs, xs):
+                buf[...] = arr
+            plan.forward(k)
+            return np.array(self._backend.to_host(plan.output), copy=True)
         result = np.empty((n,) + self._graph.output.shape[1:], np.float32)
         for idx in self._batches(n, batch_size):
             plan = self._plan(idx.shape[0])

@@ -449,3 +449,17 @@ def test_early_stopping_restores_best_weights(rng):
     want = min(best.values(), key=lambda v: v[0])[1]
     for a, b in zip(model.get_weights(), want):
         np.testing.assert_array_equal(a, b)
+
+
+def test_train_on_batch_and_friends(rng):
+    x, labels = blobs(rng, n=64)
+    a, b = mlp(seed=4), mlp(seed=4)
+    for m in (a, b):
+        m.compile(optimizer='adam', loss='sparse_categorical_crossentropy', metrics=['accuracy'])
+    loss, acc = a.train_on_batch(x, labels)
+    history = b.fit(x, labels, batch_size=64, epochs=1, shuffle=False, verbose=0)
+    assert loss == pytest.approx(history.history['loss'][0], rel=1e-6) and 0 <= acc <= 1
+    for u, v in zip(a.get_weights(), b.get_weights()):
+        assert np.array_equal(u, v)
+    np.testing.assert_array_equal(a.predict_on_batch(x), a.predict(x, verbose=0))
+    assert a.test_on_batch(x, labels) == pytest.approx(a.evaluate(x, labels, verbose=0), rel=1e-6)

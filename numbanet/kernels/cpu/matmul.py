@@ -5,7 +5,8 @@ k and multiplies them into one NR-wide contiguous row of B (the outer-product fo
 the stack (see _stack.py), which lets LLVM keep it in vector registers for the whole k loop:
 4 x 64 float32 is 16 AVX-512 registers. (Blocking k so a panel of B stays in L1 was measured at the
 MLP's shapes and gained nothing over streaming B from L2, so the loops stay simple.)
-B and C must be C-contiguous; A may have any layout, so dense_backward passes inp.T without a copy.
+B and C should be C-contiguous (other layouts work, slowly); A may have any layout, so dense_backward
+passes inp.T without a copy.
 Every C element is summed by one thread in ascending k, so results do not depend on the thread count.
 """
 import numba
@@ -19,10 +20,12 @@ NR = 64          # columns of C per register tile
 TILE = MR * NR
 NE = 16          # width of the tiles that cover the last N % NR columns
 TILE_E = MR * NE
+NW = 256         # width of the one-row tiles: a lone row (batch-1 inference) reads each row of B whole
 # Contraction into FMA only. No reassociation: the k sum runs in a fixed order, reproducibly.
 _FM = {'contract'}
-# Below this many flops a thread pool costs more than it saves (a parallel launch is a few us).
-PARALLEL_MIN_FLOPS = 1 << 21
+# Below this many flops a thread pool costs more than it saves: waking a sleeping worker takes about
+# 25 us on this kind of VM, as long as a 4-MFLOP product takes on one core.
+PARALLEL_MIN_FLOPS = 1 << 22
 NO_BIAS = np.zeros(0, np.float32)
 
 
@@ -89,6 +92,20 @@ def _tile_1xNR(C, A, B, bias, accumulate, i, j0):
 
 
 @njit(cache=True, fastmath=_FM)
+def _tile_1xNW(C, A, B, bias, accumulate, i, j0):
+    # One row of C is bound by how fast B streams in; 256 columns at once read every row of B as one
+    # contiguous 1 KB run, which the prefetchers follow better than four 256-byte pieces.
+    acc = stack_f32(NW)
+    _load_tile(acc, NW, C, bias, accumulate, i, 1, j0, NW)
+    for k in range(A.shape[1]):
+        a = A[i, k]
+        bk = B[k, j0:j0 + NW]
+        for c in range(NW):
+            acc[c] += a * bk[c]
+    _store_tile(C, acc, NW, i, 1, j0, NW)
+
+
+@njit(cache=True, fastmath=_FM)
 def _tile_4xNE(C, A, B, bias, accumulate, i0, j0, cols):
     # The last cols <= NE columns. The width stays the constant NE so the tile stays in registers;
     # columns past cols multiply zeros (a masked load) and are never stored.
@@ -136,7 +153,10 @@ def _gemm_rows(C, A, B, bias, accumulate, r0, r1):
                 _tile_4xNE(C, A, B, bias, accumulate, i, j0, min(NE, N - j0))
             i += MR
         else:
-            for j0 in range(0, full, NR):
+            wide = N - N % NW
+            for j0 in range(0, wide, NW):
+                _tile_1xNW(C, A, B, bias, accumulate, i, j0)
+            for j0 in range(wide, full, NR):
                 _tile_1xNR(C, A, B, bias, accumulate, i, j0)
             for j0 in range(full, N, NE):
                 _tile_1xNE(C, A, B, bias, accumulate, i, j0, min(NE, N - j0))
@@ -161,24 +181,26 @@ def _gemm_parallel(C, A, B, bias, accumulate, threads):
 
 
 def _check(C, A, B, bias):
+    # The tiles index without bounds checks: shapes that do not chain would read and write past the
+    # arrays. (Any layout is safe: numba compiles strided variants. C-contiguous B and C are just fast.)
     M, N = C.shape
     if A.shape[0] != M or B.shape[1] != N or A.shape[1] != B.shape[0]:
         raise ValueError(f"gemm shapes do not chain: C {C.shape} = A {A.shape} @ B {B.shape}")
-    if bias.shape[0] not in (0, N):
+    if bias.shape[0] != 0 and bias.shape[0] != N:
         raise ValueError(f"gemm bias has {bias.shape[0]} values for {N} columns")
-    if not (B.flags.c_contiguous and C.flags.c_contiguous):
-        raise ValueError("gemm needs B and C C-contiguous")
 
 
 def gemm(C, A, B, bias=NO_BIAS, accumulate=False):
     """C = A @ B + bias, or C += A @ B when accumulate (bias then ignored). Pass NO_BIAS for none."""
     _check(C, A, B, bias)
     M, N = C.shape
-    threads = numba.get_num_threads()
-    if threads > 1 and M > MR and 2 * M * N * A.shape[1] >= PARALLEL_MIN_FLOPS:
-        _gemm_parallel(C, A, B, bias, accumulate, threads)
-    else:
-        _gemm_serial(C, A, B, bias, accumulate)
+    # Size first: asking numba for the thread count costs about as much as a batch-1 layer.
+    if M > MR and 2 * M * N * A.shape[1] >= PARALLEL_MIN_FLOPS:
+        threads = numba.get_num_threads()
+        if threads > 1:
+            _gemm_parallel(C, A, B, bias, accumulate, threads)
+            return
+    _gemm_serial(C, A, B, bias, accumulate)
 
 
 @njit(cache=True)
@@ -201,10 +223,21 @@ def gemm_reference(C, A, B, bias, accumulate):
 
 @njit(cache=True)
 def transpose(out, inp):
-    """out (N,M) = inp (M,N)^T, in 16x16 blocks so reads and writes both stay within cache lines."""
+    """out (N,M) = inp (M,N)^T. Whole 8x8 blocks with constant trip counts (twice as fast as a
+    variable-size blocking: LLVM unrolls them), then the ragged edges."""
     M, N = inp.shape
-    for i0 in range(0, M, 16):
-        for j0 in range(0, N, 16):
-            for i in range(i0, min(i0 + 16, M)):
-                for j in range(j0, min(j0 + 16, N)):
-                    out[j, i] = inp[i, j]
+    Mf = M - M % 8
+    Nf = N - N % 8
+    for i0 in range(0, Mf, 8):
+        for j0 in range(0, Nf, 8):
+            block = inp[i0:i0 + 8, j0:j0 + 8]
+            target = out[j0:j0 + 8, i0:i0 + 8]
+            for a in range(8):
+                for b in range(8):
+                    target[b, a] = block[a, b]
+    for i in range(Mf, M):
+        for j in range(N):
+            out[j, i] = inp[i, j]
+    for i in range(Mf):
+        for j in range(Nf, N):
+            out[j, i] = inp[i, j]
