@@ -24,6 +24,9 @@ def parse_args(argv=None):
     p.add_argument('--data-dir', default=None, help='a folder with the IDX files or mnist.npz, or a data file')
     p.add_argument('--limit', type=int, default=None, help='train on the first N samples only, for quick runs')
     p.add_argument('--device', choices=['cpu', 'cuda'], default='cpu', help='where to train (default cpu)')
+    p.add_argument('--save', default=None, metavar='PATH', help='save the trained model (safetensors) to PATH')
+    p.add_argument('--load', default=None, metavar='PATH',
+                   help='start from a model saved with --save: evaluate it (--epochs 0) or train it further')
     p.add_argument('--verbose', type=int, choices=[0, 1, 2], default=1, help='progress output (default 1)')
     p.add_argument('--json', action='store_true', help='print the final metrics as one JSON object on the last line')
     args = p.parse_args(argv)
@@ -66,21 +69,27 @@ def main(argv=None):
     y_train = numbanet.utils.to_categorical(y_train, 10)
     y_test = numbanet.utils.to_categorical(y_test, 10)
 
-    try:
-        model = build_model(numbanet, args.hidden, args.seed, args.device)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     lr = args.lr if args.lr is not None else (1e-3 if args.optimizer == 'adam' else 0.01)
     optimizer = numbanet.optimizers.Adam(lr) if args.optimizer == 'adam' else numbanet.optimizers.SGD(lr)
-    model.compile(optimizer=optimizer, loss='categorical_crossentropy', metrics=['accuracy'])
+    try:
+        if args.load:
+            # The saved model brings its architecture, and its optimizer state when it was compiled.
+            model = numbanet.models.load_model(args.load, device=args.device)
+            args.hidden = [layer.units for layer in model.layers if hasattr(layer, 'units')][:-1]
+        else:
+            model = build_model(numbanet, args.hidden, args.seed, args.device)
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if not model.compiled:
+        model.compile(optimizer=optimizer, loss='categorical_crossentropy', metrics=['accuracy'])
     if args.verbose:
         model.summary()
     # Compile the kernels on a throwaway copy first, so the timing below is training alone (numba
     # compiles once, then loads from its on-disk cache in later runs).
     start = time.perf_counter()
     warm = build_model(numbanet, args.hidden, args.seed, args.device)
-    warm.compile(optimizer=optimizer.__class__(lr), loss='categorical_crossentropy', metrics=['accuracy'])
+    warm.compile(optimizer=model.optimizer.__class__(), loss='categorical_crossentropy', metrics=['accuracy'])
     warm.train_on_batch(x_train[:args.batch_size], y_train[:args.batch_size])
     warm.evaluate(x_test[:args.batch_size], y_test[:args.batch_size], verbose=0)
     warm.predict(x_test[:1], verbose=0)
@@ -100,6 +109,10 @@ def main(argv=None):
         'samples_per_second': round(epochs_run * len(x_train) / train_time, 1) if epochs_run else 0.0,
         'threads': numbanet.get_num_threads(), 'device': args.device,
     }
+    if args.save:
+        model.save(args.save)
+        result['saved'] = args.save
+        print(f"Saved the model to {args.save}")
     print(f"Test loss: {loss:.4f} - test accuracy: {accuracy:.4f}")
     print(f"Trained {epochs_run} epochs in {train_time:.2f} s, including validation "
           f"({result['samples_per_second']:,.0f} training samples/s)")

@@ -73,6 +73,11 @@ class Graph:
         for node in self.nodes:
             if not any(node.layer is l for l in self.layers):
                 self.layers.append(node.layer)
+        names = [layer.name for layer in self.layers]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            # Saving matches weights to layers by name, so two layers may not share one.
+            raise ValueError(f"layer names must be unique within a model; {duplicates} appear more than once")
 
     @staticmethod
     def _order(inputs, output):

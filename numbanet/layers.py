@@ -329,6 +329,18 @@ class Dense(Layer):
                       bias_initializer=initializers.name_of(self.bias_initializer))
         return config
 
+    @classmethod
+    def from_config(cls, config):
+        # A saved model carries its weights, so an initializer that was a custom callable (saved by name
+        # only) need not be rebuilt: fall back to Keras's defaults for names numbanet does not know.
+        config = dict(config)
+        for key, default in (('kernel_initializer', 'glorot_uniform'), ('bias_initializer', 'zeros')):
+            try:
+                initializers.get(config.get(key, default))
+            except ValueError:
+                config[key] = default
+        return cls(**config)
+
     def _extra_repr(self):
         return f"units={self.units}, activation={self.activation or 'linear'}"
 

@@ -133,6 +133,65 @@ class Model:
             _bind_generation += 1
         self._generation = _bind_generation
 
+    def _prepare_training(self):
+        """Bind the weights and ready the optimizer. Layers' trainable flags are read here, so a layer
+        frozen (or thawed) since the last fit takes effect now: its weights get no gradient and the
+        optimizer skips them."""
+        self._bind()
+        flags = tuple(layer.trainable for layer in self._graph.layers)
+        if flags != getattr(self, '_trainable_flags', None):
+            self._plans = {}  # which tensors need gradients changed
+            self._trainable_flags = flags
+        ranges, offset = [], 0
+        for layer in self._graph.layers:
+            for w in layer.weights_list:
+                if layer.trainable:
+                    if ranges and ranges[-1][1] == offset:
+                        ranges[-1] = (ranges[-1][0], offset + w.size)
+                    else:
+                        ranges.append((offset, offset + w.size))
+                offset += w.size
+        self.optimizer.prepare(self._backend, self._params, self._grads, ranges)
+
+    @property
+    def trainable(self):
+        return all(layer.trainable for layer in self.layers)
+
+    @trainable.setter
+    def trainable(self, value):
+        for layer in self.layers:
+            layer.trainable = bool(value)
+
+    # ---- files ---------------------------------------------------------------------------------------
+    def save(self, filepath):
+        """Architecture, weights, compile settings and optimizer state in one safetensors file."""
+        from numbanet import saving
+        self._require_built('save')
+        saving.save_model(self, filepath)
+
+    def save_weights(self, filepath, layout='numbanet'):
+        """Weights only; layout='torch' writes them as an equivalent torch.nn.Sequential's state_dict."""
+        from numbanet import saving
+        self._require_built('save_weights')
+        saving.save_weights(self, filepath, layout)
+
+    def load_weights(self, filepath, skip_mismatch=False):
+        from numbanet import saving
+        self._require_built('load_weights')
+        return saving.load_weights(self, filepath, skip_mismatch)
+
+    def export(self, filepath, format='onnx', opset=17):
+        """Export for inference elsewhere; format='onnx' needs the onnx package (pip install numbanet[onnx])."""
+        if format != 'onnx':
+            raise ValueError(f"export format must be 'onnx', got {format!r}")
+        from numbanet import onnx_export
+        self._require_built('export')
+        onnx_export.export(self, filepath, opset)
+
+    def _require_built(self, what):
+        if not self.built:
+            raise ValueError(f"model '{self.name}' is not built yet, so there is nothing to {what}")
+
     def _plan(self, batch):
         plan = self._plans.get(batch)
         if plan is None:
@@ -293,8 +352,7 @@ class Model:
             cut = xs[0].shape[0] - n_val
             val = ([a[cut:] for a in xs], y[cut:])
             xs, y = [a[:cut] for a in xs], y[:cut]
-        self._bind()
-        self.optimizer.prepare(self._backend, self._params)
+        self._prepare_training()
 
         n = xs[0].shape[0]
         steps = math.ceil(n / batch_size)
@@ -339,8 +397,7 @@ class Model:
         """One optimizer step on exactly this batch; returns its loss (and metrics), as Keras does."""
         self._require_compiled('train_on_batch')
         xs, y = self._data(x, y)
-        self._bind()
-        self.optimizer.prepare(self._backend, self._params)
+        self._prepare_training()
         for m in self.compiled_metrics:
             m.reset()
         n = xs[0].shape[0]
@@ -392,7 +449,7 @@ class Model:
         self._update_metrics(plan, targets)
         self._backend.fill(self._grads, 0.0)
         plan.backward(k, logits=self._fused)
-        self.optimizer.apply(k, self._params, self._grads)
+        self.optimizer.apply(k)
         return loss_sum
 
     def _update_metrics(self, plan, targets, probs=None):

@@ -32,16 +32,34 @@ class Optimizer:
     def learning_rate(self, value):
         self._learning_rate = _rate(value, 'learning_rate')
 
-    def prepare(self, backend, params):
-        """Make state for this parameter buffer (again, if it is a different buffer from last time)."""
+    def prepare(self, backend, params, grads, ranges=None):
+        """Make state for this parameter buffer (again, if it is a different buffer from last time) and the
+        views one step updates: one (lo, hi) range per run of trainable weights, the whole buffer when
+        nothing is frozen, so that a step is one kernel call per range and allocates nothing."""
         if self._params is not params:
             self._params = params
             self.iterations = 0
             self._make_state(backend, params.shape[0])
+        ranges = [(0, params.shape[0])] if ranges is None else ranges
+        slots = list(self.state_arrays().values())
+        self._views = [(params[lo:hi], grads[lo:hi], *(s[lo:hi] for s in slots)) for lo, hi in ranges]
 
-    def apply(self, k, params, grads):
+    def apply(self, k):
         self.iterations += 1
-        self._update(k, params, grads)
+        for views in self._views:
+            self._update(k, *views)
+
+    def state_arrays(self):
+        """The optimizer's state, slot name -> array shaped like the flat parameter buffer."""
+        return {}
+
+    def load_state(self, state, iterations):
+        own = self.state_arrays()
+        if set(state) != set(own):
+            raise ValueError(f"optimizer state has slots {sorted(state)}, {type(self).__name__} keeps {sorted(own)}")
+        for slot, array in state.items():
+            own[slot][...] = array
+        self.iterations = int(iterations)
 
     def get_config(self):
         return {'name': self.name, 'learning_rate': self.learning_rate}
@@ -62,8 +80,11 @@ class SGD(Optimizer):
     def _make_state(self, backend, size):
         self.velocity = backend.zeros(size)
 
-    def _update(self, k, params, grads):
-        k.sgd_update(params, self.velocity, grads, self.learning_rate, self.momentum, self.nesterov)
+    def state_arrays(self):
+        return {'velocity': self.velocity}
+
+    def _update(self, k, params, grads, velocity):
+        k.sgd_update(params, velocity, grads, self.learning_rate, self.momentum, self.nesterov)
 
     def get_config(self):
         return {**super().get_config(), 'momentum': self.momentum, 'nesterov': self.nesterov}
@@ -80,9 +101,12 @@ class Adam(Optimizer):
         self.m = backend.zeros(size)
         self.v = backend.zeros(size)
 
-    def _update(self, k, params, grads):
-        k.adam_update(params, self.m, self.v, grads, self.learning_rate, self.beta_1, self.beta_2,
-                      self.epsilon, self.iterations)
+    def state_arrays(self):
+        return {'m': self.m, 'v': self.v}
+
+    def _update(self, k, params, grads, m, v):
+        k.adam_update(params, m, v, grads, self.learning_rate, self.beta_1, self.beta_2, self.epsilon,
+                      self.iterations)
 
     def get_config(self):
         return {**super().get_config(), 'beta_1': self.beta_1, 'beta_2': self.beta_2, 'epsilon': self.epsilon}

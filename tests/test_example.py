@@ -63,3 +63,34 @@ def test_example_help_lists_every_flag():
     for flag in ('--epochs', '--batch-size', '--lr', '--optimizer', '--hidden', '--seed', '--threads', '--dataset',
                  '--data-dir', '--limit', '--device', '--json'):
         assert flag in proc.stdout
+
+
+def _tiny_folder(tmp_path, rng):
+    x_train, y_train = _digits_like(rng, 600)
+    x_test, y_test = _digits_like(rng, 200)
+    return str(write_idx_folder(tmp_path / 'data', {'x_train': x_train, 'y_train': y_train,
+                                                    'x_test': x_test, 'y_test': y_test}))
+
+
+def test_example_saves_and_loads(tmp_path, rng, capsys):
+    folder, saved = _tiny_folder(tmp_path, rng), str(tmp_path / 'model.safetensors')
+    common = ['--data-dir', folder, '--batch-size', '32', '--hidden', '16', '--verbose', '0', '--json']
+    example = _example()
+    assert example.main(common + ['--epochs', '1', '--save', saved]) == 0
+    first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert example.main(common + ['--epochs', '0', '--load', saved]) == 0
+    evaluated = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert evaluated['test_accuracy'] == first['test_accuracy'] and evaluated['epochs'] == 0
+    assert example.main(common + ['--epochs', '1', '--load', saved]) == 0  # continues training
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])['epochs'] == 1
+
+
+def test_transfer_example_runs(tmp_path, rng, capsys):
+    spec = importlib.util.spec_from_file_location('transfer', os.path.join(ROOT, 'examples', 'transfer.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(['--data-dir', _tiny_folder(tmp_path, rng), '--base-epochs', '1', '--epochs', '1',
+                        '--batch-size', '32', '--json']) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result['transfer_trainable'] < result['scratch_trainable'] == result['base_trainable']
+    assert 0 <= result['transfer_accuracy'] <= 1
