@@ -78,7 +78,7 @@ def main(argv=None):
             args.hidden = [layer.units for layer in model.layers if hasattr(layer, 'units')][:-1]
         else:
             model = build_model(numbanet, args.hidden, args.seed, args.device)
-    except (ValueError, OSError) as e:
+    except (ValueError, OSError, RuntimeError) as e:  # a bad file, or device='cuda' without a GPU
         print(f"error: {e}", file=sys.stderr)
         return 2
     if not model.compiled:

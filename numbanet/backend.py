@@ -1,8 +1,11 @@
-"""One object per device: its kernel set and how arrays are made there and brought back.
+"""One object per device: its kernel set and how arrays are made there, filled, and moved.
 
 The runtime never calls numpy or numba for computation directly: it asks `backend.k.<kernel>` and
-makes arrays with `backend.empty/zeros`, so the same layer code runs wherever the kernels exist.
+makes arrays with `backend.empty/zeros`, so the same layer code runs on either device. to_numpy() and
+write() move values in and out of an array wherever it lives.
 """
+import os
+
 import numpy as np
 
 DTYPE = np.float32
@@ -34,14 +37,91 @@ class CPUBackend:
         return 'CPUBackend()'
 
 
+class CUDABackend:
+    name = 'cuda'
+
+    def __init__(self):
+        from numba import cuda
+        from numbanet.kernels import cuda as kernels
+        self.cuda = cuda
+        self.k = kernels
+
+    def empty(self, shape, dtype=DTYPE):
+        return self.cuda.device_array(shape, dtype)
+
+    def zeros(self, shape, dtype=DTYPE):
+        array = self.cuda.device_array(shape, dtype)
+        self.fill(array, 0)
+        return array
+
+    def fill(self, array, value):
+        from numbanet.kernels.cuda._grid import fill
+        fill(array, value)
+
+    def to_device(self, array):
+        if is_device_array(array):
+            return array
+        return self.cuda.to_device(np.ascontiguousarray(array))
+
+    def to_host(self, array):
+        return array.copy_to_host()
+
+    def __repr__(self):
+        return 'CUDABackend()'
+
+
+def is_device_array(array):
+    return hasattr(array, 'copy_to_host')
+
+
+def to_numpy(array):
+    """A host copy of an array, wherever it lives."""
+    if is_device_array(array):
+        return array.copy_to_host()
+    return np.array(array, copy=True)
+
+
+def write(dst, src):
+    """dst[...] = src, for dst and src on the host or the device."""
+    if is_device_array(dst):
+        if is_device_array(src):
+            dst.copy_to_device(src)
+        else:
+            dst.copy_to_device(np.ascontiguousarray(src, dtype=dst.dtype).reshape(dst.shape))
+    else:
+        dst[...] = to_numpy(src) if is_device_array(src) else src
+
+
+def simulator_active():
+    return os.environ.get('NUMBA_ENABLE_CUDASIM', '') not in ('', '0')
+
+
+def cuda_available():
+    """True when an NVIDIA GPU can run numbanet's CUDA kernels here. numba's CUDA simulator is not a GPU
+    and does not count."""
+    if simulator_active():
+        return False
+    try:
+        from numba import cuda
+        return bool(cuda.is_available())
+    except Exception:  # numba without its CUDA target, a broken driver: no GPU either way
+        return False
+
+
 _BACKENDS = {}
 
 
 def get_backend(device='cpu'):
     if device not in ('cpu', 'cuda'):
         raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
-    if device == 'cuda':
-        raise ValueError("device='cuda': the GPU backend is not part of numbanet yet; use device='cpu'")
+    if device == 'cuda' and not cuda_available():
+        # The simulator runs the kernels one Python thread per GPU thread: for tests, opted into.
+        if not (simulator_active() and os.environ.get('NUMBANET_ALLOW_CUDASIM', '') not in ('', '0')):
+            raise RuntimeError(
+                "device='cuda' needs an NVIDIA GPU with a working driver and numba's CUDA target "
+                "(pip install 'numbanet[cuda]'), and none is usable here"
+                + (" (numba's CUDA simulator is on; set NUMBANET_ALLOW_CUDASIM=1 to run on it, for tests)"
+                   if simulator_active() else "") + "; use device='cpu'")
     if device not in _BACKENDS:
-        _BACKENDS[device] = CPUBackend()
+        _BACKENDS[device] = CPUBackend() if device == 'cpu' else CUDABackend()
     return _BACKENDS[device]

@@ -157,14 +157,16 @@ class Layer:
         return [] if self.trainable else self.weights
 
     def get_weights(self):
-        return [np.array(v, copy=True) for v in self.weights]
+        from numbanet.backend import to_numpy
+        return [to_numpy(v) for v in self.weights]
 
     def set_weights(self, weights):
         from numbanet.checks import check_weight_list
+        from numbanet.backend import write
         values = check_weight_list(weights, self.weights_list, f"layer '{self.name}'")
         materialize(self)
         for w, v in zip(self.weights_list, values):
-            w.value[...] = v
+            write(w.value, v)
 
     def count_params(self):
         if not self.built:

@@ -15,7 +15,7 @@ from numbanet import losses as losses_module
 from numbanet import metrics as metrics_module
 from numbanet import optimizers as optimizers_module
 from numbanet import utils
-from numbanet.backend import get_backend
+from numbanet.backend import get_backend, to_numpy, write
 from numbanet.checks import (as_array, as_float_array, check_weight_list, non_negative_int,
                              positive_int)
 from numbanet.graph import Graph, KerasTensor, Plan
@@ -86,6 +86,30 @@ class Model:
     def device(self):
         return self._backend.name
 
+    def to(self, device):
+        """Move parameters, gradients, optimizer state and buffers to 'cpu' or 'cuda'; weights and optimizer
+        state come along unchanged. Returns the model."""
+        backend = get_backend(device)
+        if backend is self._backend:
+            return self
+        state = None
+        if self.built:
+            self._bind()
+            opt = self.optimizer
+            if opt is not None and opt._params is self._params:
+                state = ({slot: to_numpy(a) for slot, a in opt.state_arrays().items()}, opt.iterations)
+            for w in self._weight_specs():
+                w.value, w.grad = to_numpy(w.value), None  # host copies: _bind writes them into the new buffer
+        self._backend, self._k = backend, backend.k
+        self._plans, self._layout, self._generation = {}, None, -1
+        self._trainable_flags = None
+        if self.built:
+            self._bind()
+            if state is not None:
+                self._prepare_training()
+                self.optimizer.load_state(*state)
+        return self
+
     @property
     def built(self):
         return self._graph is not None
@@ -122,9 +146,9 @@ class Model:
                 for w in layer.weights_list:
                     view = self._params[offset:offset + w.size].reshape(w.shape)
                     if w.value is not None:
-                        view[...] = w.value
+                        write(view, w.value)
                     else:
-                        view[...] = w.initializer(w.shape, self._rng)
+                        write(view, w.initializer(w.shape, self._rng))
                     w.value = view
                     w.grad = self._grads[offset:offset + w.size].reshape(w.shape)
                     offset += w.size
@@ -223,7 +247,7 @@ class Model:
         return [w.value for layer in self._graph.layers if not layer.trainable for w in layer.weights_list]
 
     def get_weights(self):
-        return [np.array(v, copy=True) for v in self.weights]
+        return [to_numpy(v) for v in self.weights]
 
     def set_weights(self, weights):
         if not self.built:
@@ -232,7 +256,7 @@ class Model:
         values = check_weight_list(weights, specs, f"model '{self.name}'")
         self._bind()
         for w, v in zip(specs, values):
-            w.value[...] = v
+            write(w.value, v)
 
     def count_params(self):
         if not self.built:
@@ -353,6 +377,11 @@ class Model:
             val = ([a[cut:] for a in xs], y[cut:])
             xs, y = [a[:cut] for a in xs], y[:cut]
         self._prepare_training()
+        # The data go to the device once per fit; each step gathers its batch there.
+        to_device = self._backend.to_device
+        xs, y = [to_device(a) for a in xs], to_device(y)
+        if val is not None:
+            val = ([to_device(a) for a in val[0]], to_device(val[1]))
 
         n = xs[0].shape[0]
         steps = math.ceil(n / batch_size)
@@ -361,13 +390,13 @@ class Model:
         if verbose:
             cbs.append(callbacks_module.ProgbarLogger(verbose))
         cb = callbacks_module.CallbackList(cbs, self, {'epochs': epochs, 'steps': steps, 'verbose': verbose})
-        order = np.arange(n)
+        order = to_device(np.arange(n))
         self.stop_training = False
         cb.on_train_begin()
         for epoch in range(initial_epoch, epochs):
             cb.on_epoch_begin(epoch)
             if shuffle:
-                order = self._rng.permutation(n)
+                order = to_device(self._rng.permutation(n))
             for m in self.compiled_metrics:
                 m.reset()
             seen, total = 0, 0.0
@@ -401,7 +430,8 @@ class Model:
         for m in self.compiled_metrics:
             m.reset()
         n = xs[0].shape[0]
-        loss_sum = self._train_step(xs, y, self._arange(n))
+        to_device = self._backend.to_device
+        loss_sum = self._train_step([to_device(a) for a in xs], to_device(y), to_device(self._arange(n)))
         logs = self._logs(loss_sum / n)
         if return_dict:
             return logs
@@ -462,28 +492,25 @@ class Model:
             m.update(self._k, probs if (self._fused and probs is not None) else plan.output, targets)
 
     # ---- evaluation and prediction ---------------------------------------------------------------------
-    def _batches(self, n, batch_size):
-        order = np.arange(n)
-        for start in range(0, n, batch_size):
-            yield order[start:start + batch_size]
-
     def _evaluate_arrays(self, xs, y, batch_size):
         k = self._k
+        xs, y = [self._backend.to_device(a) for a in xs], self._backend.to_device(y)
         for m in self.compiled_metrics:
             m.reset()
-        total = 0.0
-        for idx in self._batches(xs[0].shape[0], batch_size):
-            plan = self._plan(idx.shape[0])
+        total, n = 0.0, xs[0].shape[0]
+        for start in range(0, n, batch_size):
+            stop = min(n, start + batch_size)
+            plan = self._plan(stop - start)
             for buf, x in zip(plan.inputs, xs):
-                k.gather_rows(buf, x, idx)
+                write(buf, x[start:stop])
             shape, dtype = self.loss.target_spec(plan.batch, plan.output.shape[1])
             targets = plan.scratch('targets', shape, dtype)
-            k.gather_rows(targets, y, idx)
+            write(targets, y[start:stop])
             plan.forward(k, logits=self._fused)
             probs = plan.scratch('probs', plan.output.shape)
             total += self.loss.evaluate(k, probs, plan.output, targets)
             self._update_metrics(plan, targets, probs if self._fused else None)
-        logs = {'loss': total / xs[0].shape[0]}
+        logs = {'loss': total / n}
         for m in self.compiled_metrics:
             logs[m.name] = m.result()
         return logs
@@ -511,19 +538,21 @@ class Model:
         k = self._k
         n = xs[0].shape[0]
         if n <= batch_size and not verbose:
-            # One batch (batch-1 inference, say): no index arrays, no gather, one copy out.
+            # One batch (batch-1 inference, say): no loop, one copy in, one copy out.
             plan = self._plan(n)
             for buf, arr in zip(plan.inputs, xs):
-                buf[...] = arr
+                write(buf, arr)
             plan.forward(k)
-            return np.array(self._backend.to_host(plan.output), copy=True)
+            return to_numpy(plan.output)
+        xs = [self._backend.to_device(a) for a in xs]
         result = np.empty((n,) + self._graph.output.shape[1:], np.float32)
-        for idx in self._batches(n, batch_size):
-            plan = self._plan(idx.shape[0])
+        for start in range(0, n, batch_size):
+            stop = min(n, start + batch_size)
+            plan = self._plan(stop - start)
             for buf, arr in zip(plan.inputs, xs):
-                k.gather_rows(buf, arr, idx)
+                write(buf, arr[start:stop])
             plan.forward(k)
-            result[idx[0]:idx[0] + idx.shape[0]] = self._backend.to_host(plan.output)
+            result[start:stop] = self._backend.to_host(plan.output)
         if verbose:
             bar = ProgressBar(math.ceil(n / batch_size))
             bar.update(bar.target, {}, finished=True)

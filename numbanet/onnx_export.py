@@ -3,8 +3,7 @@
 Each layer maps to standard operators: Dense to Gemm (then Relu or Softmax), ReLU and Softmax to
 themselves, Add to Sum, Concatenate to Concat on the last axis. The batch dimension stays symbolic.
 """
-import numpy as np
-
+from numbanet.backend import to_numpy
 from numbanet.layers import Activation, Add, Concatenate, Dense, InputLayer
 
 
@@ -44,10 +43,10 @@ def build(model, opset=17):
             inputs.append(helper.make_tensor_value_info(layer.name, TensorProto.FLOAT, ['batch', *layer.shape]))
         elif isinstance(layer, Dense):
             kernel = f'{layer.name}/kernel'
-            initializers.append(numpy_helper.from_array(np.ascontiguousarray(layer.kernel), kernel))
+            initializers.append(numpy_helper.from_array(to_numpy(layer.kernel), kernel))
             gemm_inputs = [ins[0], kernel]
             if layer.use_bias:
-                initializers.append(numpy_helper.from_array(np.ascontiguousarray(layer.bias), f'{layer.name}/bias'))
+                initializers.append(numpy_helper.from_array(to_numpy(layer.bias), f'{layer.name}/bias'))
                 gemm_inputs.append(f'{layer.name}/bias')
             out = f'{layer.name}/gemm'
             nodes.append(helper.make_node('Gemm', gemm_inputs, [out], name=out))

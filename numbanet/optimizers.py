@@ -57,8 +57,9 @@ class Optimizer:
         own = self.state_arrays()
         if set(state) != set(own):
             raise ValueError(f"optimizer state has slots {sorted(state)}, {type(self).__name__} keeps {sorted(own)}")
+        from numbanet.backend import write
         for slot, array in state.items():
-            own[slot][...] = array
+            write(own[slot], array)
         self.iterations = int(iterations)
 
     def get_config(self):

@@ -14,6 +14,8 @@ import warnings
 
 import numpy as np
 
+from numbanet.backend import to_numpy, write
+
 FORMAT = 'numbanet'
 FORMAT_VERSION = '1'
 _TORCH_KEY = re.compile(r'^(\d+)\.(weight|bias)$')
@@ -80,7 +82,7 @@ def _json(metadata, key, path):
 def save_model(model, path):
     from numbanet import architecture
     model._bind()
-    tensors = {w.name: w.value for w in model._weight_specs()}
+    tensors = {w.name: to_numpy(w.value) for w in model._weight_specs()}
     metadata = {'format': FORMAT, 'format_version': FORMAT_VERSION, 'kind': 'model', 'layout': 'numbanet',
                 'model': json.dumps(architecture.model_config(model)),
                 'compile': json.dumps(architecture.compile_config(model)),
@@ -88,7 +90,7 @@ def save_model(model, path):
     opt = model.optimizer
     if opt is not None and opt._params is model._params:
         for slot, array in opt.state_arrays().items():
-            tensors[f'optimizer/{slot}'] = array
+            tensors[f'optimizer/{slot}'] = to_numpy(array)
         metadata['optimizer_iterations'] = str(opt.iterations)
     _save(path, tensors, metadata)
 
@@ -123,7 +125,7 @@ def load_model(path, compile=True, device='cpu'):
                                  f"{n_params} parameters")
     compile_config = _json(metadata, 'compile', path)
     for w, array in pairs:
-        w.value[...] = array
+        write(w.value, array)
     if compile and compile_config is not None:
         try:
             architecture.compile_from_config(model, compile_config)
@@ -139,7 +141,7 @@ def load_model(path, compile=True, device='cpu'):
 def save_weights(model, path, layout='numbanet'):
     model._bind()
     if layout == 'numbanet':
-        tensors = {w.name: w.value for w in model._weight_specs()}
+        tensors = {w.name: to_numpy(w.value) for w in model._weight_specs()}
         order = [w.name for w in model._weight_specs()]
     elif layout == 'torch':
         tensors, order = _torch_tensors(model), None
@@ -174,7 +176,7 @@ def load_weights(model, path, skip_mismatch=False):
     if problems:
         warnings.warn(f"{path}: skipped " + '; '.join(problems), UserWarning, stacklevel=3)
     for w, array in pairs:
-        w.value[...] = array
+        write(w.value, array)
     return [w.name for w, _ in pairs]
 
 
@@ -229,9 +231,9 @@ def _torch_modules(model):
 def _torch_tensors(model):
     tensors = {}
     for index, dense in _torch_modules(model):
-        tensors[f'{index}.weight'] = dense.kernel.T  # (out, in); _save makes it contiguous
+        tensors[f'{index}.weight'] = to_numpy(dense.kernel).T  # (out, in); _save makes it contiguous
         if dense.use_bias:
-            tensors[f'{index}.bias'] = dense.bias
+            tensors[f'{index}.bias'] = to_numpy(dense.bias)
     return tensors
 
 

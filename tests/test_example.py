@@ -94,3 +94,12 @@ def test_transfer_example_runs(tmp_path, rng, capsys):
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result['transfer_trainable'] < result['scratch_trainable'] == result['base_trainable']
     assert 0 <= result['transfer_accuracy'] <= 1
+
+
+def test_example_cuda_without_gpu_is_one_message(tmp_path, rng, capsys):
+    import numbanet
+    if numbanet.cuda_available():
+        return
+    code = _example().main(['--data-dir', _tiny_folder(tmp_path, rng), '--device', 'cuda', '--verbose', '0'])
+    err = capsys.readouterr().err
+    assert code == 2 and "device='cuda' needs an NVIDIA GPU" in err

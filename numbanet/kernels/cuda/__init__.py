@@ -1,0 +1,27 @@
+"""The CUDA kernel set: the same names and arguments as numbanet.kernels.cpu, on device arrays.
+Importing it needs numba's CUDA target (numba-cuda) but no GPU; launching a kernel needs one (or the
+simulator, NUMBA_ENABLE_CUDASIM=1, which the tests use)."""
+from numbanet.kernels.cuda.accuracy import (binary_accuracy_count, categorical_accuracy_count,
+                                            error_sums, sparse_categorical_accuracy_count)
+from numbanet.kernels.cuda.adam import adam_update
+from numbanet.kernels.cuda.add import add_backward, add_forward
+from numbanet.kernels.cuda.concat import concat_backward, concat_forward
+from numbanet.kernels.cuda.dense import bias_backward, dense_backward, dense_forward
+from numbanet.kernels.cuda.gather import gather_rows
+from numbanet.kernels.cuda.matmul import gemm, gemm_reference, transpose
+from numbanet.kernels.cuda.mse import mse_backward, mse_forward
+from numbanet.kernels.cuda.relu import relu_backward, relu_forward
+from numbanet.kernels.cuda.sgd import sgd_update
+from numbanet.kernels.cuda.softmax import softmax_backward, softmax_forward
+from numbanet.kernels.cuda.softmax_crossentropy import (
+    softmax_crossentropy_backward, softmax_crossentropy_forward, softmax_crossentropy_fused,
+    sparse_softmax_crossentropy_backward, sparse_softmax_crossentropy_forward,
+    sparse_softmax_crossentropy_fused)
+
+
+def __getattr__(name):
+    # NO_BIAS is a device array, made on first use: creating it at import would need a GPU.
+    if name == 'NO_BIAS':
+        from numbanet.kernels.cuda._grid import no_bias
+        return no_bias()
+    raise AttributeError(name)

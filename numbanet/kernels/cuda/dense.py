@@ -1,0 +1,37 @@
+"""Dense on the GPU: out = inp @ weight + bias, weight stored (in, out). Twin of kernels/cpu/dense.py."""
+from numba import cuda
+
+from numbanet.kernels.cuda._grid import THREADS, blocks
+from numbanet.kernels.cuda.matmul import _gemm_at, gemm, transpose
+
+
+def dense_forward(out, inp, weight, bias):
+    # out (B,N) = inp (B,K) @ weight (K,N) + bias (N,); bias is NO_BIAS for use_bias=False.
+    gemm(out, inp, weight, bias, False)
+
+
+def dense_backward(dinp, dweight, dbias, weight_t, dout, inp, weight):
+    # dweight (K,N) += inp^T @ dout, dbias (N,) += column sums of dout, dinp (B,K) = dout @ weight^T.
+    # What is None is skipped, as on the CPU. weight_t (N,K) is scratch for weight^T.
+    if dweight is not None:
+        _gemm_at(dweight, inp, dout, True)
+    if dbias is not None:
+        bias_backward(dbias, dout)
+    if dinp is not None:
+        transpose(weight_t, weight)
+        gemm(dinp, dout, weight_t)
+
+
+@cuda.jit
+def _bias_backward(dbias, dout):
+    # One thread per column, rows in order: deterministic, no atomics.
+    j = cuda.grid(1)
+    if j < dout.shape[1]:
+        s = dbias[j]
+        for b in range(dout.shape[0]):
+            s += dout[b, j]
+        dbias[j] = s
+
+
+def bias_backward(dbias, dout):
+    _bias_backward[blocks(dout.shape[1]), THREADS](dbias, dout)
