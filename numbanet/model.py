@@ -354,7 +354,9 @@ class Model:
 
     # ---- training --------------------------------------------------------------------------------
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose='auto', callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0):
+            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0, distributed=False):
+        """Keras's fit. distributed=True trains data-parallel across MPI ranks (numbanet.distributed):
+        batch_size is then per rank."""
         self._require_compiled('fit')
         batch_size = 32 if batch_size is None else positive_int(batch_size, 'batch_size')
         epochs = non_negative_int(epochs, 'epochs')
@@ -377,6 +379,12 @@ class Model:
             val = ([a[cut:] for a in xs], y[cut:])
             xs, y = [a[:cut] for a in xs], y[:cut]
         self._prepare_training()
+        dp = None
+        if distributed:
+            from numbanet.distributed import DataParallel
+            dp = DataParallel.start(self)
+        if dp is not None and dp.rank != 0:
+            verbose = 0
         # The data go to the device once per fit; each step gathers its batch there.
         to_device = self._backend.to_device
         xs, y = [to_device(a) for a in xs], to_device(y)
@@ -384,33 +392,51 @@ class Model:
             val = ([to_device(a) for a in val[0]], to_device(val[1]))
 
         n = xs[0].shape[0]
-        steps = math.ceil(n / batch_size)
+        shard = n if dp is None else math.ceil(n / dp.size)  # the longest shard sets the step count
+        steps = math.ceil(shard / batch_size)
         history = callbacks_module.History()
         cbs = [history] + list(callbacks or [])
         if verbose:
             cbs.append(callbacks_module.ProgbarLogger(verbose))
         cb = callbacks_module.CallbackList(cbs, self, {'epochs': epochs, 'steps': steps, 'verbose': verbose})
-        order = to_device(np.arange(n))
         self.stop_training = False
+        try:
+            self._fit_loop(xs, y, val, batch_size, epochs, initial_epoch, shuffle, steps, cb, dp)
+        except BaseException:
+            if dp is None:
+                raise
+            dp.abort()
+        self.history = history
+        return history
+
+    def _fit_loop(self, xs, y, val, batch_size, epochs, initial_epoch, shuffle, steps, cb, dp):
+        n = xs[0].shape[0]
+        order = np.arange(n)
         cb.on_train_begin()
         for epoch in range(initial_epoch, epochs):
             cb.on_epoch_begin(epoch)
             if shuffle:
-                order = to_device(self._rng.permutation(n))
+                order = self._rng.permutation(n)
+            rows = self._backend.to_device(order if dp is None else order[dp.rank::dp.size])
             for m in self.compiled_metrics:
                 m.reset()
             seen, total = 0, 0.0
             for step in range(steps):
-                idx = order[step * batch_size:(step + 1) * batch_size]
-                loss_sum = self._train_step(xs, y, idx)
+                idx = rows[step * batch_size:(step + 1) * batch_size]
+                if dp is None:
+                    loss_sum, count = self._train_step(xs, y, idx), idx.shape[0]
+                else:
+                    loss_sum, count = self._train_step_dp(xs, y, idx, dp)
                 if not math.isfinite(loss_sum):
                     self._stop_on_nan(epoch, step, loss_sum)
                     break
-                seen += idx.shape[0]
+                seen += count
                 total += loss_sum
                 cb.on_train_batch_end(step, self._logs(total / seen))
             if self.stop_training:
                 break
+            if dp is not None:
+                dp.reduce_metrics(self.compiled_metrics)
             logs = self._logs(total / seen)
             if val is not None:
                 val_logs = self._evaluate_arrays(val[0], val[1], batch_size)
@@ -419,8 +445,6 @@ class Model:
             if self.stop_training:
                 break
         cb.on_train_end()
-        self.history = history
-        return history
 
     def train_on_batch(self, x, y, return_dict=False):
         """One optimizer step on exactly this batch; returns its loss (and metrics), as Keras does."""
@@ -464,7 +488,7 @@ class Model:
                    f"weights were kept from the last finite step. Try a lower learning rate or check the data.")
         warnings.warn(message, RuntimeWarning, stacklevel=3)
 
-    def _train_step(self, xs, y, idx):
+    def _forward_loss(self, xs, y, idx):
         k, plan = self._k, self._plan(idx.shape[0])
         plan.prepare_training()
         for buf, x in zip(plan.inputs, xs):
@@ -473,14 +497,37 @@ class Model:
         targets = plan.scratch('targets', shape, dtype)
         k.gather_rows(targets, y, idx)
         plan.forward(k, logits=self._fused)
-        loss_sum = self.loss.train(k, plan.grad_output, plan.output, targets)
+        return plan, targets, self.loss.train(k, plan.grad_output, plan.output, targets)
+
+    def _train_step(self, xs, y, idx):
+        plan, targets, loss_sum = self._forward_loss(xs, y, idx)
         if not math.isfinite(loss_sum):
             return loss_sum  # nothing is updated: the weights stay at the last finite step
         self._update_metrics(plan, targets)
         self._backend.fill(self._grads, 0.0)
-        plan.backward(k, logits=self._fused)
-        self.optimizer.apply(k)
+        plan.backward(self._k, logits=self._fused)
+        self.optimizer.apply(self._k)
         return loss_sum
+
+    def _train_step_dp(self, xs, y, idx, dp):
+        """One data-parallel step: (summed loss, rows) over all ranks. A rank whose shard ran out (its
+        last step may be empty) still joins both reductions with zeros."""
+        local = idx.shape[0]
+        plan = targets = None
+        loss_sum = 0.0
+        if local:
+            plan, targets, loss_sum = self._forward_loss(xs, y, idx)
+        # The loss is summed before anything changes, so every rank sees the same NaN and stops together.
+        loss_sum, count = dp.sum_pair(loss_sum, local)
+        if not math.isfinite(loss_sum):
+            return loss_sum, count
+        self._backend.fill(self._grads, 0.0)
+        if local:
+            self._update_metrics(plan, targets)
+            plan.backward(self._k, logits=self._fused)
+        dp.average_gradients(self._grads, local / count)
+        self.optimizer.apply(self._k)
+        return loss_sum, count
 
     def _update_metrics(self, plan, targets, probs=None):
         # Metrics judge the model's outputs. A fused model holds logits here; argmax metrics can use

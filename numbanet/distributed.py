@@ -1,0 +1,139 @@
+"""Data-parallel training over MPI, the way Horovod does it, on mpi4py (Open MPI underneath).
+
+Every rank holds the whole model. model.fit(..., distributed=True) starts from rank 0's weights,
+optimizer state and shuffling seed; each epoch every rank draws the same permutation and trains on its
+shard perm[rank::size], batch_size rows per step (per rank, Horovod's convention). After each backward
+pass the flat gradient buffer is averaged across ranks with one Allreduce, weighted by each rank's
+share of the step's rows, so N ranks at batch B/N take the same steps as one process at batch B. Loss
+and metrics are summed across ranks; only rank 0 prints.
+
+Launch: `mpirun -n 2 python -m mpi4py train.py` (as root add --allow-run-as-root, or set
+OMPI_ALLOW_RUN_AS_ROOT=1 and OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1). Importing numbanet never imports MPI; without
+mpi4py, or in a single process, distributed=True trains exactly as a plain fit.
+"""
+import os
+import sys
+import traceback
+import warnings
+
+import numpy as np
+
+from numbanet.backend import is_device_array, to_numpy, write
+
+_comm = None
+_initialized = False
+
+
+def init(threads=None):
+    """Start MPI (when mpi4py is installed) and give each rank its share of the cores: cores divided by the
+    ranks on this machine, so 2 ranks on 2 cores do not oversubscribe. Safe to call twice."""
+    global _comm, _initialized
+    if _initialized:
+        return
+    _initialized = True
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        warnings.warn("mpi4py is not installed: training in this one process (pip install 'numbanet[mpi]')",
+                      RuntimeWarning, stacklevel=2)
+        return
+    _comm = MPI.COMM_WORLD
+    local = _comm.Split_type(MPI.COMM_TYPE_SHARED).Get_size()
+    from numbanet import threads as threads_module
+    ceiling = threads_module.numba.config.NUMBA_NUM_THREADS
+    wanted = threads if threads is not None else max(1, (os.cpu_count() or 1) // local)
+    threads_module.set_num_threads(max(1, min(ceiling, wanted)))
+
+
+def rank():
+    return _comm.Get_rank() if _comm is not None else 0
+
+
+def size():
+    return _comm.Get_size() if _comm is not None else 1
+
+
+def local_rank():
+    if _comm is None:
+        return 0
+    from mpi4py import MPI
+    return _comm.Split_type(MPI.COMM_TYPE_SHARED).Get_rank()
+
+
+def barrier():
+    if _comm is not None:
+        _comm.Barrier()
+
+
+def _bcast_array(array, root):
+    host = to_numpy(array) if is_device_array(array) else np.ascontiguousarray(array)
+    _comm.Bcast(host, root=root)
+    write(array, host)
+
+
+def broadcast_weights(model, root=0):
+    """Every rank takes root's weights (and, when compiled, its optimizer state)."""
+    init()
+    if size() == 1:
+        return
+    model._bind()
+    _bcast_array(model._params, root)
+    opt = model.optimizer
+    if opt is not None and opt._params is model._params:
+        for array in opt.state_arrays().values():
+            _bcast_array(array, root)
+        opt.iterations = _comm.bcast(opt.iterations, root=root)
+
+
+class DataParallel:
+    """What fit needs from MPI each step: scalar sums, the gradient average, metric totals."""
+
+    def __init__(self, model):
+        from mpi4py import MPI
+        self.MPI = MPI
+        self.comm = _comm
+        self.rank, self.size = rank(), size()
+        self._pair = np.zeros(2, np.float64)
+        self._host_grads = None
+        model._prepare_training()
+        broadcast_weights(model)
+        # Rank 0's generator state for every rank: all draw the same permutation each epoch, so the
+        # shards never overlap, and the global batches are the ones one process would draw.
+        state = self.comm.bcast(model._rng.bit_generator.state if self.rank == 0 else None, root=0)
+        model._rng.bit_generator.state = state
+
+    @classmethod
+    def start(cls, model):
+        init()
+        return cls(model) if size() > 1 else None
+
+    def sum_pair(self, a, b):
+        self._pair[0], self._pair[1] = a, b
+        self.comm.Allreduce(self.MPI.IN_PLACE, self._pair, op=self.MPI.SUM)
+        return float(self._pair[0]), int(round(self._pair[1]))
+
+    def average_gradients(self, grads, share):
+        """grads (this rank's mean gradient) -> the gradient of the mean over every rank's rows."""
+        if is_device_array(grads):  # no CUDA-aware MPI assumed: through the host
+            if self._host_grads is None or self._host_grads.shape != grads.shape:
+                self._host_grads = np.empty(grads.shape, grads.dtype)
+            grads.copy_to_host(self._host_grads)
+            host = self._host_grads
+        else:
+            host = grads
+        np.multiply(host, np.float32(share), out=host)
+        self.comm.Allreduce(self.MPI.IN_PLACE, host, op=self.MPI.SUM)
+        if host is not grads:
+            write(grads, host)
+
+    def reduce_metrics(self, metrics):
+        for m in metrics:
+            m._sum, m._count = self.sum_pair(m._sum, m._count)
+
+    def abort(self):
+        """A rank that raises takes the job down with its traceback instead of leaving the others waiting
+        in the next Allreduce forever."""
+        traceback.print_exc()
+        sys.stderr.write(f"numbanet: rank {self.rank} failed; aborting all {self.size} ranks\n")
+        sys.stderr.flush()
+        self.comm.Abort(1)
