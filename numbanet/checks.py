@@ -82,7 +82,13 @@ def check_weight_list(weights, specs, owner):
         _numeric(arr, f"weight '{spec.name}'")
         if arr.shape != spec.shape:
             raise ValueError(f"weight '{spec.name}' has shape {spec.shape}, got an array of shape {arr.shape}")
-        values.append(as_float_array(arr, f"weight '{spec.name}'"))
+        if spec.dtype == np.int8:
+            if arr.dtype.kind not in 'iu' or arr.size and (arr.min() < -127 or arr.max() > 127):
+                raise ValueError(f"weight '{spec.name}' is int8: it takes integers in [-127, 127], got "
+                                 f"{arr.dtype}")
+            values.append(arr.astype(np.int8))
+        else:
+            values.append(as_float_array(arr, f"weight '{spec.name}'"))
     return values
 
 

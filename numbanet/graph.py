@@ -138,7 +138,13 @@ class Plan:
         self.extra = {}
 
     def _alloc(self, shapes):
-        return {name: self.backend.empty(shape) for name, shape in shapes.items()}
+        return {name: self._empty(spec) for name, spec in shapes.items()}
+
+    def _empty(self, spec):
+        # A workspace entry is a float32 shape, or a (shape, dtype) pair.
+        if spec and isinstance(spec[0], tuple):
+            return self.backend.empty(spec[0], spec[1])
+        return self.backend.empty(spec)
 
     def scratch(self, name, shape, dtype=None):
         """A named buffer kept with the plan (e.g. loss targets), made on first use."""
@@ -182,9 +188,9 @@ class Plan:
                     extras[j].append(buf)
                     dins.append(buf)
             ins = [self.values[j] for j in g.in_ids[i]]
-            for name, shape in node.layer.workspace(self.batch, training=True).items():
+            for name, spec in node.layer.workspace(self.batch, training=True).items():
                 if name not in self.ws[i]:
-                    self.ws[i][name] = be.empty(shape)
+                    self.ws[i][name] = self._empty(spec)
             steps.append((node.layer, ins, self.values[i], grads[i], dins, self.ws[i], extras[i],
                           i == g.output_id))
         self.grads = grads

@@ -41,15 +41,22 @@ def _shape_tuple(shape, what):
 
 class Weight:
     """One parameter tensor. `value` and `grad` are live views into the flat buffers of the model that
-    holds the layer (or of the layer itself before any model does); None until then."""
+    holds the layer (or of the layer itself before any model does); None until then.
 
-    def __init__(self, name, shape, initializer):
+    A weight that is not `flat` (an int8 kernel after quantize(), its scales) keeps an array of its own
+    instead: it is not trained, so it needs no place in the float32 parameter and gradient buffers.
+    `mask`, when pruning set one, marks the entries that stay zero (False) through training."""
+
+    def __init__(self, name, shape, initializer, dtype='float32', flat=True):
         self.name = name
         self.shape = tuple(shape)
         self.initializer = initializer
+        self.dtype = np.dtype(dtype)
+        self.flat = flat
         self.size = int(np.prod(self.shape))
         self.value = None
         self.grad = None
+        self.mask = None
 
     def __repr__(self):
         return f"<Weight {self.name} shape={self.shape}>"
@@ -196,10 +203,12 @@ def materialize(layer):
     if layer.owner is not None or not layer.weights_list:
         return
     from numbanet.utils import global_rng
-    total = sum(w.size for w in layer.weights_list)
+    total = sum(w.size for w in layer.weights_list if w.flat)
     params, grads = np.empty(total, np.float32), np.zeros(total, np.float32)
     offset = 0
     for w in layer.weights_list:
+        if not w.flat:
+            continue
         w.value = params[offset:offset + w.size].reshape(w.shape)
         w.grad = grads[offset:offset + w.size].reshape(w.shape)
         w.value[...] = w.initializer(w.shape, global_rng())
@@ -262,18 +271,44 @@ class Dense(Layer):
     """out = activation(inp @ kernel + bias), kernel shaped (in, units) as in Keras."""
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer='glorot_uniform',
-                 bias_initializer='zeros', **kwargs):
+                 bias_initializer='zeros', quantized=None, input_scale=None, **kwargs):
         self.units = positive_int(units, 'units')
         self.activation = _activation(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        if quantized not in (None, 'int8'):
+            raise ValueError(f"quantized must be None or 'int8', got {quantized!r}")
+        self.quantized = None
+        self._pending_quantization = (quantized, input_scale)  # a saved int8 layer, rebuilt by load_model
         super().__init__(**kwargs)
 
     def build(self, input_shape):
         _require_vector(self, input_shape)
         self._kernel = self.add_weight('kernel', (input_shape[0], self.units), self.kernel_initializer)
         self._bias = self.add_weight('bias', (self.units,), self.bias_initializer) if self.use_bias else None
+        mode, input_scale = self._pending_quantization
+        if mode == 'int8':  # the values come from the file
+            self._set_int8(np.zeros(self._kernel.shape, np.int8), np.ones(self.units, np.float32), input_scale)
+
+    # ---- int8 ------------------------------------------------------------------------------------------
+    def quantize_int8(self, kernel, input_scale=None):
+        """Replace the float kernel with int8 values and one symmetric scale per output column."""
+        scale = np.abs(kernel).max(axis=0) / 127.0
+        scale[scale == 0] = 1.0  # an all-zero column (a pruned unit) stays zero
+        q = np.clip(np.rint(kernel / scale), -127, 127).astype(np.int8)
+        self._set_int8(q, scale.astype(np.float32), input_scale)
+
+    def _set_int8(self, q, scale, input_scale):
+        kernel = Weight(f"{self.name}/kernel", q.shape, None, dtype='int8', flat=False)
+        kernel.value = q
+        kernel_scale = Weight(f"{self.name}/kernel_scale", (self.units,), None, flat=False)
+        kernel_scale.value = scale
+        self.weights_list = [kernel] + ([self._bias] if self._bias is not None else []) + [kernel_scale]
+        self._kernel, self._kernel_scale = kernel, kernel_scale
+        self.quantized = 'int8'
+        self.input_scale = None if input_scale is None else float(input_scale)
+        self.trainable = False
 
     @property
     def kernel(self):
@@ -291,20 +326,34 @@ class Dense(Layer):
 
     def workspace(self, batch, training):
         # 'z' holds the pre-activation in forward and its gradient in backward (activation kernels
-        # must not work in place); 'weight_t' is the transposed kernel for the input gradient.
+        # must not work in place); 'weight_t' is the transposed kernel for the input gradient; an int8
+        # layer quantizes its input into 'x_q' with one scale per row in 'x_scale'.
         ws = {'z': (batch, self.units)} if self.activation else {}
-        if training:
+        if training and not self.quantized:
             ws['weight_t'] = (self.units, self._kernel.shape[0])
+        if self.quantized:
+            ws['x_q'] = ((batch, self._kernel.shape[0]), np.int8)
+            ws['x_scale'] = ((batch,), np.float32)
         return ws
+
+    def _product(self, k, z, x, ws, bias):
+        if not self.quantized:
+            k.dense_forward(z, x, self._kernel.value, bias)
+            return
+        if self.input_scale is None:
+            k.quantize_rows(ws['x_q'], ws['x_scale'], x)
+        else:
+            k.quantize_static(ws['x_q'], ws['x_scale'], x, self.input_scale)
+        k.int8_dense_forward(z, ws['x_q'], ws['x_scale'], self._kernel.value, self._kernel_scale.value, bias)
 
     def forward(self, k, inputs, out, ws, logits):
         bias = self._bias.value if self._bias is not None else k.NO_BIAS
         act = self.activation
         if not _applies(act, logits):
-            k.dense_forward(out, inputs[0], self._kernel.value, bias)
+            self._product(k, out, inputs[0], ws, bias)
             return
         z = ws['z']
-        k.dense_forward(z, inputs[0], self._kernel.value, bias)
+        self._product(k, z, inputs[0], ws, bias)
         if act == 'relu':
             k.relu_forward(out, z)
         else:
@@ -329,6 +378,8 @@ class Dense(Layer):
         config.update(units=self.units, activation=self.activation, use_bias=self.use_bias,
                       kernel_initializer=initializers.name_of(self.kernel_initializer),
                       bias_initializer=initializers.name_of(self.bias_initializer))
+        if self.quantized:
+            config.update(quantized=self.quantized, input_scale=self.input_scale)
         return config
 
     @classmethod
@@ -344,7 +395,8 @@ class Dense(Layer):
         return cls(**config)
 
     def _extra_repr(self):
-        return f"units={self.units}, activation={self.activation or 'linear'}"
+        return f"units={self.units}, activation={self.activation or 'linear'}" + (
+            f", {self.quantized}" if self.quantized else '')
 
 
 class Activation(Layer):

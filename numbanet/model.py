@@ -15,7 +15,7 @@ from numbanet import losses as losses_module
 from numbanet import metrics as metrics_module
 from numbanet import optimizers as optimizers_module
 from numbanet import utils
-from numbanet.backend import get_backend, to_numpy, write
+from numbanet.backend import get_backend, is_device_array, to_numpy, write
 from numbanet.checks import (as_array, as_float_array, check_weight_list, non_negative_int,
                              positive_int)
 from numbanet.graph import Graph, KerasTensor, Plan
@@ -68,6 +68,7 @@ class Model:
         self._layout = None
         self._generation = -1
         self._plans = {}
+        self._mask = None
         self.optimizer = None
         self.loss = None
         self.compiled_metrics = []
@@ -131,12 +132,13 @@ class Model:
         if self._generation == _bind_generation:
             return
         specs = self._weight_specs()
-        layout = [(id(w), w.shape) for w in specs]
+        layout = [(id(w), w.shape) for w in specs if w.flat]
         if layout != self._layout:
-            total = sum(w.size for w in specs)
+            total = sum(w.size for w in specs if w.flat)
             self._params = self._backend.empty(total)
             self._grads = self._backend.zeros(total)
             self._layout = layout
+            self._mask_key = None
             owned = False
         else:
             owned = all(layer.owner is self for layer in self._graph.layers if layer.weights_list)
@@ -144,6 +146,10 @@ class Model:
             offset = 0
             for layer in self._graph.layers:
                 for w in layer.weights_list:
+                    if not w.flat:  # an array of its own (int8 kernel, scales): just on this device
+                        w.value = self._backend.to_device(to_numpy(w.value) if is_device_array(w.value)
+                                                          and self._backend.name == 'cpu' else w.value)
+                        continue
                     view = self._params[offset:offset + w.size].reshape(w.shape)
                     if w.value is not None:
                         write(view, w.value)
@@ -176,6 +182,71 @@ class Model:
                         ranges.append((offset, offset + w.size))
                 offset += w.size
         self.optimizer.prepare(self._backend, self._params, self._grads, ranges)
+        self._prepare_mask()
+
+    def _prepare_mask(self):
+        """The flat 0/1 mask of pruned weights, rebuilt when pruning or the layout changed (None: none)."""
+        specs = [w for w in self._weight_specs() if w.flat]
+        key = tuple(id(w.mask) for w in specs)
+        if key == getattr(self, '_mask_key', None):
+            return
+        self._mask_key = key
+        if all(w.mask is None for w in specs):
+            self._mask = None
+            return
+        mask = np.concatenate([np.ones(w.size, np.float32) if w.mask is None else w.mask.reshape(-1).astype(np.float32)
+                               for w in specs])
+        self._mask = self._backend.to_device(mask)
+
+    def _apply_mask(self):
+        if self._mask is not None:
+            self._k.apply_mask(self._params, self._mask)
+
+    # ---- int8 ------------------------------------------------------------------------------------------
+    @property
+    def quantized(self):
+        return self.built and any(getattr(layer, 'quantized', None) for layer in self._graph.layers)
+
+    def quantize(self, mode='int8', calibration_data=None):
+        """Keras's model.quantize('int8'): every Dense layer gets int8 weights with one symmetric scale per
+        output column; predict and evaluate then run int8 x int8 -> int32 kernels. Activations are quantized
+        per row of each batch, or, given calibration_data, with one scale per layer measured on it.
+        A quantized model is for inference: fit is refused."""
+        if mode != 'int8':
+            raise ValueError(f"quantize supports mode='int8', got {mode!r}")
+        self._require_built('quantize')
+        dense = [layer for layer in self._graph.layers if isinstance(layer, Dense)]
+        if not dense:
+            raise ValueError(f"model '{self.name}' has no Dense layer to quantize")
+        if self.quantized:
+            raise ValueError(f"model '{self.name}' is already quantized")
+        scales = {}
+        if calibration_data is not None:
+            xs = self._inputs(calibration_data, 'calibration_data')
+            self._bind()
+            scales = {name: (m / 127.0 if m > 0 else 1.0) for name, m in self._dense_input_maxima(xs).items()}
+        self._bind()
+        for layer in dense:
+            layer.quantize_int8(to_numpy(layer._kernel.value), scales.get(layer.name))
+        self._plans, self._generation = {}, -1
+        self._bind()
+
+    def _dense_input_maxima(self, xs, batch_size=256):
+        """max |input| of every Dense layer over the data, from a float forward pass."""
+        graph, k = self._graph, self._k
+        reads = [(node.layer.name, graph.in_ids[i][0]) for i, node in enumerate(graph.nodes)
+                 if isinstance(node.layer, Dense)]
+        maxima = {name: 0.0 for name, _ in reads}
+        n = xs[0].shape[0]
+        for start in range(0, n, batch_size):
+            stop = min(n, start + batch_size)
+            plan = self._plan(stop - start)
+            for buf, x in zip(plan.inputs, xs):
+                write(buf, x[start:stop])
+            plan.forward(k)
+            for name, j in reads:
+                maxima[name] = max(maxima[name], float(np.abs(to_numpy(plan.values[j])).max()))
+        return maxima
 
     @property
     def trainable(self):
@@ -308,6 +379,9 @@ class Model:
     def _require_compiled(self, what):
         if not self.compiled:
             raise RuntimeError(f"model '{self.name}' must be compiled before {what}(); call model.compile(...)")
+        if what in ('fit', 'train_on_batch') and self.quantized:
+            raise RuntimeError(f"model '{self.name}' is quantized to int8 for inference; {what}() is not "
+                               f"supported: train the float model, then quantize() it")
 
     # ---- input checks, all before any kernel runs --------------------------------------------------
     def _ensure_built(self, xs):
@@ -497,7 +571,11 @@ class Model:
         targets = plan.scratch('targets', shape, dtype)
         k.gather_rows(targets, y, idx)
         plan.forward(k, logits=self._fused)
-        return plan, targets, self.loss.train(k, plan.grad_output, plan.output, targets)
+        return plan, targets, self._train_loss(plan, targets)
+
+    def _train_loss(self, plan, targets):
+        # Writes the output's gradient; returns the batch's summed loss. (Distiller runs its teacher here.)
+        return self.loss.train(self._k, plan.grad_output, plan.output, targets)
 
     def _train_step(self, xs, y, idx):
         plan, targets, loss_sum = self._forward_loss(xs, y, idx)
@@ -507,6 +585,7 @@ class Model:
         self._backend.fill(self._grads, 0.0)
         plan.backward(self._k, logits=self._fused)
         self.optimizer.apply(self._k)
+        self._apply_mask()
         return loss_sum
 
     def _train_step_dp(self, xs, y, idx, dp):
@@ -527,6 +606,7 @@ class Model:
             plan.backward(self._k, logits=self._fused)
         dp.average_gradients(self._grads, local / count)
         self.optimizer.apply(self._k)
+        self._apply_mask()
         return loss_sum, count
 
     def _update_metrics(self, plan, targets, probs=None):

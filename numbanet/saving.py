@@ -66,9 +66,34 @@ def _read(path):
     except (SafetensorError, OSError, ValueError) as e:
         raise SavedFileError(f"{path}: not a safetensors file, or a truncated or damaged one ({e})") from None
     for name, array in tensors.items():
-        if array.dtype != np.float32:
-            raise SavedFileError(f"{path}: tensor '{name}' has dtype {array.dtype}; numbanet weights are float32")
+        allowed = (np.uint8,) if name.startswith('mask/') else (np.float32, np.int8)
+        if array.dtype not in allowed:
+            raise SavedFileError(f"{path}: tensor '{name}' has dtype {array.dtype}; numbanet weights are float32 "
+                                 f"(int8 for quantized kernels)")
     return metadata, tensors
+
+
+def _extras(model):
+    """Tensors beside the weights: each pruning mask as 'mask/<weight>' (uint8)."""
+    return {f'mask/{w.name}': w.mask.astype(np.uint8) for w in model._weight_specs() if w.mask is not None}
+
+
+def _split(tensors):
+    """(weights, optimizer state, masks) of a file's tensors."""
+    weights = {k: v for k, v in tensors.items() if not k.startswith(('optimizer/', 'mask/'))}
+    state = {k[len('optimizer/'):]: v for k, v in tensors.items() if k.startswith('optimizer/')}
+    masks = {k[len('mask/'):]: v for k, v in tensors.items() if k.startswith('mask/')}
+    return weights, state, masks
+
+
+def _restore_masks(model, masks, path):
+    specs = {w.name: w for w in model._weight_specs()}
+    for name, mask in masks.items():
+        w = specs.get(name)
+        if w is None or mask.shape != w.shape:
+            raise SavedFileError(f"{path}: pruning mask '{name}' fits no weight of the model")
+    for name, mask in masks.items():
+        specs[name].mask = mask.astype(bool)
 
 
 def _json(metadata, key, path):
@@ -83,6 +108,7 @@ def save_model(model, path):
     from numbanet import architecture
     model._bind()
     tensors = {w.name: to_numpy(w.value) for w in model._weight_specs()}
+    tensors.update(_extras(model))
     metadata = {'format': FORMAT, 'format_version': FORMAT_VERSION, 'kind': 'model', 'layout': 'numbanet',
                 'model': json.dumps(architecture.model_config(model)),
                 'compile': json.dumps(architecture.compile_config(model)),
@@ -113,17 +139,17 @@ def load_model(path, compile=True, device='cpu'):
         model = architecture.build_model(_json(metadata, 'model', path), device)
     except architecture.ArchitectureError as e:
         raise SavedFileError(f"{path}: {e}") from None
-    weights = {k: v for k, v in tensors.items() if not k.startswith('optimizer/')}
+    weights, state, masks = _split(tensors)
     pairs, problems = _by_name(model, weights)
     if problems:
         raise SavedFileError(f"{path}: " + '; '.join(problems))
-    state = {k[len('optimizer/'):]: v for k, v in tensors.items() if k.startswith('optimizer/')}
-    n_params = sum(w.size for w in model._weight_specs())
+    n_params = sum(w.size for w in model._weight_specs() if w.flat)
     for slot, array in state.items():
         if array.shape != (n_params,):
             raise SavedFileError(f"{path}: optimizer state '{slot}' has shape {array.shape}, the model has "
                                  f"{n_params} parameters")
     compile_config = _json(metadata, 'compile', path)
+    _restore_masks(model, masks, path)
     for w, array in pairs:
         write(w.value, array)
     if compile and compile_config is not None:
@@ -142,6 +168,7 @@ def save_weights(model, path, layout='numbanet'):
     model._bind()
     if layout == 'numbanet':
         tensors = {w.name: to_numpy(w.value) for w in model._weight_specs()}
+        tensors.update(_extras(model))
         order = [w.name for w in model._weight_specs()]
     elif layout == 'torch':
         tensors, order = _torch_tensors(model), None
@@ -161,7 +188,7 @@ def load_weights(model, path, skip_mismatch=False):
     metadata, tensors = _read(path)
     path = os.fspath(path)
     model._bind()
-    tensors = {k: v for k, v in tensors.items() if not k.startswith('optimizer/')}
+    tensors, _, masks = _split(tensors)
     if tensors and all(_TORCH_KEY.match(k) for k in tensors):
         pairs, problems = _from_torch(model, tensors)
     else:
@@ -171,10 +198,17 @@ def load_weights(model, path, skip_mismatch=False):
             if by_order is not None:
                 pairs, problems = by_order, []
     if problems and not skip_mismatch:
+        quantized_file = any(v.dtype == np.int8 for v in tensors.values())
+        if quantized_file != any(w.dtype == np.int8 for w in model._weight_specs()):
+            problems.insert(0, "the file holds int8 (quantized) kernels and the model does not, or the other way "
+                               "round: quantize the model first, or rebuild it with load_model()"
+                            if quantized_file else "the model is quantized and the file holds float kernels")
         raise SavedFileError(f"{path}: " + '; '.join(problems) + " (load_weights(..., skip_mismatch=True) loads "
                              f"what fits)")
     if problems:
         warnings.warn(f"{path}: skipped " + '; '.join(problems), UserWarning, stacklevel=3)
+    if masks:
+        _restore_masks(model, masks, path)
     for w, array in pairs:
         write(w.value, array)
     return [w.name for w, _ in pairs]
@@ -189,6 +223,11 @@ def _by_name(model, tensors):
         elif array.shape != w.shape:
             problems.append(f"tensor '{w.name}' has shape {array.shape}, the model's weight has {w.shape}")
             used.add(w.name)
+        elif array.dtype != w.dtype:
+            problems.append(f"tensor '{w.name}' has dtype {array.dtype}, the model's weight is {w.dtype}"
+                            + (" (the model is quantized; load into a quantized model)" if w.dtype == np.int8
+                               or array.dtype == np.int8 else ''))
+            used.add(w.name)
         else:
             pairs.append((w, array))
             used.add(w.name)
@@ -201,7 +240,7 @@ def _by_order(model, tensors, order):
     specs = model._weight_specs()
     if not isinstance(order, list) or len(order) != len(specs) or set(order) != set(tensors):
         return None
-    if any(tensors[name].shape != w.shape for name, w in zip(order, specs)):
+    if any(tensors[name].shape != w.shape or tensors[name].dtype != w.dtype for name, w in zip(order, specs)):
         return None
     return [(w, tensors[name]) for name, w in zip(order, specs)]
 

@@ -164,3 +164,37 @@ def test_gather_rows(rng):
         gpu.gather_rows(out, dev(src), np.array([0, 9, 1]))  # host indices are checked
     gpu.gather_rows(out, dev(src), dev(np.array([0, 9, 1])))  # device indices: never read out of bounds
     assert np.isnan(host(out)[1]).all()
+
+
+def test_int8_quantize_and_dense(rng):
+    x = f32(rng, 5, 9)
+    q, s = np.empty((5, 9), np.int8), np.empty(5, np.float32)
+    cpu.quantize_rows(q, s, x)
+    dq, ds = cuda.device_array((5, 9), np.int8), cuda.device_array(5, np.float32)
+    gpu.quantize_rows(dq, ds, dev(x))
+    np.testing.assert_array_equal(host(dq), q)
+    np.testing.assert_allclose(host(ds), s, rtol=1e-6)
+    gpu.quantize_static(dq, ds, dev(x), 0.01)
+    cpu.quantize_static(q, s, x, 0.01)
+    np.testing.assert_array_equal(host(dq), q)
+    wq = rng.integers(-127, 128, (9, 17)).astype(np.int8)
+    ws, bias = rng.random(17).astype(np.float32), f32(rng, 17)
+    out, want = cuda.device_array((5, 17), np.float32), np.empty((5, 17), np.float32)
+    gpu.int8_dense_forward(out, dq, ds, dev(wq), dev(ws), dev(bias))
+    cpu.int8_dense_forward(want, q, s, wq, ws, bias)
+    np.testing.assert_allclose(host(out), want, rtol=1e-6, atol=1e-6)
+
+
+def test_mask_and_distillation(rng):
+    p, m = f32(rng, 23), (rng.random(23) > 0.5).astype(np.float32)
+    dp = dev(p)
+    gpu.apply_mask(dp, dev(m))
+    np.testing.assert_array_equal(host(dp), p * m)
+    s, t = f32(rng, 4, 6) * 2, f32(rng, 4, 6) * 3
+    y = np.eye(6, dtype=np.float32)[rng.integers(0, 6, 4)]
+    want = cpu.distillation_forward(s, t, y, 3.0, 0.2)
+    assert gpu.distillation_forward(dev(s), dev(t), dev(y), 3.0, 0.2) == pytest.approx(want, rel=1e-5)
+    d, dd = np.empty_like(s), cuda.device_array_like(s)
+    cpu.distillation_backward(d, s, t, y, 3.0, 0.2)
+    gpu.distillation_backward(dd, dev(s), dev(t), dev(y), 3.0, 0.2)
+    np.testing.assert_allclose(host(dd), d, rtol=1e-5, atol=1e-7)

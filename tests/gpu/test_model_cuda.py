@@ -86,3 +86,20 @@ def test_save_and_load_across_devices(tmp_path, data):
     np.testing.assert_allclose(on_cpu.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
     on_gpu = numbanet.models.load_model(tmp_path / 'm.safetensors', device='cuda')
     np.testing.assert_array_equal(on_gpu.get_weights()[0], model.get_weights()[0])
+
+
+def test_quantized_and_pruned_models_on_cuda(data):
+    from numbanet import compression
+    x, y = data
+    models = {d: tiny(d) for d in ('cpu', 'cuda')}
+    for m in models.values():
+        m.compile(optimizer='adam', loss='sparse_categorical_crossentropy')
+        compression.prune(m, sparsity=0.5)
+        m.fit(x, y, batch_size=7, epochs=1, verbose=0)
+    assert compression.sparsity(models['cuda']) == pytest.approx(compression.sparsity(models['cpu']))
+    for a, b in zip(models['cpu'].get_weights(), models['cuda'].get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    for m in models.values():
+        m.quantize('int8')
+    np.testing.assert_allclose(models['cuda'].predict(x, verbose=0), models['cpu'].predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-6)

@@ -16,17 +16,28 @@ def stack_f32(n):
     return np.zeros(n, np.float32)
 
 
-@intrinsic
-def _alloca_f32(typingctx, n):
-    if not isinstance(n, types.IntegerLiteral):
-        return None
-    size = n.literal_value
+def stack_i32(n):
+    """Return n int32 scratch values, as stack_f32 (the int8 matmul's accumulators)."""
+    return np.zeros(n, np.int32)
 
-    def codegen(context, builder, signature, args):
-        ty = context.get_value_type(types.float32)
-        return cgutils.alloca_once(builder, ty, size=context.get_constant(types.intp, size))
 
-    return types.CPointer(types.float32)(n), codegen
+def _alloca(element):
+    @intrinsic
+    def alloca(typingctx, n):
+        if not isinstance(n, types.IntegerLiteral):
+            return None
+        size = n.literal_value
+
+        def codegen(context, builder, signature, args):
+            ty = context.get_value_type(element)
+            return cgutils.alloca_once(builder, ty, size=context.get_constant(types.intp, size))
+
+        return types.CPointer(element)(n), codegen
+    return alloca
+
+
+_alloca_f32 = _alloca(types.float32)
+_alloca_i32 = _alloca(types.int32)
 
 
 @overload(stack_f32)
@@ -38,5 +49,17 @@ def _stack_f32_jit(n):
 
     def impl(n):
         return carray(_alloca_f32(size), (size,))
+
+    return impl
+
+
+@overload(stack_i32)
+def _stack_i32_jit(n):
+    if not isinstance(n, types.IntegerLiteral):
+        return None
+    size = n.literal_value
+
+    def impl(n):
+        return carray(_alloca_i32(size), (size,))
 
     return impl

@@ -7,7 +7,11 @@ from numbanet.kernels.cuda.adam import adam_update
 from numbanet.kernels.cuda.add import add_backward, add_forward
 from numbanet.kernels.cuda.concat import concat_backward, concat_forward
 from numbanet.kernels.cuda.dense import bias_backward, dense_backward, dense_forward
+from numbanet.kernels.cuda.distillation import distillation_backward, distillation_forward
 from numbanet.kernels.cuda.gather import gather_rows
+from numbanet.kernels.cuda.int8_dense import (int8_dense_forward, int8_dense_reference, quantize_rows,
+                                              quantize_static)
+from numbanet.kernels.cuda.mask import apply_mask
 from numbanet.kernels.cuda.matmul import gemm, gemm_reference, transpose
 from numbanet.kernels.cuda.mse import mse_backward, mse_forward
 from numbanet.kernels.cuda.relu import relu_backward, relu_forward
