@@ -146,9 +146,9 @@ class Model:
             offset = 0
             for layer in self._graph.layers:
                 for w in layer.weights_list:
-                    if not w.flat:  # an array of its own (int8 kernel, scales): just on this device
-                        w.value = self._backend.to_device(to_numpy(w.value) if is_device_array(w.value)
-                                                          and self._backend.name == 'cpu' else w.value)
+                    if not w.flat:  # an array of its own (int8 kernel, scales): only moved to this device
+                        if is_device_array(w.value) != (self._backend.name == 'cuda'):
+                            w.value = self._backend.to_device(to_numpy(w.value))
                         continue
                     view = self._params[offset:offset + w.size].reshape(w.shape)
                     if w.value is not None:

@@ -81,5 +81,5 @@ def build(model, opset=17):
 
 
 def export(model, path, opset=17):
-    from numbanet.saving import write_atomic
+    from numbanet.files import write_atomic
     write_atomic(path, build(model, opset).SerializeToString())

@@ -9,12 +9,12 @@ file holds the weights alone, in numbanet's layout or in PyTorch's ('<i>.weight'
 import json
 import os
 import re
-import tempfile
 import warnings
 
 import numpy as np
 
 from numbanet.backend import to_numpy, write
+from numbanet.files import write_atomic
 
 FORMAT = 'numbanet'
 FORMAT_VERSION = '1'
@@ -26,25 +26,6 @@ class SavedFileError(ValueError):
 
 
 # ---- bytes on disk -------------------------------------------------------------------------------------------
-def write_atomic(path, data):
-    """Write data so that readers see the old file or the complete new one, never a part."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix='.tmp-', dir=folder)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 def _save(path, tensors, metadata):
     from safetensors.numpy import save
     # safetensors 0.8 writes an array that is not C-contiguous (a transposed view, a slice) in the wrong

@@ -6,9 +6,7 @@ expected. Pickles are read with an unpickler that can build numpy arrays and not
 """
 import gzip
 import io
-import os
 import pickle
-import tempfile
 import zipfile
 
 import numpy as np
@@ -168,19 +166,8 @@ def validate_splits(arrays, source, num_classes=10):
 
 
 def write_npz_atomic(path, arrays):
-    """Write arrays to path so that a reader sees the old file or the whole new one, never a part."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.tmp-', suffix='.npz', dir=folder)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    """Write arrays as an npz so that a reader sees the old file or the whole new one, never a part."""
+    from numbanet.files import write_atomic
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    write_atomic(path, buffer.getvalue())
