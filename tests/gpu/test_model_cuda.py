@@ -103,3 +103,18 @@ def test_quantized_and_pruned_models_on_cuda(data):
         m.quantize('int8')
     np.testing.assert_allclose(models['cuda'].predict(x, verbose=0), models['cpu'].predict(x, verbose=0),
                                rtol=1e-5, atol=1e-6)
+
+
+def test_sequential_on_cuda_learns_its_shape_lazily(data):
+    x, y = data
+    model = numbanet.Sequential([layers.Dense(4, activation='relu'), layers.Dense(3, activation='softmax')],
+                                seed=1, device='cuda')
+    model.compile(optimizer='sgd', loss='sparse_categorical_crossentropy', metrics=['accuracy'])
+    model.fit(x, y, batch_size=7, epochs=1, verbose=0)
+    twin = numbanet.Sequential([layers.Dense(4, activation='relu'), layers.Dense(3, activation='softmax')],
+                               seed=1)
+    twin.compile(optimizer='sgd', loss='sparse_categorical_crossentropy', metrics=['accuracy'])
+    twin.fit(x, y, batch_size=7, epochs=1, verbose=0)
+    assert model.device == 'cuda' and model.layers[0].get_weights()[0].shape == (5, 4)
+    for a, b in zip(twin.get_weights(), model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
