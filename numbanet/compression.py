@@ -52,7 +52,7 @@ def prune(model, sparsity=0.5, scope='global', layers=None):
         if w.mask is not None:
             keep &= w.mask
         w.mask = keep
-        write(w.value, np.where(keep, to_numpy(w.value), 0.0).astype(np.float32))
+        w.assign(np.where(keep, to_numpy(w.value), 0.0).astype(np.float32))
     model._mask_key = None  # masks changed: the next fit rebuilds the flat mask
     return _zero_fraction(model, layers, False)
 

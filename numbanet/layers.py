@@ -57,6 +57,13 @@ class Weight:
         self.value = None
         self.grad = None
         self.mask = None
+        self.version = 0  # bumped by assign(): whatever is derived from the value is stale then
+
+    def assign(self, values):
+        """Write new values into this weight's array, wherever it lives."""
+        from numbanet.backend import write
+        write(self.value, values)
+        self.version += 1
 
     def __repr__(self):
         return f"<Weight {self.name} shape={self.shape}>"
@@ -169,11 +176,10 @@ class Layer:
 
     def set_weights(self, weights):
         from numbanet.checks import check_weight_list
-        from numbanet.backend import write
         values = check_weight_list(weights, self.weights_list, f"layer '{self.name}'")
         materialize(self)
         for w, v in zip(self.weights_list, values):
-            write(w.value, v)
+            w.assign(v)
 
     def count_params(self):
         if not self.built:
@@ -306,6 +312,7 @@ class Dense(Layer):
         kernel_scale.value = scale
         self.weights_list = [kernel] + ([self._bias] if self._bias is not None else []) + [kernel_scale]
         self._kernel, self._kernel_scale = kernel, kernel_scale
+        self._packed = None  # the kernel in the kernels' packed layout, made from it when first needed
         self.quantized = 'int8'
         self.input_scale = None if input_scale is None else float(input_scale)
         self.trainable = False
@@ -332,7 +339,7 @@ class Dense(Layer):
         if training and not self.quantized:
             ws['weight_t'] = (self.units, self._kernel.shape[0])
         if self.quantized:
-            ws['x_q'] = ((batch, self._kernel.shape[0]), np.int8)
+            ws['x_q'] = ((batch, (self._kernel.shape[0] + 3) // 4 * 4), np.uint8)
             ws['x_scale'] = ((batch,), np.float32)
         return ws
 
@@ -344,7 +351,12 @@ class Dense(Layer):
             k.quantize_rows(ws['x_q'], ws['x_scale'], x)
         else:
             k.quantize_static(ws['x_q'], ws['x_scale'], x, self.input_scale)
-        k.int8_dense_forward(z, ws['x_q'], ws['x_scale'], self._kernel.value, self._kernel_scale.value, bias)
+        key = (id(self._kernel.value), self._kernel.version)
+        if self._packed is None or self._packed[0] != key:
+            # Once per kernel value: packed again only when it is set, loaded or moved to another device.
+            self._packed = (key, *k.pack_int8_weights(self._kernel.value))
+        _, packed, colsum = self._packed
+        k.int8_dense_forward(z, ws['x_q'], ws['x_scale'], packed, colsum, self._kernel_scale.value, bias)
 
     def forward(self, k, inputs, out, ws, logits):
         bias = self._bias.value if self._bias is not None else k.NO_BIAS

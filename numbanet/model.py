@@ -327,7 +327,7 @@ class Model:
         values = check_weight_list(weights, specs, f"model '{self.name}'")
         self._bind()
         for w, v in zip(specs, values):
-            write(w.value, v)
+            w.assign(v)
 
     def count_params(self):
         if not self.built:

@@ -132,7 +132,7 @@ def load_model(path, compile=True, device='cpu'):
     compile_config = _json(metadata, 'compile', path)
     _restore_masks(model, masks, path)
     for w, array in pairs:
-        write(w.value, array)
+        w.assign(array)
     if compile and compile_config is not None:
         try:
             architecture.compile_from_config(model, compile_config)
@@ -191,7 +191,7 @@ def load_weights(model, path, skip_mismatch=False):
     if masks:
         _restore_masks(model, masks, path)
     for w, array in pairs:
-        write(w.value, array)
+        w.assign(array)
     return [w.name for w, _ in pairs]
 
 

@@ -64,9 +64,9 @@ def test_cuda_tests_pass_under_the_simulator():
 
 # ---- PTX -------------------------------------------------------------------------------------------------------
 def _signatures():
-    from numba import boolean, float32, float64, int8, int64
+    from numba import boolean, float32, float64, int8, int32, int64, uint8
     f2, fa = float32[:, ::1], float32[:, :]  # fa: any layout (a transposed view)
-    q2 = int8[:, ::1]
+    q2, u2, w2 = int8[:, ::1], uint8[:, ::1], int32[:, ::1]
     f1, d1, i1 = float32[::1], float64[::1], int64[::1]
     return {
         '_grid._sum_kernel': (d1, d1, int64), '_grid._fill': (f1, float64),
@@ -86,7 +86,7 @@ def _signatures():
         'gather._gather_2d': (f2, f2, i1), 'gather._gather_1d': (i1, i1, i1),
         'accuracy._categorical': (d1, f2, f2), 'accuracy._sparse': (d1, f2, i1),
         'accuracy._binary': (d1, f2, f2, float64), 'accuracy._errors': (d1, d1, f2, f2),
-        'int8_dense._quantize': (q2, f1, f2, float32), 'int8_dense._int8_dense': (f2, q2, f1, q2, f1, f1),
+        'int8_dense._quantize': (u2, f1, f2, float32), 'int8_dense._int8_dense': (f2, u2, f1, w2, f1, f1),
         'mask._apply_mask': (f1, f1),
         'distillation._forward': (d1, f2, f2, f2, float64, float64),
         'distillation._backward': (f2, f2, f2, f2, float64, float64),

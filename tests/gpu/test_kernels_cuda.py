@@ -168,9 +168,9 @@ def test_gather_rows(rng):
 
 def test_int8_quantize_and_dense(rng):
     x = f32(rng, 5, 9)
-    q, s = np.empty((5, 9), np.int8), np.empty(5, np.float32)
+    q, s = np.empty((5, 12), np.uint8), np.empty(5, np.float32)
     cpu.quantize_rows(q, s, x)
-    dq, ds = cuda.device_array((5, 9), np.int8), cuda.device_array(5, np.float32)
+    dq, ds = cuda.device_array((5, 12), np.uint8), cuda.device_array(5, np.float32)
     gpu.quantize_rows(dq, ds, dev(x))
     np.testing.assert_array_equal(host(dq), q)
     np.testing.assert_allclose(host(ds), s, rtol=1e-6)
@@ -179,9 +179,12 @@ def test_int8_quantize_and_dense(rng):
     np.testing.assert_array_equal(host(dq), q)
     wq = rng.integers(-127, 128, (9, 17)).astype(np.int8)
     ws, bias = rng.random(17).astype(np.float32), f32(rng, 17)
+    packed, colsum = cpu.pack_int8_weights(wq)
+    dpacked, dcolsum = gpu.pack_int8_weights(dev(wq))
+    np.testing.assert_array_equal(host(dpacked), packed)
     out, want = cuda.device_array((5, 17), np.float32), np.empty((5, 17), np.float32)
-    gpu.int8_dense_forward(out, dq, ds, dev(wq), dev(ws), dev(bias))
-    cpu.int8_dense_forward(want, q, s, wq, ws, bias)
+    gpu.int8_dense_forward(out, dq, ds, dpacked, dcolsum, dev(ws), dev(bias))
+    cpu.int8_dense_forward(want, q, s, packed, colsum, ws, bias)
     np.testing.assert_allclose(host(out), want, rtol=1e-6, atol=1e-6)
 
 

@@ -7,8 +7,8 @@ from numbanet.kernels.cpu.concat import concat_backward, concat_forward
 from numbanet.kernels.cpu.dense import bias_backward, dense_backward, dense_forward
 from numbanet.kernels.cpu.distillation import distillation_backward, distillation_forward
 from numbanet.kernels.cpu.gather import gather_rows
-from numbanet.kernels.cpu.int8_dense import (int8_dense_forward, int8_dense_reference, quantize_rows,
-                                             quantize_static)
+from numbanet.kernels.cpu.int8_dense import (int8_dense_forward, int8_dense_reference, pack_int8_weights,
+                                             quantize_rows, quantize_static)
 from numbanet.kernels.cpu.mask import apply_mask
 from numbanet.kernels.cpu.matmul import NO_BIAS, gemm, gemm_reference, transpose
 from numbanet.kernels.cpu.mse import mse_backward, mse_forward

@@ -9,8 +9,8 @@ from numbanet.kernels.cuda.concat import concat_backward, concat_forward
 from numbanet.kernels.cuda.dense import bias_backward, dense_backward, dense_forward
 from numbanet.kernels.cuda.distillation import distillation_backward, distillation_forward
 from numbanet.kernels.cuda.gather import gather_rows
-from numbanet.kernels.cuda.int8_dense import (int8_dense_forward, int8_dense_reference, quantize_rows,
-                                              quantize_static)
+from numbanet.kernels.cuda.int8_dense import (int8_dense_forward, int8_dense_reference, pack_int8_weights,
+                                              quantize_rows, quantize_static)
 from numbanet.kernels.cuda.mask import apply_mask
 from numbanet.kernels.cuda.matmul import gemm, gemm_reference, transpose
 from numbanet.kernels.cuda.mse import mse_backward, mse_forward

@@ -1,11 +1,13 @@
-"""Int8 inference for Dense on the GPU. Twin of kernels/cpu/int8_dense.py: rows quantized per row (one
-thread each), then one thread per output summing int8 products exactly in int32 and rescaling."""
-import math
-
+"""Int8 inference for Dense on the GPU. Twin of kernels/cpu/int8_dense.py, with its layouts (activations
+stored as xq + 128 in rows padded to a multiple of 4, weights packed 4 bytes of k to an int32 word):
+rows quantized one thread each, then one thread per output summing the int8 products exactly in int32."""
 import numpy as np
 from numba import cuda, float32, int32
 
+from numbanet.kernels.cpu import int8_dense as cpu_twin
 from numbanet.kernels.cuda._grid import THREADS, blocks
+
+ZERO = 128
 
 
 @cuda.jit
@@ -22,7 +24,9 @@ def _quantize(q, scales, x, static_scale):
         scales[b] = scale
         inv = float32(1.0) / scale
         for k in range(x.shape[1]):
-            q[b, k] = min(float32(127.0), max(float32(-127.0), round(x[b, k] * inv)))
+            q[b, k] = int32(min(float32(127.0), max(float32(-127.0), round(x[b, k] * inv)))) + ZERO
+        for k in range(x.shape[1], q.shape[1]):
+            q[b, k] = ZERO
 
 
 def quantize_rows(q, scales, x):
@@ -33,24 +37,35 @@ def quantize_static(q, scales, x, scale):
     _quantize[blocks(x.shape[0]), THREADS](q, scales, x, float32(scale))
 
 
+def pack_int8_weights(wq):
+    """Packed weights and column sums on the device; packed once per layer, on the host."""
+    packed, colsum = cpu_twin.pack_int8_weights(wq.copy_to_host() if hasattr(wq, 'copy_to_host') else wq)
+    return cuda.to_device(packed), cuda.to_device(colsum)
+
+
 @cuda.jit
-def _int8_dense(out, xq, x_scales, wq, w_scales, bias):
+def _int8_dense(out, xq, x_scales, w_packed, w_scales, bias):
     b, n = cuda.grid(2)
     if b < out.shape[0] and n < out.shape[1]:
         s = int32(0)
-        for k in range(xq.shape[1]):
-            s += int32(xq[b, k]) * int32(wq[k, n])
+        for kg in range(w_packed.shape[0]):
+            word = w_packed[kg, n]
+            for t in range(4):
+                w = (word >> (8 * t)) & 0xFF
+                w = w - 256 if w > 127 else w  # the byte is signed
+                s += (int32(xq[b, 4 * kg + t]) - ZERO) * w
         v = float32(s) * x_scales[b] * w_scales[n]
         out[b, n] = v + bias[n] if bias.shape[0] > 0 else v
 
 
-def int8_dense_forward(out, xq, x_scales, wq, w_scales, bias):
+def int8_dense_forward(out, xq, x_scales, w_packed, w_colsum, w_scales, bias):
     B, N = out.shape
-    if xq.shape[0] != B or wq.shape[1] != N or xq.shape[1] != wq.shape[0] or w_scales.shape[0] != N:
-        raise ValueError(f"int8 dense shapes do not chain: out {out.shape}, x {xq.shape}, w {wq.shape}")
-    _int8_dense[((B + 15) // 16, (N + 15) // 16), (16, 16)](out, xq, x_scales, wq, w_scales, bias)
+    K4, Np = w_packed.shape
+    if xq.shape[0] != B or xq.shape[1] != 4 * K4 or Np < N or w_scales.shape[0] != N:
+        raise ValueError(f"int8 dense operands do not fit: out {out.shape}, x {xq.shape}, packed {w_packed.shape}")
+    _int8_dense[((B + 15) // 16, (N + 15) // 16), (16, 16)](out, xq, x_scales, w_packed, w_scales, bias)
 
 
-def int8_dense_reference(out, xq, x_scales, wq, w_scales, bias):
+def int8_dense_reference(out, xq, x_scales, w_packed, w_colsum, w_scales, bias):
     """On the GPU the simple kernel is the only one; kept under the CPU twin's name."""
-    int8_dense_forward(out, xq, x_scales, wq, w_scales, bias)
+    int8_dense_forward(out, xq, x_scales, w_packed, w_colsum, w_scales, bias)
