@@ -95,8 +95,7 @@ class DataParallel:
         self.rank, self.size = rank(), size()
         self._pair = np.zeros(2, np.float64)
         self._host_grads = None
-        model._prepare_training()
-        broadcast_weights(model)
+        broadcast_weights(model)  # fit has bound the weights and readied the optimizer already
         # Rank 0's generator state for every rank: all draw the same permutation each epoch, so the
         # shards never overlap, and the global batches are the ones one process would draw.
         state = self.comm.bcast(model._rng.bit_generator.state if self.rank == 0 else None, root=0)

@@ -5,7 +5,6 @@ loss write the output gradient (softmax + cross-entropy fused when the model end
 flat gradient buffer, run the graph backward, and hand both flat buffers to one optimizer kernel.
 """
 import math
-import sys
 import warnings
 
 import numpy as np
@@ -237,12 +236,7 @@ class Model:
         reads = [(node.layer.name, graph.in_ids[i][0]) for i, node in enumerate(graph.nodes)
                  if isinstance(node.layer, Dense)]
         maxima = {name: 0.0 for name, _ in reads}
-        n = xs[0].shape[0]
-        for start in range(0, n, batch_size):
-            stop = min(n, start + batch_size)
-            plan = self._plan(stop - start)
-            for buf, x in zip(plan.inputs, xs):
-                write(buf, x[start:stop])
+        for _, _, plan in self._in_order(xs, batch_size):
             plan.forward(k)
             for name, j in reads:
                 maxima[name] = max(maxima[name], float(np.abs(to_numpy(plan.values[j])).max()))
@@ -619,17 +613,24 @@ class Model:
             m.update(self._k, probs if (self._fused and probs is not None) else plan.output, targets)
 
     # ---- evaluation and prediction ---------------------------------------------------------------------
+    def _in_order(self, xs, batch_size):
+        """(start, stop, plan) for consecutive slices of the data, each slice already copied into the
+        plan's input buffers: the walk evaluate, predict and calibration share."""
+        n = xs[0].shape[0]
+        for start in range(0, n, batch_size):
+            stop = min(n, start + batch_size)
+            plan = self._plan(stop - start)
+            for buf, x in zip(plan.inputs, xs):
+                write(buf, x[start:stop])
+            yield start, stop, plan
+
     def _evaluate_arrays(self, xs, y, batch_size):
         k = self._k
         xs, y = [self._backend.to_device(a) for a in xs], self._backend.to_device(y)
         for m in self.compiled_metrics:
             m.reset()
         total, n = 0.0, xs[0].shape[0]
-        for start in range(0, n, batch_size):
-            stop = min(n, start + batch_size)
-            plan = self._plan(stop - start)
-            for buf, x in zip(plan.inputs, xs):
-                write(buf, x[start:stop])
+        for start, stop, plan in self._in_order(xs, batch_size):
             shape, dtype = self.loss.target_spec(plan.batch, plan.output.shape[1])
             targets = plan.scratch('targets', shape, dtype)
             write(targets, y[start:stop])
@@ -673,11 +674,7 @@ class Model:
             return to_numpy(plan.output)
         xs = [self._backend.to_device(a) for a in xs]
         result = np.empty((n,) + self._graph.output.shape[1:], np.float32)
-        for start in range(0, n, batch_size):
-            stop = min(n, start + batch_size)
-            plan = self._plan(stop - start)
-            for buf, arr in zip(plan.inputs, xs):
-                write(buf, arr[start:stop])
+        for start, stop, plan in self._in_order(xs, batch_size):
             plan.forward(k)
             result[start:stop] = self._backend.to_host(plan.output)
         if verbose:
