@@ -68,7 +68,6 @@ def _timed(fn):
 
 def main(argv=None):
     args = parse_args(argv)
-    import numpy as np
 
     import numbanet
     from numbanet import compression

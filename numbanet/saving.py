@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from numbanet.backend import to_numpy, write
+from numbanet.backend import to_numpy
 from numbanet.files import write_atomic
 
 FORMAT = 'numbanet'
@@ -185,7 +185,7 @@ def load_weights(model, path, skip_mismatch=False):
                                "round: quantize the model first, or rebuild it with load_model()"
                             if quantized_file else "the model is quantized and the file holds float kernels")
         raise SavedFileError(f"{path}: " + '; '.join(problems) + " (load_weights(..., skip_mismatch=True) loads "
-                             f"what fits)")
+                             "what fits)")
     if problems:
         warnings.warn(f"{path}: skipped " + '; '.join(problems), UserWarning, stacklevel=3)
     if masks:

@@ -64,9 +64,9 @@ def test_cuda_tests_pass_under_the_simulator():
 
 # ---- PTX -------------------------------------------------------------------------------------------------------
 def _signatures():
-    from numba import boolean, float32, float64, int8, int32, int64, uint8
+    from numba import boolean, float32, float64, int32, int64, uint8
     f2, fa = float32[:, ::1], float32[:, :]  # fa: any layout (a transposed view)
-    q2, u2, w2 = int8[:, ::1], uint8[:, ::1], int32[:, ::1]
+    u2, w2 = uint8[:, ::1], int32[:, ::1]
     f1, d1, i1 = float32[::1], float64[::1], int64[::1]
     return {
         '_grid._sum_kernel': (d1, d1, int64), '_grid._fill': (f1, float64),

@@ -3,7 +3,6 @@ files made here. Nothing touches the network (see conftest)."""
 import gzip
 import os
 import pickle
-import warnings
 
 import numpy as np
 import pytest

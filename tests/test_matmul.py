@@ -1,6 +1,5 @@
 """The hand-written matmul against numpy and against its plain reference, on shapes that are not
 multiples of any tile (4 x 64 and 4 x 16 tiles), in every mode."""
-import numba
 import numpy as np
 import pytest
 

@@ -1,6 +1,4 @@
 """The runtime and the Keras-shaped API, end to end."""
-import tracemalloc
-import warnings
 
 import numpy as np
 import pytest

@@ -1,7 +1,6 @@
 """Saving and loading: round trips, every refused file, PyTorch's layout, ONNX, freezing."""
 import json
 import os
-import warnings
 
 import numpy as np
 import pytest

@@ -1,6 +1,5 @@
 """Bad input is refused before any kernel runs, with an error that names the problem, and leaves the
 model exactly as it was."""
-import warnings
 
 import numpy as np
 import pytest

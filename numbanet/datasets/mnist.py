@@ -1,5 +1,4 @@
 """MNIST handwritten digits, as Keras's load_data returns them."""
-import os
 
 from numbanet.datasets import formats, sources
 

@@ -12,7 +12,6 @@ groups of 4 along k:
 Tiles of 4 rows x 64 columns keep 16 vector accumulators in registers. Without VNNI (or without the JIT)
 a plain loop computes the same integers.
 """
-import math
 
 import numba
 import numpy as np

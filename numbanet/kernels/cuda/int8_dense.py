@@ -1,7 +1,6 @@
 """Int8 inference for Dense on the GPU. Twin of kernels/cpu/int8_dense.py, with its layouts (activations
 stored as xq + 128 in rows padded to a multiple of 4, weights packed 4 bytes of k to an int32 word):
 rows quantized one thread each, then one thread per output summing the int8 products exactly in int32."""
-import numpy as np
 from numba import cuda, float32, int32
 
 from numbanet.kernels.cpu import int8_dense as cpu_twin

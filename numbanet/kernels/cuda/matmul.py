@@ -5,7 +5,6 @@ Each block computes a TILE x TILE piece of C: step by step along k it loads a ti
 into shared memory, and every thread adds one row-by-column product from them. Each C element is one
 thread's sum in ascending k, so results are deterministic.
 """
-import numpy as np
 from numba import cuda, float32
 
 from numbanet.kernels.cuda._grid import no_bias
