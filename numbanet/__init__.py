@@ -8,13 +8,13 @@ import os
 # on an idle machine the short spin costs a few percent (numbers in README, Performance).
 os.environ.setdefault('NUMBA_THREADING_LAYER_PRIORITY', 'omp tbb workqueue')
 os.environ.setdefault('GOMP_SPINCOUNT', '1000')
-from numbanet import (callbacks, compression, datasets, distributed, initializers, layers, losses, metrics, models,
-                      optimizers, utils)
+from numbanet import (augmentation, callbacks, compression, datasets, distributed, initializers, layers, losses,
+                      metrics, models, optimizers, utils)
 from numbanet.backend import cuda_available
 from numbanet.model import Model, Sequential
 from numbanet.threads import get_num_threads, set_num_threads
 
 __version__ = '0.1.0'
 
-__all__ = ['Model', 'Sequential', 'compression', 'cuda_available', 'distributed', 'models', 'layers', 'losses', 'metrics', 'optimizers', 'callbacks', 'initializers',
+__all__ = ['Model', 'Sequential', 'augmentation', 'compression', 'cuda_available', 'distributed', 'models', 'layers', 'losses', 'metrics', 'optimizers', 'callbacks', 'initializers',
            'utils', 'set_num_threads', 'get_num_threads']

@@ -126,7 +126,12 @@ class Distiller(Model):
         student.predict(x)                # the student's layers were trained in place
 
     The teacher runs forward on every batch (its weights never change); evaluate() reports the student's
-    hard-label cross-entropy. Both models must end in softmax, or in logits (from_logits)."""
+    hard-label cross-entropy. Both models must end in softmax, or in logits (from_logits).
+
+    It pays when the teacher generalises better than it memorises: a teacher that fits its training set
+    almost exactly gives near one-hot targets there, and the student learns nothing the labels did not say.
+    On MNIST a teacher trained on shifted images (augmentation.random_shift) lifts a 784-64-10 student by
+    about 0.3 points; the plain reference MLP does not (README, Compression)."""
 
     def __init__(self, teacher, student, temperature=3.0, alpha=0.1, name='distiller'):
         for role, model in (('teacher', teacher), ('student', student)):

@@ -103,3 +103,18 @@ def test_example_cuda_without_gpu_is_one_message(tmp_path, rng, capsys):
     code = _example().main(['--data-dir', _tiny_folder(tmp_path, rng), '--device', 'cuda', '--verbose', '0'])
     err = capsys.readouterr().err
     assert code == 2 and "device='cuda' needs an NVIDIA GPU" in err
+
+
+def test_compress_example_prints_every_row(tmp_path, rng, capsys):
+    spec = importlib.util.spec_from_file_location('compress', os.path.join(ROOT, 'examples', 'compress.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(['--data-dir', _tiny_folder(tmp_path, rng), '--epochs', '1', '--student-epochs', '1',
+                        '--batch-size', '32', '--json']) == 0
+    rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])['rows']
+    methods = [r['method'] for r in rows]
+    assert len(rows) == 11 and methods[0].startswith('float32') and methods[-1].endswith('plain reference')
+    by_method = dict(zip(methods, rows))
+    assert by_method['int8, dynamic activations']['bytes'] < by_method[methods[0]]['bytes'] / 3.5
+    assert by_method['pruned 95% + 1 epoch fine-tune']['gzip_bytes'] < by_method[methods[0]]['gzip_bytes'] / 3
+    assert all(0 <= r['accuracy'] <= 1 and r['samples_per_s'] > 0 for r in rows)
