@@ -16,5 +16,6 @@ from numbanet.threads import get_num_threads, set_num_threads
 
 __version__ = '0.1.0'
 
-__all__ = ['Model', 'Sequential', 'augmentation', 'compression', 'cuda_available', 'distributed', 'models', 'layers', 'losses', 'metrics', 'optimizers', 'callbacks', 'initializers',
-           'utils', 'set_num_threads', 'get_num_threads']
+__all__ = ['Model', 'Sequential', 'augmentation', 'callbacks', 'compression', 'cuda_available', 'datasets',
+           'distributed', 'get_num_threads', 'initializers', 'layers', 'losses', 'metrics', 'models', 'optimizers',
+           'set_num_threads', 'utils']

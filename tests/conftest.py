@@ -1,3 +1,6 @@
+import importlib.util
+import os
+
 import numpy as np
 import pytest
 
@@ -47,3 +50,12 @@ def isolated_data_sources(tmp_path_factory, monkeypatch):
     def no_network(*args, **kwargs):
         raise AssertionError("a test tried to use the network")
     monkeypatch.setattr('urllib.request.urlopen', no_network)
+
+
+def load_example(name):
+    """examples/<name>.py as a module, so tests call its main() and helpers in this process."""
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'examples', f'{name}.py')
+    spec = importlib.util.spec_from_file_location(f'{name}_example', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

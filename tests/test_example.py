@@ -1,5 +1,4 @@
-"""The command-line MNIST example, on a tiny generated data set."""
-import importlib.util
+"""The command-line examples (mnist, transfer, compress), on a tiny generated data set."""
 import json
 import os
 import subprocess
@@ -7,17 +6,11 @@ import sys
 
 import numpy as np
 
+from tests.conftest import load_example
 from tests.datafiles import write_idx_folder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE = os.path.join(ROOT, 'examples', 'mnist.py')
-
-
-def _example():
-    spec = importlib.util.spec_from_file_location('mnist_example', EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _digits_like(rng, n):
@@ -34,8 +27,9 @@ def test_example_trains_on_a_tiny_dataset(tmp_path, rng, capsys):
     x_test, y_test = _digits_like(rng, 200)
     folder = write_idx_folder(tmp_path / 'data', {'x_train': x_train, 'y_train': y_train,
                                                   'x_test': x_test, 'y_test': y_test})
-    code = _example().main(['--data-dir', str(folder), '--epochs', '3', '--batch-size', '32', '--hidden', '32,16',
-                            '--limit', '500', '--seed', '3', '--threads', '1', '--json'])
+    code = load_example('mnist').main(['--data-dir', str(folder), '--epochs', '3', '--batch-size', '32',
+                                       '--hidden', '32,16', '--limit', '500', '--seed', '3', '--threads', '1',
+                                       '--json'])
     out = capsys.readouterr().out.strip().splitlines()
     assert code == 0
     assert any(line.startswith('Epoch 3/3') for line in out)
@@ -75,7 +69,7 @@ def _tiny_folder(tmp_path, rng):
 def test_example_saves_and_loads(tmp_path, rng, capsys):
     folder, saved = _tiny_folder(tmp_path, rng), str(tmp_path / 'model.safetensors')
     common = ['--data-dir', folder, '--batch-size', '32', '--hidden', '16', '--verbose', '0', '--json']
-    example = _example()
+    example = load_example('mnist')
     assert example.main(common + ['--epochs', '1', '--save', saved]) == 0
     first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert example.main(common + ['--epochs', '0', '--load', saved]) == 0
@@ -86,9 +80,7 @@ def test_example_saves_and_loads(tmp_path, rng, capsys):
 
 
 def test_transfer_example_runs(tmp_path, rng, capsys):
-    spec = importlib.util.spec_from_file_location('transfer', os.path.join(ROOT, 'examples', 'transfer.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_example('transfer')
     assert module.main(['--data-dir', _tiny_folder(tmp_path, rng), '--base-epochs', '1', '--epochs', '1',
                         '--batch-size', '32', '--json']) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -100,15 +92,14 @@ def test_example_cuda_without_gpu_is_one_message(tmp_path, rng, capsys):
     import numbanet
     if numbanet.cuda_available():
         return
-    code = _example().main(['--data-dir', _tiny_folder(tmp_path, rng), '--device', 'cuda', '--verbose', '0'])
+    code = load_example('mnist').main(['--data-dir', _tiny_folder(tmp_path, rng), '--device', 'cuda',
+                                       '--verbose', '0'])
     err = capsys.readouterr().err
     assert code == 2 and "device='cuda' needs an NVIDIA GPU" in err
 
 
 def test_compress_example_prints_every_row(tmp_path, rng, capsys):
-    spec = importlib.util.spec_from_file_location('compress', os.path.join(ROOT, 'examples', 'compress.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_example('compress')
     assert module.main(['--data-dir', _tiny_folder(tmp_path, rng), '--epochs', '1', '--student-epochs', '1',
                         '--batch-size', '32', '--json']) == 0
     rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])['rows']

