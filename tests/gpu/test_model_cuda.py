@@ -118,3 +118,21 @@ def test_sequential_on_cuda_learns_its_shape_lazily(data):
     assert model.device == 'cuda' and model.layers[0].get_weights()[0].shape == (5, 4)
     for a, b in zip(twin.get_weights(), model.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_distiller_on_cuda_matches_cpu(data):
+    from numbanet import compression
+    x, y = data
+    students = {}
+    for device in ('cpu', 'cuda'):
+        teacher = tiny(device, seed=4)
+        teacher.compile(optimizer='adam', loss='sparse_categorical_crossentropy')
+        teacher.fit(x, y, batch_size=7, epochs=2, verbose=0)
+        students[device] = tiny(device, seed=5)
+        distiller = compression.Distiller(teacher, students[device], temperature=2.0, alpha=0.3)
+        distiller.compile(optimizer='adam', metrics=['accuracy'])
+        distiller.fit(x, y, batch_size=4, epochs=2, verbose=0)
+    for a, b in zip(students['cpu'].get_weights(), students['cuda'].get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match='same device'):
+        compression.Distiller(tiny('cpu'), students['cuda'])
