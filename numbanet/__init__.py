@@ -8,14 +8,15 @@ import os
 # on an idle machine the short spin costs a few percent (numbers in README, Performance).
 os.environ.setdefault('NUMBA_THREADING_LAYER_PRIORITY', 'omp tbb workqueue')
 os.environ.setdefault('GOMP_SPINCOUNT', '1000')
-from numbanet import (augmentation, callbacks, compression, datasets, distributed, initializers, layers, losses,
-                      metrics, models, optimizers, utils)
+from numbanet import (activations, augmentation, callbacks, compression, datasets, distributed, initializers,
+                      layers, losses, metrics, models, optimizers, utils)
 from numbanet.backend import cuda_available
-from numbanet.model import Model, Sequential
+from numbanet.model import Model
+from numbanet.sequential import Sequential
 from numbanet.threads import get_num_threads, set_num_threads
 
 __version__ = '0.1.0'
 
-__all__ = ['Model', 'Sequential', 'augmentation', 'callbacks', 'compression', 'cuda_available', 'datasets',
+__all__ = ['Model', 'Sequential', 'activations', 'augmentation', 'callbacks', 'compression', 'cuda_available', 'datasets',
            'distributed', 'get_num_threads', 'initializers', 'layers', 'losses', 'metrics', 'models', 'optimizers',
            'set_num_threads', 'utils']

@@ -102,3 +102,49 @@ def non_negative_int(value, what):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
         raise ValueError(f"{what} must be a non-negative int, got {value!r}")
     return int(value)
+
+
+def input_arrays(x, tensors, what, model_name):
+    """The model's input data as a list of float32 arrays, one per input tensor, each checked against
+    the tensor's shape; refuses a wrong count, shape, length mismatch or empty data with the reason."""
+    if len(tensors) > 1:
+        if not isinstance(x, (list, tuple)) or len(x) != len(tensors):
+            raise ValueError(f"model '{model_name}' has {len(tensors)} inputs; pass {what} as a list "
+                             f"of {len(tensors)} arrays")
+        xs = list(x)
+    else:
+        xs = [x[0]] if isinstance(x, (list, tuple)) and len(x) == 1 and isinstance(x[0], np.ndarray) else [x]
+    arrays = []
+    for i, (arr, tensor) in enumerate(zip(xs, tensors)):
+        name = what if len(xs) == 1 else f"{what}[{i}]"
+        arr = as_array(arr, name)
+        want = tensor.shape[1:]
+        if arr.shape[1:] != want or arr.ndim != len(want) + 1:
+            raise ValueError(f"{name} has shape {arr.shape}, but input '{tensor.name}' of model "
+                             f"'{model_name}' expects (N,) + {want}" +
+                             (f"; reshape with {what}.reshape(len({what}), -1)"
+                              if arr.ndim > 2 and int(np.prod(arr.shape[1:])) == int(np.prod(want)) else ""))
+        arrays.append(as_float_array(arr, name))
+    n = arrays[0].shape[0]
+    for i, arr in enumerate(arrays[1:], 1):
+        if arr.shape[0] != n:
+            raise ValueError(f"{what}[0] has {n} samples but {what}[{i}] has {arr.shape[0]}")
+    if n == 0:
+        raise ValueError(f"{what} is empty: there are no samples")
+    return arrays
+
+
+def seed_value(seed):
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
+    return int(seed)
+
+
+def verbosity(verbose):
+    if verbose == 'auto':
+        return 1
+    if verbose not in (0, 1, 2) or isinstance(verbose, bool):
+        raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
+    return verbose

@@ -19,6 +19,7 @@ import warnings
 import numpy as np
 
 from numbanet.backend import is_device_array, to_numpy, write
+from numbanet.threads import set_num_threads, thread_ceiling
 
 _comm = None
 _initialized = False
@@ -39,10 +40,8 @@ def init(threads=None):
         return
     _comm = MPI.COMM_WORLD
     local = _comm.Split_type(MPI.COMM_TYPE_SHARED).Get_size()
-    from numbanet import threads as threads_module
-    ceiling = threads_module.numba.config.NUMBA_NUM_THREADS
     wanted = threads if threads is not None else max(1, (os.cpu_count() or 1) // local)
-    threads_module.set_num_threads(max(1, min(ceiling, wanted)))
+    set_num_threads(max(1, min(thread_ceiling(), wanted)))
 
 
 def rank():
@@ -72,17 +71,49 @@ def _bcast_array(array, root):
 
 
 def broadcast_weights(model, root=0):
-    """Every rank takes root's weights (and, when compiled, its optimizer state)."""
+    """Every rank takes root's weights and state (and, when compiled, its optimizer state)."""
     init()
     if size() == 1:
         return
-    model._bind()
-    _bcast_array(model._params, root)
+    parameters = model.parameters
+    _bcast_array(parameters.values, root)
+    _bcast_array(parameters.state, root)
     opt = model.optimizer
-    if opt is not None and opt._params is model._params:
-        for array in opt.state_arrays().values():
+    state = opt.state_for(parameters) if opt is not None else None
+    if state is not None:
+        for array in state.values():
             _bcast_array(array, root)
         opt.iterations = _comm.bcast(opt.iterations, root=root)
+
+
+class SingleProcess:
+    """What fit exchanges with other processes each step, when there are none: nothing. fit talks to
+    this or to DataParallel the same way, so one training step serves both."""
+
+    rank, size = 0, 1
+
+    def shard(self, order):
+        return order
+
+    def sum_pair(self, a, b):
+        return a, b
+
+    def average_gradients(self, grads, share):
+        pass
+
+    def reduce_metrics(self, metrics):
+        pass
+
+    def abort(self):
+        pass  # the exception goes on to the caller
+
+
+def communicator(model, distributed):
+    """SingleProcess, or DataParallel when distributed=True and MPI runs more than one rank."""
+    if not distributed:
+        return SingleProcess()
+    init()
+    return DataParallel(model) if size() > 1 else SingleProcess()
 
 
 class DataParallel:
@@ -98,13 +129,11 @@ class DataParallel:
         broadcast_weights(model)  # fit has bound the weights and readied the optimizer already
         # Rank 0's generator state for every rank: all draw the same permutation each epoch, so the
         # shards never overlap, and the global batches are the ones one process would draw.
-        state = self.comm.bcast(model._rng.bit_generator.state if self.rank == 0 else None, root=0)
-        model._rng.bit_generator.state = state
+        state = self.comm.bcast(model.rng.bit_generator.state if self.rank == 0 else None, root=0)
+        model.rng.bit_generator.state = state
 
-    @classmethod
-    def start(cls, model):
-        init()
-        return cls(model) if size() > 1 else None
+    def shard(self, order):
+        return order[self.rank::self.size]
 
     def sum_pair(self, a, b):
         self._pair[0], self._pair[1] = a, b
@@ -127,7 +156,7 @@ class DataParallel:
 
     def reduce_metrics(self, metrics):
         for m in metrics:
-            m._sum, m._count = self.sum_pair(m._sum, m._count)
+            m.total, m.count = self.sum_pair(m.total, m.count)
 
     def abort(self):
         """A rank that raises takes the job down with its traceback instead of leaving the others waiting

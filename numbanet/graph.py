@@ -1,9 +1,8 @@
-"""The layer graph: symbolic tensors and the nodes that connect layers, the order a model runs them in,
-and the buffers one batch size needs.
+"""The layer graph: symbolic tensors, the nodes that connect layers, and the order a model runs them in.
 
-A model is a list of nodes in topological order. Forward runs it front to back, backward back to front.
-A Plan owns every array one batch size needs (activations, their gradients, layer scratch); it is made
-once per batch size and reused, so a training step allocates nothing.
+Calling a layer on a KerasTensor records a Node (which layer, which tensors in) and returns the node's
+output tensor. A Graph is the list of nodes between some inputs and one output, in topological order;
+plan.py turns it into buffers and kernel calls.
 """
 
 
@@ -29,11 +28,12 @@ class Node:
         self.output = None
 
 
-def call_layer(layer, tensors, single):
+def call_layer(layer, tensors):
     """The functional API: layer(tensor) or layer([t1, t2]) on symbolic tensors."""
     shapes = [t.shape[1:] for t in tensors]
-    layer.ensure_built(shapes[0] if single else shapes)
-    out_shape = layer.compute_output_shape(shapes[0] if single else shapes)
+    shape = shapes[0] if layer.single_input else shapes
+    layer.ensure_built(shape)
+    out_shape = layer.compute_output_shape(shape)
     node = Node(layer, tensors)
     node.output = KerasTensor((None,) + tuple(out_shape), node, f"{layer.name}/output")
     layer.inbound_nodes.append(node)
@@ -107,99 +107,35 @@ class Graph:
                 order.insert(0, t.node)  # an unused input still takes data, as in Keras
         return order
 
-    def needs_grad(self):
-        """Which tensors need a gradient: those computed, directly or not, from trainable weights."""
-        needs = [False] * len(self.tensors)
-        for i, node in enumerate(self.nodes):
-            owns = bool(node.layer.weights_list) and node.layer.trainable
-            needs[i] = owns or any(needs[j] for j in self.in_ids[i])
-        return needs
+    @property
+    def output_layer(self):
+        return self.output.node.layer
 
+    @property
+    def head(self):
+        """The output layer's activation, which a loss may fold into itself; None when it is linear."""
+        activation = self.output_layer.activation
+        return None if activation.identity else activation
 
-class Plan:
-    """Every buffer one batch size needs, allocated once; forward() and backward() only run kernels."""
-
-    def __init__(self, graph, backend, batch):
-        self.graph = graph
-        self.backend = backend
-        self.batch = batch
-        self.values = [backend.empty((batch,) + t.shape[1:]) for t in graph.tensors]
-        self.inputs = [self.values[i] for i in graph.input_ids]
-        self.output = self.values[graph.output_id]
-        # Per-node scratch (e.g. a transposed weight), filled by layer.workspace() for this batch size.
-        self.ws = [self._alloc(n.layer.workspace(batch, training=False)) for n in graph.nodes]
-        self._forward_steps = []
-        for i, node in enumerate(graph.nodes):
+    def with_layers(self, replace):
+        """The same graph with some layers swapped ({id(old layer): new layer}, each new one already built
+        for the old one's input shape): how quantization turns Dense nodes into int8 ones."""
+        made = {}
+        for node in self.nodes:
             if not node.inputs:
-                continue  # Input nodes: the batch is copied straight into their buffer
-            ins = [self.values[j] for j in graph.in_ids[i]]
-            self._forward_steps.append((node.layer, ins, self.values[i], self.ws[i], i == graph.output_id))
-        self._training = None
-        self.extra = {}
-
-    def _alloc(self, shapes):
-        return {name: self._empty(spec) for name, spec in shapes.items()}
-
-    def _empty(self, spec):
-        # A workspace entry is a float32 shape, or a (shape, dtype) pair.
-        if spec and isinstance(spec[0], tuple):
-            return self.backend.empty(spec[0], spec[1])
-        return self.backend.empty(spec)
-
-    def scratch(self, name, shape, dtype=None):
-        """A named buffer kept with the plan (e.g. loss targets), made on first use."""
-        buf = self.extra.get(name)
-        if buf is None:
-            buf = self.backend.empty(shape) if dtype is None else self.backend.empty(shape, dtype)
-            self.extra[name] = buf
-        return buf
-
-    def forward(self, k, logits=False):
-        # logits=True stops the output layer before its softmax: the loss fuses softmax with itself.
-        for layer, ins, out, ws, is_output in self._forward_steps:
-            layer.forward(k, ins, out, ws, logits and is_output)
-
-    def prepare_training(self):
-        """Gradient buffers, made the first time this batch size trains."""
-        if self._training is not None:
-            return
-        g, be = self.graph, self.backend
-        needs = g.needs_grad()
-        grads = [be.empty(v.shape) if n else None for v, n in zip(self.values, needs)]
-        # A tensor read by several consumers (a skip connection) gets one buffer per extra reader;
-        # they are summed into its own gradient before its producer runs backward.
-        claimed = [False] * len(grads)
-        claimed[g.output_id] = True  # the loss writes the output's gradient first
-        extras = [[] for _ in grads]
-        steps = []
-        for i in reversed(range(len(g.nodes))):
-            node = g.nodes[i]
-            if not node.inputs or not needs[i]:
+                made[id(node.output)] = node.output
                 continue
-            dins = []
-            for j in g.in_ids[i]:
-                if grads[j] is None:
-                    dins.append(None)
-                elif not claimed[j]:
-                    claimed[j] = True
-                    dins.append(grads[j])
-                else:
-                    buf = be.empty(grads[j].shape)
-                    extras[j].append(buf)
-                    dins.append(buf)
-            ins = [self.values[j] for j in g.in_ids[i]]
-            for name, spec in node.layer.workspace(self.batch, training=True).items():
-                if name not in self.ws[i]:
-                    self.ws[i][name] = self._empty(spec)
-            steps.append((node.layer, ins, self.values[i], grads[i], dins, self.ws[i], extras[i],
-                          i == g.output_id))
-        self.grads = grads
-        self.grad_output = grads[g.output_id]
-        self._backward_steps = steps
-        self._training = True
+            new = Node(replace.get(id(node.layer), node.layer), [made[id(t)] for t in node.inputs])
+            new.output = KerasTensor(node.output.shape, new, node.output.name)
+            made[id(node.output)] = new.output
+        return Graph(self.inputs, made[id(self.output)])
 
-    def backward(self, k, logits=False):
-        for layer, ins, out, dout, dins, ws, extra, is_output in self._backward_steps:
-            for buf in extra:
-                k.add_forward(dout, dout, buf)
-            layer.backward(k, ins, out, dout, dins, ws, logits and is_output)
+    def get_config(self):
+        """The graph as JSON-able data: layers (class and config), the nodes calling them, inputs, output."""
+        index = {id(layer): i for i, layer in enumerate(self.layers)}
+        return {
+            'layers': [{'class': type(layer).__name__, 'config': layer.get_config()} for layer in self.layers],
+            'nodes': [{'layer': index[id(node.layer)], 'inputs': ids} for node, ids in zip(self.nodes, self.in_ids)],
+            'inputs': list(self.input_ids),
+            'output': self.output_id,
+        }

@@ -1,5 +1,17 @@
-"""Losses, thin objects over the loss kernels. Each validates its targets, then computes on a batch:
-train() returns the summed loss and writes the gradient of the mean loss into `dout`."""
+"""Losses, thin objects over the loss kernels.
+
+A loss meets the model at the plan's head (plan.py): `plan.output` holds the model's outputs and
+`plan.logits` the values beneath the output activation (one array when there is none). `train()` returns
+the batch's summed loss, writes the gradient of the batch's *mean* loss into `plan.grad_logits` (running
+the head's backward itself when it trained on the outputs) and leaves `plan.output` holding the outputs,
+for the metrics. `evaluate()` returns the summed loss and leaves `plan.output` filled.
+
+Writing a loss: subclass Loss and define `forward(k, pred, targets)` (the summed loss, a float) and
+`backward(k, dpred, pred, targets)` (overwrite dpred with the gradient of the mean loss); pred and targets
+are (batch, outputs) float32 arrays on the model's device, `k` its kernel set. The base class runs the
+head around them. A loss that folds an activation into itself overrides train() and evaluate(), as
+cross-entropy does with softmax.
+"""
 import numpy as np
 
 from numbanet.checks import as_array, as_float_array, as_label_array
@@ -7,8 +19,7 @@ from numbanet.checks import as_array, as_float_array, as_label_array
 
 class Loss:
     name = 'loss'
-    sparse = False       # targets are class labels (N,) rather than rows (N, C)
-    takes_logits = False  # the kernels read pre-softmax outputs
+    sparse = False  # targets are class labels (N,) rather than rows (N, C)
 
     def target_spec(self, batch, n_out):
         """(shape, dtype) of one batch of targets."""
@@ -23,6 +34,26 @@ class Loss:
                              f"{self.name}, got shape {arr.shape}")
         return as_float_array(arr, what)
 
+    def check_model(self, graph, device):
+        """Called by compile with the model's graph and device: refuse a model this loss cannot train."""
+
+    def forward(self, k, pred, targets):
+        raise NotImplementedError(f"{type(self).__name__} defines no forward(k, pred, targets)")
+
+    def backward(self, k, dpred, pred, targets):
+        raise NotImplementedError(f"{type(self).__name__} defines no backward(k, dpred, pred, targets)")
+
+    def train(self, k, plan, targets):
+        plan.head_forward()
+        total = self.forward(k, plan.output, targets)
+        self.backward(k, plan.grad_output, plan.output, targets)
+        plan.head_backward()
+        return total
+
+    def evaluate(self, k, plan, targets):
+        plan.head_forward()
+        return self.forward(k, plan.output, targets)
+
     def get_config(self):
         return {'name': self.name}
 
@@ -31,10 +62,8 @@ class Loss:
 
 
 class CategoricalCrossentropy(Loss):
-    """Cross-entropy against one-hot (or soft) targets. With from_logits=False the model's output must
-    be a softmax; numbanet then trains on the logits beneath it, fusing softmax into the loss."""
-
-    takes_logits = True
+    """Cross-entropy against one-hot (or soft) targets. With from_logits=False the model must end in
+    softmax, which this loss folds into itself: it trains on the logits beneath, in one stable kernel."""
 
     def __init__(self, from_logits=False, name='categorical_crossentropy'):
         self.from_logits = bool(from_logits)
@@ -48,11 +77,37 @@ class CategoricalCrossentropy(Loss):
                              f"loss='sparse_categorical_crossentropy'")
         return super().targets(arr, n_out, what)
 
-    def train(self, k, dout, logits, targets):
-        return k.softmax_crossentropy_fused(dout, logits, targets)
+    def check_model(self, graph, device):
+        head = graph.head
+        if not self.from_logits and (head is None or head.name != 'softmax'):
+            layer = graph.output_layer
+            raise ValueError(f"{self.name} with from_logits=False needs a model that ends in softmax, but the "
+                             f"output layer '{layer.name}' does not; give it activation='softmax', or use "
+                             f"{type(self).__name__}(from_logits=True)")
 
-    def evaluate(self, k, probs, logits, targets):
+    def fused(self, k, dlogits, logits, targets):
+        """Softmax and cross-entropy in one: the summed loss, and dlogits of the mean."""
+        return k.softmax_crossentropy_fused(dlogits, logits, targets)
+
+    def probabilities(self, k, probs, logits, targets):
+        """The summed loss, writing softmax(logits) into probs."""
         return k.softmax_crossentropy_forward(probs, logits, targets)
+
+    def train(self, k, plan, targets):
+        if self.from_logits:  # the model's outputs are the logits
+            plan.head_forward()
+            total = self.fused(k, plan.grad_output, plan.output, targets)
+            plan.head_backward()
+            return total
+        total = self.fused(k, plan.grad_logits, plan.logits, targets)
+        plan.head_forward()
+        return total
+
+    def evaluate(self, k, plan, targets):
+        if self.from_logits:
+            plan.head_forward()
+            return self.probabilities(k, plan.scratch('probs', plan.output.shape), plan.output, targets)
+        return self.probabilities(k, plan.output, plan.logits, targets)
 
     def get_config(self):
         return {'name': self.name, 'from_logits': self.from_logits}
@@ -69,10 +124,10 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
     def targets(self, y, n_out, what='y'):
         return as_label_array(y, what, n_out)
 
-    def train(self, k, dout, logits, labels):
-        return k.sparse_softmax_crossentropy_fused(dout, logits, labels)
+    def fused(self, k, dlogits, logits, labels):
+        return k.sparse_softmax_crossentropy_fused(dlogits, logits, labels)
 
-    def evaluate(self, k, probs, logits, labels):
+    def probabilities(self, k, probs, logits, labels):
         return k.sparse_softmax_crossentropy_forward(probs, logits, labels)
 
 
@@ -80,13 +135,11 @@ class MeanSquaredError(Loss):
     def __init__(self, name='mean_squared_error'):
         self.name = name
 
-    def train(self, k, dout, pred, targets):
-        total = k.mse_forward(pred, targets)
-        k.mse_backward(dout, pred, targets)
-        return total
-
-    def evaluate(self, k, probs, pred, targets):
+    def forward(self, k, pred, targets):
         return k.mse_forward(pred, targets)
+
+    def backward(self, k, dpred, pred, targets):
+        k.mse_backward(dpred, pred, targets)
 
 
 _BY_NAME = {
@@ -95,6 +148,7 @@ _BY_NAME = {
     'mean_squared_error': MeanSquaredError,
     'mse': MeanSquaredError,
 }
+CLASSES = {cls.__name__: cls for cls in (CategoricalCrossentropy, SparseCategoricalCrossentropy, MeanSquaredError)}
 
 
 def get(identifier):

@@ -1,46 +1,47 @@
-"""Metrics accumulated over an epoch from per-batch counts computed by kernels."""
+"""Metrics accumulated over an epoch from per-batch counts computed by kernels. Each reads the model's
+outputs (after the output activation) and the batch's targets; `total` and `count` are public so that
+data-parallel training can sum them across processes."""
 
 
 class Metric:
-    argmax_only = False  # reads only the argmax of each row, so logits serve as well as probabilities
-    sparse = False       # reads integer labels rather than target rows
+    sparse = False  # reads integer labels rather than target rows
 
     def __init__(self, name):
         self.name = name
         self.reset()
 
     def reset(self):
-        self._sum = 0.0
-        self._count = 0
+        self.total = 0.0
+        self.count = 0
 
     def result(self):
-        return self._sum / self._count if self._count else 0.0
+        return self.total / self.count if self.count else 0.0
+
+    def get_config(self):
+        return {'name': self.name}
 
     def __repr__(self):
         return f"{type(self).__name__}(name={self.name!r})"
 
 
 class CategoricalAccuracy(Metric):
-    argmax_only = True
-
     def __init__(self, name='categorical_accuracy'):
         super().__init__(name)
 
     def update(self, k, pred, targets):
-        self._sum += k.categorical_accuracy_count(pred, targets)
-        self._count += pred.shape[0]
+        self.total += k.categorical_accuracy_count(pred, targets)
+        self.count += pred.shape[0]
 
 
 class SparseCategoricalAccuracy(Metric):
-    argmax_only = True
     sparse = True
 
     def __init__(self, name='sparse_categorical_accuracy'):
         super().__init__(name)
 
     def update(self, k, pred, labels):
-        self._sum += k.sparse_categorical_accuracy_count(pred, labels)
-        self._count += pred.shape[0]
+        self.total += k.sparse_categorical_accuracy_count(pred, labels)
+        self.count += pred.shape[0]
 
 
 class BinaryAccuracy(Metric):
@@ -49,8 +50,11 @@ class BinaryAccuracy(Metric):
         super().__init__(name)
 
     def update(self, k, pred, targets):
-        self._sum += k.binary_accuracy_count(pred, targets, self.threshold)
-        self._count += pred.size
+        self.total += k.binary_accuracy_count(pred, targets, self.threshold)
+        self.count += pred.size
+
+    def get_config(self):
+        return {'name': self.name, 'threshold': self.threshold}
 
 
 class MeanSquaredError(Metric):
@@ -58,8 +62,8 @@ class MeanSquaredError(Metric):
         super().__init__(name)
 
     def update(self, k, pred, targets):
-        self._sum += k.error_sums(pred, targets)[1]
-        self._count += pred.size
+        self.total += k.error_sums(pred, targets)[1]
+        self.count += pred.size
 
 
 class MeanAbsoluteError(Metric):
@@ -67,10 +71,12 @@ class MeanAbsoluteError(Metric):
         super().__init__(name)
 
     def update(self, k, pred, targets):
-        self._sum += k.error_sums(pred, targets)[0]
-        self._count += pred.size
+        self.total += k.error_sums(pred, targets)[0]
+        self.count += pred.size
 
 
+CLASSES = {cls.__name__: cls for cls in (CategoricalAccuracy, SparseCategoricalAccuracy, BinaryAccuracy,
+                                         MeanSquaredError, MeanAbsoluteError)}
 _BY_NAME = {
     'categorical_accuracy': CategoricalAccuracy,
     'sparse_categorical_accuracy': SparseCategoricalAccuracy,

@@ -1,8 +1,9 @@
-"""Model and Sequential: Keras's compile / fit / evaluate / predict over the layer graph.
+"""Model: Keras's compile / fit / evaluate / predict over a layer graph.
 
-A training step: gather the shuffled batch into the plan's input buffer, run the graph forward, let the
-loss write the output gradient (softmax + cross-entropy fused when the model ends in softmax), zero the
-flat gradient buffer, run the graph backward, and hand both flat buffers to one optimizer kernel.
+A training step: gather the shuffled rows into the input buffers of the batch size's plan, run the plan
+forward, let the loss write the gradient (of the outputs, or of the logits beneath an output activation
+it folds into itself), zero the flat gradient buffer and run the plan backward, exchange gradients through
+the communicator (nothing to do in a single process), and hand both flat buffers to one optimizer kernel.
 """
 import math
 import warnings
@@ -10,35 +11,19 @@ import warnings
 import numpy as np
 
 from numbanet import callbacks as callbacks_module
-from numbanet import losses as losses_module
+from numbanet import losses, onnx_export, optimizers, quantization, saving, utils
 from numbanet import metrics as metrics_module
-from numbanet import optimizers as optimizers_module
-from numbanet import utils
-from numbanet.backend import get_backend, is_device_array, to_numpy, write
-from numbanet.checks import (as_array, as_float_array, check_weight_list, non_negative_int,
-                             positive_int)
-from numbanet.graph import Graph, KerasTensor, Plan
-from numbanet.layers import Activation, Dense, InputLayer, Layer
+from numbanet.backend import to_numpy, write
+from numbanet.checks import (check_weight_list, input_arrays, non_negative_int, positive_int, seed_value,
+                             verbosity)
+from numbanet.distributed import SingleProcess, communicator
+from numbanet.graph import Graph, KerasTensor
+from numbanet.params import Parameters
+from numbanet.plan import Plan
 from numbanet.progress import ProgressBar
+from numbanet.summary import print_summary
 
-_bind_generation = 0   # bumped whenever any model takes over layers' storage
-_MAX_PLANS = 8         # batch sizes kept allocated per model
-
-
-def _seed_value(seed):
-    if seed is None:
-        return None
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
-    return int(seed)
-
-
-def _verbosity(verbose):
-    if verbose == 'auto':
-        return 1
-    if verbose not in (0, 1, 2) or isinstance(verbose, bool):
-        raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
-    return verbose
+_MAX_PLANS = 8  # batch sizes kept allocated per model
 
 
 class Model:
@@ -52,195 +37,110 @@ class Model:
 
     def _setup(self, name, seed, device):
         self.name = name
-        self._backend = get_backend(device)
-        self._k = self._backend.k
-        seed = _seed_value(seed)
+        self._parameters = Parameters(device)
+        seed = seed_value(seed)
         # Without a seed the model draws one from numbanet's global generator, so set_random_seed()
         # before building makes the run repeatable too.
-        if seed is None:
-            seed = int(utils.global_rng().integers(2**63))
-        self.seed = seed
-        self._rng = np.random.default_rng(seed)
-        self._graph = None
-        self._params = None
-        self._grads = None
-        self._layout = None
-        self._generation = -1
+        self.seed = int(utils.global_rng().integers(2**63)) if seed is None else seed
+        self.rng = np.random.default_rng(self.seed)  # initialises the weights, then shuffles every epoch
+        self.graph = None
+        self._weights = []
         self._plans = {}
-        self._mask = None
-        self.optimizer = None
-        self.loss = None
-        self.compiled_metrics = []
+        self._trainable_flags = None
+        self.optimizer = self.loss = None
+        self.compiled_metrics, self._metric_ids = [], []
         self.compiled = False
-        self._fused = False
         self.stop_training = False
         self.history = None
 
     def _set_graph(self, graph):
-        self._graph = graph
+        self.graph = graph
+        self._weights = [w for layer in graph.layers for w in layer.weights_list]
         self._plans = {}
-        self._generation = -1  # a new graph may hold new layers: bind whatever the generation says
         self._bind()
+
+    def _bind(self):
+        # Cheap when nothing moved; takes the weights back if a model sharing layers bound them since.
+        self._parameters.bind(self._weights, self.rng)
+
+    @property
+    def parameters(self):
+        """The flat buffers holding this model's weights (params.py)."""
+        if self.built:
+            self._bind()
+        return self._parameters
+
+    @property
+    def built(self):
+        return self.graph is not None
 
     @property
     def device(self):
-        return self._backend.name
+        return self._parameters.device
 
     def to(self, device):
-        """Move parameters, gradients, optimizer state and buffers to 'cpu' or 'cuda'; weights and optimizer
-        state come along unchanged. Returns the model."""
-        backend = get_backend(device)
-        if backend is self._backend:
+        """Move weights, optimizer state and buffers to 'cpu' or 'cuda'. Returns the model."""
+        moved = Parameters(device)
+        if moved.backend is self._parameters.backend:
             return self
         state = None
-        if self.built:
+        if self.built and self.optimizer is not None:
             self._bind()
-            opt = self.optimizer
-            if opt is not None and opt._params is self._params:
-                state = ({slot: to_numpy(a) for slot, a in opt.state_arrays().items()}, opt.iterations)
-            for w in self._weight_specs():
-                w.value, w.grad = to_numpy(w.value), None  # host copies: _bind writes them into the new buffer
-        self._backend, self._k = backend, backend.k
-        self._plans, self._layout, self._generation = {}, None, -1
-        self._trainable_flags = None
+            slots = self.optimizer.state_for(self._parameters)
+            if slots is not None:
+                state = ({slot: to_numpy(a) for slot, a in slots.items()}, self.optimizer.iterations)
+        self._parameters, self._plans = moved, {}
         if self.built:
-            self._bind()
+            self._bind()  # takes every weight over onto the new device
             if state is not None:
                 self._prepare_training()
                 self.optimizer.load_state(*state)
         return self
 
-    @property
-    def built(self):
-        return self._graph is not None
+    def plan(self, batch):
+        """The plan (buffers and kernel calls) for this batch size, weights bound: made once, then reused."""
+        self._bind()
+        plan = self._plans.get(batch)
+        if plan is None:
+            if len(self._plans) >= _MAX_PLANS:
+                self._plans.pop(next(iter(self._plans)))
+            plan = self._plans[batch] = Plan(self.graph, self._parameters.backend, batch)
+        return plan
 
-    # ---- storage: every weight is a view into one flat buffer, every gradient into another ---------
+    def batch_plans(self, xs, batch_size):
+        """(start, stop, plan) for consecutive slices of the inputs, each slice copied into the plan's input
+        buffers: the walk evaluate, predict and int8 calibration share."""
+        n = xs[0].shape[0]
+        for start in range(0, n, batch_size):
+            stop = min(n, start + batch_size)
+            plan = self.plan(stop - start)
+            for buf, x in zip(plan.inputs, xs):
+                write(buf, x[start:stop])
+            yield start, stop, plan
+
+    # ---- Keras's weight API ---------------------------------------------------------------------------
     @property
     def layers(self):
-        if self._graph is None:
-            return []
-        return list(self._graph.layers)
+        return list(self.graph.layers) if self.built else []
 
-    def _weight_specs(self):
-        return [w for layer in self._graph.layers for w in layer.weights_list]
-
-    def _bind(self):
-        """Point every layer's weights at this model's flat buffers (again, if another model that shares
-        layers took them over since); weights keep their values, new ones are initialised."""
-        global _bind_generation
-        if self._generation == _bind_generation:
-            return
-        specs = self._weight_specs()
-        layout = [(id(w), w.shape) for w in specs if w.flat]
-        if layout != self._layout:
-            total = sum(w.size for w in specs if w.flat)
-            self._params = self._backend.empty(total)
-            self._grads = self._backend.zeros(total)
-            self._layout = layout
-            self._mask_key = None
-            owned = False
-        else:
-            owned = all(layer.owner is self for layer in self._graph.layers if layer.weights_list)
-        if not owned:
-            offset = 0
-            for layer in self._graph.layers:
-                for w in layer.weights_list:
-                    if not w.flat:  # an array of its own (int8 kernel, scales): only moved to this device
-                        if is_device_array(w.value) != (self._backend.name == 'cuda'):
-                            w.value = self._backend.to_device(to_numpy(w.value))
-                        continue
-                    view = self._params[offset:offset + w.size].reshape(w.shape)
-                    if w.value is not None:
-                        write(view, w.value)
-                    else:
-                        write(view, w.initializer(w.shape, self._rng))
-                    w.value = view
-                    w.grad = self._grads[offset:offset + w.size].reshape(w.shape)
-                    offset += w.size
-                if layer.weights_list:
-                    layer.owner = self
-            _bind_generation += 1
-        self._generation = _bind_generation
-
-    def _prepare_training(self):
-        """Bind the weights and ready the optimizer. Layers' trainable flags are read here, so a layer
-        frozen (or thawed) since the last fit takes effect now: its weights get no gradient and the
-        optimizer skips them."""
-        self._bind()
-        flags = tuple(layer.trainable for layer in self._graph.layers)
-        if flags != getattr(self, '_trainable_flags', None):
-            self._plans = {}  # which tensors need gradients changed
-            self._trainable_flags = flags
-        ranges, offset = [], 0
-        for layer in self._graph.layers:
-            for w in layer.weights_list:
-                if layer.trainable:
-                    if ranges and ranges[-1][1] == offset:
-                        ranges[-1] = (ranges[-1][0], offset + w.size)
-                    else:
-                        ranges.append((offset, offset + w.size))
-                offset += w.size
-        self.optimizer.prepare(self._backend, self._params, self._grads, ranges)
-        self._prepare_mask()
-
-    def _prepare_mask(self):
-        """The flat 0/1 mask of pruned weights, rebuilt when pruning or the layout changed (None: none)."""
-        specs = [w for w in self._weight_specs() if w.flat]
-        key = tuple(id(w.mask) for w in specs)
-        if key == getattr(self, '_mask_key', None):
-            return
-        self._mask_key = key
-        if all(w.mask is None for w in specs):
-            self._mask = None
-            return
-        mask = np.concatenate([np.ones(w.size, np.float32) if w.mask is None else w.mask.reshape(-1).astype(np.float32)
-                               for w in specs])
-        self._mask = self._backend.to_device(mask)
-
-    def _apply_mask(self):
-        if self._mask is not None:
-            self._k.apply_mask(self._params, self._mask)
-
-    # ---- int8 ------------------------------------------------------------------------------------------
     @property
-    def quantized(self):
-        return self.built and any(getattr(layer, 'quantized', None) for layer in self._graph.layers)
+    def weights(self):
+        return [w.value for w in self.parameters.weights] if self.built else []
 
-    def quantize(self, mode='int8', calibration_data=None):
-        """Keras's model.quantize('int8'): every Dense layer gets int8 weights with one symmetric scale per
-        output column; predict and evaluate then run int8 x int8 -> int32 kernels. Activations are quantized
-        per row of each batch, or, given calibration_data, with one scale per layer measured on it.
-        A quantized model is for inference: fit is refused."""
-        if mode != 'int8':
-            raise ValueError(f"quantize supports mode='int8', got {mode!r}")
-        self._require_built('quantize')
-        dense = [layer for layer in self._graph.layers if isinstance(layer, Dense)]
-        if not dense:
-            raise ValueError(f"model '{self.name}' has no Dense layer to quantize")
-        if self.quantized:
-            raise ValueError(f"model '{self.name}' is already quantized")
-        scales = {}
-        if calibration_data is not None:
-            xs = self._inputs(calibration_data, 'calibration_data')
-            self._bind()
-            scales = {name: (m / 127.0 if m > 0 else 1.0) for name, m in self._dense_input_maxima(xs).items()}
+    def _weights_where(self, trainable):
+        if not self.built:
+            return []
         self._bind()
-        for layer in dense:
-            layer.quantize_int8(to_numpy(layer._kernel.value), scales.get(layer.name))
-        self._plans, self._generation = {}, -1
-        self._bind()
+        return [w.value for layer in self.graph.layers for w in layer.weights_list
+                if (layer.trainable and w.trainable) == trainable]
 
-    def _dense_input_maxima(self, xs, batch_size=256):
-        """max |input| of every Dense layer over the data, from a float forward pass."""
-        graph, k = self._graph, self._k
-        reads = [(node.layer.name, graph.in_ids[i][0]) for i, node in enumerate(graph.nodes)
-                 if isinstance(node.layer, Dense)]
-        maxima = {name: 0.0 for name, _ in reads}
-        for _, _, plan in self._in_order(xs, batch_size):
-            plan.forward(k)
-            for name, j in reads:
-                maxima[name] = max(maxima[name], float(np.abs(to_numpy(plan.values[j])).max()))
-        return maxima
+    @property
+    def trainable_weights(self):
+        return self._weights_where(True)
+
+    @property
+    def non_trainable_weights(self):
+        return self._weights_where(False)
 
     @property
     def trainable(self):
@@ -251,82 +151,19 @@ class Model:
         for layer in self.layers:
             layer.trainable = bool(value)
 
-    # ---- files ---------------------------------------------------------------------------------------
-    def save(self, filepath):
-        """Architecture, weights, compile settings and optimizer state in one safetensors file."""
-        from numbanet import saving
-        self._require_built('save')
-        saving.save_model(self, filepath)
-
-    def save_weights(self, filepath, layout='numbanet'):
-        """Weights only; layout='torch' writes them as an equivalent torch.nn.Sequential's state_dict."""
-        from numbanet import saving
-        self._require_built('save_weights')
-        saving.save_weights(self, filepath, layout)
-
-    def load_weights(self, filepath, skip_mismatch=False):
-        from numbanet import saving
-        self._require_built('load_weights')
-        return saving.load_weights(self, filepath, skip_mismatch)
-
-    def export(self, filepath, format='onnx', opset=17):
-        """Export for inference elsewhere; format='onnx' needs the onnx package (pip install numbanet[onnx])."""
-        if format != 'onnx':
-            raise ValueError(f"export format must be 'onnx', got {format!r}")
-        from numbanet import onnx_export
-        self._require_built('export')
-        onnx_export.export(self, filepath, opset)
-
-    def _require_built(self, what):
-        if not self.built:
-            raise ValueError(f"model '{self.name}' is not built yet, so there is nothing to {what}")
-
-    def _plan(self, batch):
-        plan = self._plans.get(batch)
-        if plan is None:
-            if len(self._plans) >= _MAX_PLANS:
-                self._plans.pop(next(iter(self._plans)))
-            plan = self._plans[batch] = Plan(self._graph, self._backend, batch)
-        return plan
-
-    # ---- Keras's weight API ---------------------------------------------------------------------
-    @property
-    def weights(self):
-        if not self.built:
-            return []
-        self._bind()
-        return [w.value for w in self._weight_specs()]
-
-    @property
-    def trainable_weights(self):
-        if not self.built:
-            return []
-        self._bind()
-        return [w.value for layer in self._graph.layers if layer.trainable for w in layer.weights_list]
-
-    @property
-    def non_trainable_weights(self):
-        if not self.built:
-            return []
-        self._bind()
-        return [w.value for layer in self._graph.layers if not layer.trainable for w in layer.weights_list]
-
     def get_weights(self):
         return [to_numpy(v) for v in self.weights]
 
     def set_weights(self, weights):
-        if not self.built:
-            raise ValueError(f"model '{self.name}' is not built yet; call it on data or build() it first")
-        specs = self._weight_specs()
-        values = check_weight_list(weights, specs, f"model '{self.name}'")
+        self._require_built('set weights of')
+        values = check_weight_list(weights, self._weights, f"model '{self.name}'")
         self._bind()
-        for w, v in zip(specs, values):
+        for w, v in zip(self._weights, values):
             w.assign(v)
 
     def count_params(self):
-        if not self.built:
-            raise ValueError(f"model '{self.name}' is not built yet, so it has no weights to count")
-        return sum(w.size for w in self._weight_specs())
+        self._require_built('count the weights of')
+        return sum(w.size for w in self._weights)
 
     def get_layer(self, name=None, index=None):
         if index is not None:
@@ -336,39 +173,81 @@ class Model:
                 return layer
         raise ValueError(f"no layer named {name!r}; layers are {[l.name for l in self.layers]}")
 
-    # ---- compile -----------------------------------------------------------------------------------
+    def _require_built(self, what):
+        if not self.built:
+            raise ValueError(f"model '{self.name}' is not built yet, so there is nothing to {what}")
+
+    # ---- int8 -----------------------------------------------------------------------------------------
+    @property
+    def quantized(self):
+        return any(isinstance(layer, quantization.Int8Dense) for layer in self.layers)
+
+    def quantize(self, mode='int8', calibration_data=None):
+        """Keras's model.quantize('int8'): every Dense becomes an Int8Dense (quantization.py). Activations are
+        quantized per row of each batch or, given calibration_data, with one scale per layer measured on it.
+        A quantized model is for inference: fit is refused."""
+        if mode != 'int8':
+            raise ValueError(f"quantize supports mode='int8', got {mode!r}")
+        self._require_built('quantize')
+        if self.quantized:
+            raise ValueError(f"model '{self.name}' is already quantized")
+        xs = None if calibration_data is None else self._inputs(calibration_data, 'calibration_data')
+        self._replace_layers(quantization.int8_replacements(self, xs))
+
+    def _replace_layers(self, replacements):
+        self._set_graph(self.graph.with_layers(replacements))
+
+    # ---- files ------------------------------------------------------------------------------------------
+    def save(self, filepath):
+        """Architecture, weights, compile settings and optimizer state in one safetensors file."""
+        self._require_built('save')
+        saving.save_model(self, filepath)
+
+    def save_weights(self, filepath, layout='numbanet'):
+        """Weights only; layout='torch' writes them as an equivalent torch.nn.Sequential's state_dict."""
+        self._require_built('save_weights')
+        saving.save_weights(self, filepath, layout)
+
+    def load_weights(self, filepath, skip_mismatch=False):
+        self._require_built('load_weights')
+        return saving.load_weights(self, filepath, skip_mismatch)
+
+    def export(self, filepath, format='onnx', opset=17):
+        """Export for inference elsewhere; format='onnx' needs the onnx package (pip install numbanet[onnx])."""
+        if format != 'onnx':
+            raise ValueError(f"export format must be 'onnx', got {format!r}")
+        self._require_built('export')
+        onnx_export.export(self, filepath, opset)
+
+    def get_config(self):
+        """What rebuilds the model (numbanet.models.model_from_config): its graph, name and seed."""
+        self._require_built('describe')
+        return {'class': type(self).__name__, 'name': self.name, 'seed': self.seed, **self.graph.get_config()}
+
+    def get_compile_config(self):
+        if not self.compiled:
+            return None
+        metric = lambda m: m if isinstance(m, str) else {'class': type(m).__name__, 'config': m.get_config()}
+        return {'optimizer': {'class': type(self.optimizer).__name__, 'config': self.optimizer.get_config()},
+                'loss': {'class': type(self.loss).__name__, 'config': self.loss.get_config()},
+                'metrics': [metric(m) for m in self._metric_ids]}
+
+    # ---- compile --------------------------------------------------------------------------------------
     def compile(self, optimizer='adam', loss=None, metrics=None):
         if loss is None:
             raise ValueError("compile needs a loss, e.g. loss='categorical_crossentropy'")
-        optimizer = optimizers_module.get(optimizer)
-        loss = losses_module.get(loss)
-        if metrics is None:
-            metrics = []
-        elif isinstance(metrics, (str, metrics_module.Metric)):
-            metrics = [metrics]
-        self.optimizer, self.loss = optimizer, loss
-        self._metric_ids = list(metrics)
-        self.compiled = True
-        if self.built:
-            self._resolve_compile()
+        optimizer, loss = optimizers.get(optimizer), losses.get(loss)
+        metric_ids = [] if metrics is None else [metrics] if isinstance(metrics, (str, metrics_module.Metric)) \
+            else list(metrics)
+        # Everything is checked before anything changes: a refused compile leaves the model as it was.
+        compiled_metrics = self._resolve_compile(self.graph, loss, metric_ids) if self.built else []
+        self.optimizer, self.loss, self._metric_ids = optimizer, loss, metric_ids
+        self.compiled_metrics, self.compiled = compiled_metrics, True
 
-    def _resolve_compile(self):
+    def _resolve_compile(self, graph, loss, metric_ids):
         # What compile means depends on the output layer, which a Sequential may learn only later.
-        n_out = self._graph.output.shape[-1]
-        self.compiled_metrics = [metrics_module.get(m, self.loss, n_out) for m in self._metric_ids]
-        self._fused = False
-        if self.loss.takes_logits and not self.loss.from_logits:
-            if not self._ends_in_softmax():
-                layer = self._graph.output.node.layer
-                raise ValueError(
-                    f"{self.loss.name} with from_logits=False needs a model that ends in softmax, but the "
-                    f"output layer '{layer.name}' does not; give it activation='softmax', or use "
-                    f"{type(self.loss).__name__}(from_logits=True)")
-            self._fused = True
-
-    def _ends_in_softmax(self):
-        layer = self._graph.output.node.layer
-        return isinstance(layer, (Dense, Activation)) and layer.activation == 'softmax'
+        loss.check_model(graph, self.device)
+        return [metrics_module.get(m, loss, graph.output.shape[-1]) for m in metric_ids]
 
     def _require_compiled(self, what):
         if not self.compiled:
@@ -377,50 +256,24 @@ class Model:
             raise RuntimeError(f"model '{self.name}' is quantized to int8 for inference; {what}() is not "
                                f"supported: train the float model, then quantize() it")
 
-    # ---- input checks, all before any kernel runs --------------------------------------------------
-    def _ensure_built(self, xs):
+    # ---- input checks, all before any kernel runs --------------------------------------------------------
+    def _ensure_built(self, x):
         pass  # a functional model is built when made; Sequential overrides this
 
     def _inputs(self, x, what='x'):
         self._ensure_built(x)
-        graph = self._graph
-        if len(graph.inputs) > 1:
-            if not isinstance(x, (list, tuple)) or len(x) != len(graph.inputs):
-                raise ValueError(f"model '{self.name}' has {len(graph.inputs)} inputs; pass {what} as a list "
-                                 f"of {len(graph.inputs)} arrays")
-            xs = list(x)
-        else:
-            xs = [x[0]] if isinstance(x, (list, tuple)) and len(x) == 1 and isinstance(x[0], np.ndarray) else [x]
-        arrays = []
-        for i, (arr, tensor) in enumerate(zip(xs, graph.inputs)):
-            name = what if len(xs) == 1 else f"{what}[{i}]"
-            arr = as_array(arr, name)
-            want = tensor.shape[1:]
-            if arr.shape[1:] != want or arr.ndim != len(want) + 1:
-                raise ValueError(f"{name} has shape {arr.shape}, but input '{tensor.name}' of model "
-                                 f"'{self.name}' expects (N,) + {want}" +
-                                 (f"; reshape with {what}.reshape(len({what}), -1)"
-                                  if arr.ndim > 2 and int(np.prod(arr.shape[1:])) == int(np.prod(want)) else ""))
-            arrays.append(as_float_array(arr, name))
-        n = arrays[0].shape[0]
-        for i, arr in enumerate(arrays[1:], 1):
-            if arr.shape[0] != n:
-                raise ValueError(f"{what}[0] has {n} samples but {what}[{i}] has {arr.shape[0]}")
-        if n == 0:
-            raise ValueError(f"{what} is empty: there are no samples")
-        return arrays
+        return input_arrays(x, self.graph.inputs, what, self.name)
 
     def _data(self, x, y, what='x', y_what='y'):
         xs = self._inputs(x, what)
         if y is None:
             raise ValueError(f"{y_what} is missing: pass the targets")
-        n_out = self._graph.output.shape[-1]
-        y = self.loss.targets(y, n_out, y_what)
+        y = self.loss.targets(y, self.graph.output.shape[-1], y_what)
         if y.shape[0] != xs[0].shape[0]:
             raise ValueError(f"{what} has {xs[0].shape[0]} samples but {y_what} has {y.shape[0]}")
         return xs, y
 
-    # ---- training --------------------------------------------------------------------------------
+    # ---- training -----------------------------------------------------------------------------------------
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose='auto', callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0, distributed=False):
         """Keras's fit. distributed=True trains data-parallel across MPI ranks (numbanet.distributed):
@@ -429,7 +282,7 @@ class Model:
         batch_size = 32 if batch_size is None else positive_int(batch_size, 'batch_size')
         epochs = non_negative_int(epochs, 'epochs')
         initial_epoch = non_negative_int(initial_epoch, 'initial_epoch')
-        verbose = _verbosity(verbose)
+        verbose = verbosity(verbose)
         xs, y = self._data(x, y)
         if not isinstance(validation_split, (int, float)) or not 0.0 <= validation_split < 1.0:
             raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
@@ -447,21 +300,15 @@ class Model:
             val = ([a[cut:] for a in xs], y[cut:])
             xs, y = [a[:cut] for a in xs], y[:cut]
         self._prepare_training()
-        dp = None
-        if distributed:
-            from numbanet.distributed import DataParallel
-            dp = DataParallel.start(self)
-        if dp is not None and dp.rank != 0:
+        comm = communicator(self, distributed)
+        if comm.rank != 0:
             verbose = 0
         # The data go to the device once per fit; each step gathers its batch there.
-        to_device = self._backend.to_device
+        to_device = self._parameters.backend.to_device
         xs, y = [to_device(a) for a in xs], to_device(y)
         if val is not None:
             val = ([to_device(a) for a in val[0]], to_device(val[1]))
-
-        n = xs[0].shape[0]
-        shard = n if dp is None else math.ceil(n / dp.size)  # the longest shard sets the step count
-        steps = math.ceil(shard / batch_size)
+        steps = math.ceil(math.ceil(xs[0].shape[0] / comm.size) / batch_size)  # the longest shard's steps
         history = callbacks_module.History()
         cbs = [history] + list(callbacks or [])
         if verbose:
@@ -469,32 +316,40 @@ class Model:
         cb = callbacks_module.CallbackList(cbs, self, {'epochs': epochs, 'steps': steps, 'verbose': verbose})
         self.stop_training = False
         try:
-            self._fit_loop(xs, y, val, batch_size, epochs, initial_epoch, shuffle, steps, cb, dp)
+            self._fit_loop(xs, y, val, batch_size, epochs, initial_epoch, shuffle, steps, cb, comm)
         except BaseException:
-            if dp is None:
-                raise
-            dp.abort()
+            comm.abort()
+            raise
         self.history = history
         return history
 
-    def _fit_loop(self, xs, y, val, batch_size, epochs, initial_epoch, shuffle, steps, cb, dp):
+    def _prepare_training(self):
+        """Bind the weights, ready the optimizer and the pruning mask. Layers' trainable flags are read here,
+        so a layer frozen (or thawed) since the last fit takes effect now: its weights get no gradient and
+        the optimizer skips them."""
+        self._bind()
+        flags = tuple(layer.trainable for layer in self.graph.layers)
+        if flags != self._trainable_flags:
+            self._plans = {}  # which tensors need gradients changed
+            self._trainable_flags = flags
+        frozen = {id(w) for layer in self.graph.layers if not layer.trainable for w in layer.weights_list}
+        self.optimizer.build(self._parameters, self._parameters.ranges(frozen))
+        self._parameters.refresh_mask()
+
+    def _fit_loop(self, xs, y, val, batch_size, epochs, initial_epoch, shuffle, steps, cb, comm):
         n = xs[0].shape[0]
         order = np.arange(n)
         cb.on_train_begin()
         for epoch in range(initial_epoch, epochs):
             cb.on_epoch_begin(epoch)
             if shuffle:
-                order = self._rng.permutation(n)
-            rows = self._backend.to_device(order if dp is None else order[dp.rank::dp.size])
+                order = self.rng.permutation(n)
+            rows = self._parameters.backend.to_device(comm.shard(order))
             for m in self.compiled_metrics:
                 m.reset()
             seen, total = 0, 0.0
             for step in range(steps):
-                idx = rows[step * batch_size:(step + 1) * batch_size]
-                if dp is None:
-                    loss_sum, count = self._train_step(xs, y, idx), idx.shape[0]
-                else:
-                    loss_sum, count = self._train_step_dp(xs, y, idx, dp)
+                loss_sum, count = self._train_step(xs, y, rows[step * batch_size:(step + 1) * batch_size], comm)
                 if not math.isfinite(loss_sum):
                     self._stop_on_nan(epoch, step, loss_sum)
                     break
@@ -503,8 +358,7 @@ class Model:
                 cb.on_train_batch_end(step, self._logs(total / seen))
             if self.stop_training:
                 break
-            if dp is not None:
-                dp.reduce_metrics(self.compiled_metrics)
+            comm.reduce_metrics(self.compiled_metrics)
             logs = self._logs(total / seen)
             if val is not None:
                 val_logs = self._evaluate_arrays(val[0], val[1], batch_size)
@@ -514,6 +368,35 @@ class Model:
                 break
         cb.on_train_end()
 
+    def _train_step(self, xs, y, idx, comm):
+        """One optimizer step on the rows idx of (xs, y): (summed loss, rows) over every process. A process
+        whose shard ran out (its last step may be empty) still joins the exchanges, with zeros."""
+        local = idx.shape[0]
+        k, loss_sum = self._parameters.backend.k, 0.0
+        if local:
+            plan = self.plan(local)
+            plan.prepare_training()
+            for buf, x in zip(plan.inputs, xs):
+                k.gather_rows(buf, x, idx)
+            targets = plan.scratch('targets', *self.loss.target_spec(local, plan.output.shape[1]))
+            k.gather_rows(targets, y, idx)
+            plan.forward(training=True)
+            loss_sum = self.loss.train(k, plan, targets)
+        # Summed before anything changes, so every process sees the same NaN and stops together.
+        loss_sum, count = comm.sum_pair(loss_sum, local)
+        if not math.isfinite(loss_sum):
+            return loss_sum, count  # nothing is updated: the weights stay at the last finite step
+        grads = self._parameters.grads
+        self._parameters.backend.fill(grads, 0.0)
+        if local:
+            for m in self.compiled_metrics:
+                m.update(k, plan.output, targets)
+            plan.backward()
+        comm.average_gradients(grads, local / count)
+        self.optimizer.apply(k)
+        self._parameters.apply_mask()
+        return loss_sum, count
+
     def train_on_batch(self, x, y, return_dict=False):
         """One optimizer step on exactly this batch; returns its loss (and metrics), as Keras does."""
         self._require_compiled('train_on_batch')
@@ -522,13 +405,10 @@ class Model:
         for m in self.compiled_metrics:
             m.reset()
         n = xs[0].shape[0]
-        to_device = self._backend.to_device
-        loss_sum = self._train_step([to_device(a) for a in xs], to_device(y), to_device(self._arange(n)))
-        logs = self._logs(loss_sum / n)
-        if return_dict:
-            return logs
-        values = list(logs.values())
-        return values[0] if len(values) == 1 else values
+        to_device = self._parameters.backend.to_device
+        loss_sum, _ = self._train_step([to_device(a) for a in xs], to_device(y), to_device(self._arange(n)),
+                                       SingleProcess())
+        return self._result(self._logs(loss_sum / n), return_dict)
 
     def test_on_batch(self, x, y, return_dict=False):
         return self.evaluate(x, y, batch_size=len(y), verbose=0, return_dict=return_dict)
@@ -550,264 +430,88 @@ class Model:
             logs[m.name] = m.result()
         return logs
 
+    @staticmethod
+    def _result(logs, return_dict):
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
     def _stop_on_nan(self, epoch, step, value):
         self.stop_training = True
         message = (f"loss became {value} at epoch {epoch + 1}, step {step + 1}; training stopped and the "
                    f"weights were kept from the last finite step. Try a lower learning rate or check the data.")
         warnings.warn(message, RuntimeWarning, stacklevel=3)
 
-    def _forward_loss(self, xs, y, idx):
-        k, plan = self._k, self._plan(idx.shape[0])
-        plan.prepare_training()
-        for buf, x in zip(plan.inputs, xs):
-            k.gather_rows(buf, x, idx)
-        shape, dtype = self.loss.target_spec(plan.batch, plan.output.shape[1])
-        targets = plan.scratch('targets', shape, dtype)
-        k.gather_rows(targets, y, idx)
-        plan.forward(k, logits=self._fused)
-        return plan, targets, self._train_loss(plan, targets)
-
-    def _train_loss(self, plan, targets):
-        # Writes the output's gradient; returns the batch's summed loss. (Distiller runs its teacher here.)
-        return self.loss.train(self._k, plan.grad_output, plan.output, targets)
-
-    def _train_step(self, xs, y, idx):
-        plan, targets, loss_sum = self._forward_loss(xs, y, idx)
-        if not math.isfinite(loss_sum):
-            return loss_sum  # nothing is updated: the weights stay at the last finite step
-        self._update_metrics(plan, targets)
-        self._backend.fill(self._grads, 0.0)
-        plan.backward(self._k, logits=self._fused)
-        self.optimizer.apply(self._k)
-        self._apply_mask()
-        return loss_sum
-
-    def _train_step_dp(self, xs, y, idx, dp):
-        """One data-parallel step: (summed loss, rows) over all ranks. A rank whose shard ran out (its
-        last step may be empty) still joins both reductions with zeros."""
-        local = idx.shape[0]
-        plan = targets = None
-        loss_sum = 0.0
-        if local:
-            plan, targets, loss_sum = self._forward_loss(xs, y, idx)
-        # The loss is summed before anything changes, so every rank sees the same NaN and stops together.
-        loss_sum, count = dp.sum_pair(loss_sum, local)
-        if not math.isfinite(loss_sum):
-            return loss_sum, count
-        self._backend.fill(self._grads, 0.0)
-        if local:
-            self._update_metrics(plan, targets)
-            plan.backward(self._k, logits=self._fused)
-        dp.average_gradients(self._grads, local / count)
-        self.optimizer.apply(self._k)
-        self._apply_mask()
-        return loss_sum, count
-
-    def _update_metrics(self, plan, targets, probs=None):
-        # Metrics judge the model's outputs. A fused model holds logits here; argmax metrics can use
-        # them as they are, the others need the softmax taken first.
-        for m in self.compiled_metrics:
-            if self._fused and not m.argmax_only and probs is None:
-                probs = plan.scratch('probs', plan.output.shape)
-                self._k.softmax_forward(probs, plan.output)
-            m.update(self._k, probs if (self._fused and probs is not None) else plan.output, targets)
-
-    # ---- evaluation and prediction ---------------------------------------------------------------------
-    def _in_order(self, xs, batch_size):
-        """(start, stop, plan) for consecutive slices of the data, each slice already copied into the
-        plan's input buffers: the walk evaluate, predict and calibration share."""
-        n = xs[0].shape[0]
-        for start in range(0, n, batch_size):
-            stop = min(n, start + batch_size)
-            plan = self._plan(stop - start)
-            for buf, x in zip(plan.inputs, xs):
-                write(buf, x[start:stop])
-            yield start, stop, plan
-
+    # ---- evaluation and prediction ------------------------------------------------------------------------
     def _evaluate_arrays(self, xs, y, batch_size):
-        k = self._k
-        xs, y = [self._backend.to_device(a) for a in xs], self._backend.to_device(y)
+        be = self._parameters.backend
+        xs, y = [be.to_device(a) for a in xs], be.to_device(y)
         for m in self.compiled_metrics:
             m.reset()
-        total, n = 0.0, xs[0].shape[0]
-        for start, stop, plan in self._in_order(xs, batch_size):
-            shape, dtype = self.loss.target_spec(plan.batch, plan.output.shape[1])
-            targets = plan.scratch('targets', shape, dtype)
+        total = 0.0
+        for start, stop, plan in self.batch_plans(xs, batch_size):
+            targets = plan.scratch('targets', *self.loss.target_spec(plan.batch, plan.output.shape[1]))
             write(targets, y[start:stop])
-            plan.forward(k, logits=self._fused)
-            probs = plan.scratch('probs', plan.output.shape)
-            total += self.loss.evaluate(k, probs, plan.output, targets)
-            self._update_metrics(plan, targets, probs if self._fused else None)
-        logs = {'loss': total / n}
-        for m in self.compiled_metrics:
-            logs[m.name] = m.result()
-        return logs
+            plan.forward(training=False)
+            total += self.loss.evaluate(be.k, plan, targets)
+            for m in self.compiled_metrics:
+                m.update(be.k, plan.output, targets)
+        return self._logs(total / xs[0].shape[0])
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose='auto', return_dict=False):
         self._require_compiled('evaluate')
         batch_size = 32 if batch_size is None else positive_int(batch_size, 'batch_size')
-        verbose = _verbosity(verbose)
+        verbose = verbosity(verbose)
         xs, y = self._data(x, y)
-        self._bind()
         bar = ProgressBar(math.ceil(xs[0].shape[0] / batch_size)) if verbose else None
         logs = self._evaluate_arrays(xs, y, batch_size)
         if bar:
             bar.update(bar.target, logs, finished=True)
-        if return_dict:
-            return logs
-        values = list(logs.values())
-        return values[0] if len(values) == 1 else values
+        return self._result(logs, return_dict)
 
     def predict(self, x, batch_size=None, verbose='auto'):
         batch_size = 32 if batch_size is None else positive_int(batch_size, 'batch_size')
-        verbose = _verbosity(verbose)
+        verbose = verbosity(verbose)
         xs = self._inputs(x)
-        self._bind()
-        k = self._k
         n = xs[0].shape[0]
         if n <= batch_size and not verbose:
             # One batch (batch-1 inference, say): no loop, one copy in, one copy out.
-            plan = self._plan(n)
+            plan = self.plan(n)
             for buf, arr in zip(plan.inputs, xs):
                 write(buf, arr)
-            plan.forward(k)
-            return to_numpy(plan.output)
-        xs = [self._backend.to_device(a) for a in xs]
-        result = np.empty((n,) + self._graph.output.shape[1:], np.float32)
-        for start, stop, plan in self._in_order(xs, batch_size):
-            plan.forward(k)
-            result[start:stop] = self._backend.to_host(plan.output)
+            return to_numpy(plan.predict())
+        be = self._parameters.backend
+        xs = [be.to_device(a) for a in xs]
+        result = np.empty((n,) + self.graph.output.shape[1:], np.float32)
+        for start, stop, plan in self.batch_plans(xs, batch_size):
+            result[start:stop] = be.to_host(plan.predict())
         if verbose:
             bar = ProgressBar(math.ceil(n / batch_size))
             bar.update(bar.target, {}, finished=True)
         return result
 
-    def __call__(self, x):
+    def __call__(self, x, training=False):
+        """model(x) on arrays: the outputs for the whole of x in one batch (training=True runs layers in
+        their training mode, as fit does)."""
         if isinstance(x, KerasTensor) or (isinstance(x, (list, tuple)) and x and isinstance(x[0], KerasTensor)):
             raise NotImplementedError("calling a model on symbolic tensors (nesting models) is not supported; "
                                       "call its layers instead")
-        return self.predict(x, batch_size=max(1, len(x) if hasattr(x, '__len__') else 1), verbose=0)
+        xs = self._inputs(x)
+        plan = self.plan(xs[0].shape[0])
+        for buf, arr in zip(plan.inputs, xs):
+            write(buf, arr)
+        plan.forward(training=bool(training))
+        plan.head_forward()
+        return to_numpy(plan.output)
 
-    # ---- description -----------------------------------------------------------------------------------
+    # ---- description ----------------------------------------------------------------------------------------
     def summary(self, print_fn=None):
-        print_fn = print_fn or print
         if not self.built:
             raise ValueError(f"model '{self.name}' has not been built yet: give it an Input, call build(), "
                              f"or fit/predict it once so it can learn the input shape")
-        graph = self._graph
-        linear = all(len(n.inputs) <= 1 for n in graph.nodes)
-        rows, counted = [], set()
-        for node in graph.nodes:
-            layer = node.layer
-            # A layer called twice (shared weights) owns its parameters once.
-            params = 0 if id(layer) in counted else sum(w.size for w in layer.weights_list)
-            counted.add(id(layer))
-            row = [f"{layer.name} ({type(layer).__name__})", str(node.output.shape), f"{params:,}"]
-            if not linear:
-                row.append(', '.join(t.name.split('/')[0] for t in node.inputs))
-            rows.append(row)
-        heads = ['Layer (type)', 'Output Shape', 'Param #'] + ([] if linear else ['Connected to'])
-        widths = [max(len(h), *(len(r[i]) for r in rows)) + 2 for i, h in enumerate(heads)]
-        line = lambda cells: ' ' + ''.join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
-        total = sum(widths) + 1
-        trainable = sum(w.size for layer in graph.layers if layer.trainable for w in layer.weights_list)
-        count = self.count_params()
-        size = lambda n: f"{n * 4 / 1024:.2f} KB" if n * 4 >= 1024 else f"{n * 4:.2f} B"
-        print_fn(f'Model: "{self.name}"')
-        print_fn('_' * total)
-        print_fn(line(heads))
-        print_fn('=' * total)
-        for r in rows:
-            print_fn(line(r))
-        print_fn('=' * total)
-        print_fn(f"Total params: {count:,} ({size(count)})")
-        print_fn(f"Trainable params: {trainable:,} ({size(trainable)})")
-        print_fn(f"Non-trainable params: {count - trainable:,} ({size(count - trainable)})")
-        print_fn('_' * total)
+        print_summary(self, print_fn or print)
 
     def __repr__(self):
         state = f"{self.count_params():,} params" if self.built else "not built"
         return f"<{type(self).__name__} name={self.name}, {len(self.layers)} layers, {state}, device={self.device}>"
-
-
-class Sequential(Model):
-    """A stack of single-input layers. Without an Input (or input_shape=) it learns its input size from
-    the first data it sees, as Keras does."""
-
-    def __init__(self, layers=None, name=None, seed=None, device='cpu'):
-        self._setup(name or 'sequential', seed, device)
-        self._stack = []
-        self._input_layer = None
-        for layer in layers or []:
-            self.add(layer)
-
-    def add(self, layer):
-        if isinstance(layer, KerasTensor) and isinstance(layer.node.layer, InputLayer):
-            layer = layer.node.layer
-        if isinstance(layer, InputLayer):
-            if self._input_layer is not None or self._stack:
-                raise ValueError("an Input can only be the first thing added to a Sequential")
-            self._input_layer = layer
-            return
-        if not isinstance(layer, Layer):
-            raise TypeError(f"Sequential.add takes a layer, got {type(layer).__name__}")
-        if not layer.single_input:
-            raise ValueError(f"layer '{layer.name}' merges several inputs and cannot sit in a Sequential; "
-                             f"use the functional API")
-        self._stack.append(layer)
-        shape = self._known_input_shape()
-        if shape is not None:
-            self._build_graph(shape)
-
-    @property
-    def layers(self):
-        return list(self._stack)
-
-    def _known_input_shape(self):
-        if self._input_layer is not None:
-            return self._input_layer.shape
-        if self._stack and self._stack[0].input_shape_hint is not None:
-            return self._stack[0].input_shape_hint
-        return None
-
-    def _build_graph(self, shape):
-        from numbanet.layers import Input
-        if self._input_layer is None:
-            self._input_layer = Input(shape=shape).node.layer
-        x = inputs = self._input_layer.output
-        for layer in self._stack:
-            x = layer(x)
-        self._set_graph(Graph(inputs, x))
-        if self.compiled:
-            self._resolve_compile()
-
-    def build(self, input_shape=None):
-        """build((None, 784)) or build((784,)): fix the input size and create the weights."""
-        if input_shape is None:
-            input_shape = self._known_input_shape()
-            if input_shape is None:
-                raise ValueError("build() needs an input_shape, e.g. build((None, 784))")
-        input_shape = tuple(input_shape)
-        if input_shape and input_shape[0] is None:
-            input_shape = input_shape[1:]
-        if not self._stack:
-            raise ValueError("a Sequential needs at least one layer before it can be built")
-        known = self._known_input_shape()
-        if known is not None and self.built and tuple(known) != input_shape:
-            raise ValueError(f"model '{self.name}' was built for input shape {known}, got {input_shape}")
-        if not self.built:
-            self._build_graph(input_shape)
-
-    def _ensure_built(self, x):
-        if self.built:
-            return
-        if not self._stack:
-            raise ValueError("this Sequential has no layers; add some before using it")
-        # Check the data before building, so refused data leaves the model unbuilt.
-        arr = as_float_array(x[0] if isinstance(x, (list, tuple)) and len(x) == 1 else x, 'x')
-        if arr.ndim < 2:
-            raise ValueError(f"x must be shaped (N, features) to build the model from it, got shape {arr.shape}")
-        self._build_graph(arr.shape[1:])
-
-    def summary(self, print_fn=None):
-        super().summary(print_fn)

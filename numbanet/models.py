@@ -1,5 +1,105 @@
-"""Keras's numbanet.models namespace: the model classes and load_model."""
-from numbanet.model import Model, Sequential
-from numbanet.saving import SavedFileError, load_model
+"""Keras's numbanet.models namespace: the model classes, and rebuilding models from configs and files.
 
-__all__ = ['Model', 'Sequential', 'load_model', 'SavedFileError']
+This module sits above Model, Sequential and saving: it knows every built-in layer, optimizer, loss and
+metric class by name, so a saved config turns back into objects here and nowhere else. Layers of your own
+come back when you name them: load_model(path, custom_objects={'MyLayer': MyLayer}).
+"""
+from numbanet import layers, losses, metrics, optimizers
+from numbanet.model import Model
+from numbanet.quantization import Int8Dense
+from numbanet.saving import SavedFileError, SavedModel
+from numbanet.sequential import Sequential
+
+LAYERS = {cls.__name__: cls for cls in (layers.InputLayer, layers.Dense, layers.ReLU, layers.Softmax,
+                                        layers.Activation, layers.Add, layers.Concatenate, Int8Dense)}
+
+
+class ConfigError(ValueError):
+    """A config (a saved architecture or compile settings) numbanet cannot rebuild."""
+
+
+def _object(kind, registry, entry):
+    if not isinstance(entry, dict) or entry.get('class') not in registry or not isinstance(entry.get('config'), dict):
+        hint = {'layer': " (pass your own classes with custom_objects={'Name': Class})",
+                'loss': " (load_model(..., compile=False) skips the compile settings)"}.get(kind, '')
+        raise ConfigError(f"unknown {kind} in the saved model: {entry!r}{hint}")
+    cls = registry[entry['class']]
+    config = dict(entry['config'])
+    if cls is layers.Dense and config.pop('quantized', None) == 'int8':
+        cls = Int8Dense  # how files written before Int8Dense existed describe an int8 layer
+    try:
+        return cls.from_config(config) if hasattr(cls, 'from_config') else cls(**config)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"cannot rebuild {kind} {entry['class']}: {e}") from None
+
+
+def model_from_config(config, custom_objects=None, device='cpu'):
+    """A new model from model.get_config(), freshly initialised (load_model then sets the weights)."""
+    registry = dict(LAYERS)
+    for name, cls in (custom_objects or {}).items():
+        if not (isinstance(cls, type) and issubclass(cls, layers.Layer)):
+            raise TypeError(f"custom_objects['{name}'] must be a numbanet.layers.Layer subclass, got {cls!r}")
+        registry[name] = cls
+    try:
+        layer_objs = [_object('layer', registry, entry) for entry in config['layers']]
+        nodes, inputs, output = config['nodes'], config['inputs'], config['output']
+        name, seed = config.get('name'), config.get('seed')
+        if config.get('class') == 'Sequential':
+            return Sequential([layer_objs[node['layer']] for node in nodes], name=name, seed=seed, device=device)
+        tensors = []
+        for i, node in enumerate(nodes):
+            layer = layer_objs[node['layer']]
+            if isinstance(layer, layers.InputLayer):
+                if node['inputs']:
+                    raise ConfigError(f"input layer '{layer.name}' cannot have inputs")
+                tensors.append(layer.output)
+                continue
+            if any(not isinstance(j, int) or not 0 <= j < i for j in node['inputs']):
+                raise ConfigError(f"node {i} ({layer.name}) reads tensors {node['inputs']} that come later or "
+                                  f"do not exist")
+            ins = [tensors[j] for j in node['inputs']]
+            tensors.append(layer(ins[0] if layer.single_input else ins))
+        return Model([tensors[i] for i in inputs], tensors[output], name=name, seed=seed, device=device)
+    except ConfigError:
+        raise
+    except (KeyError, IndexError, TypeError, ValueError) as e:
+        raise ConfigError(f"the saved architecture does not describe a model numbanet can build: "
+                          f"{type(e).__name__}: {e}") from None
+
+
+def compile_from_config(model, config):
+    """model.compile(...) with what model.get_compile_config() returned."""
+    if config is None:
+        return
+    try:
+        optimizer = _object('optimizer', optimizers.CLASSES, config['optimizer'])
+        loss = _object('loss', losses.CLASSES, config['loss'])
+        metric_ids = [m if isinstance(m, str) else _object('metric', metrics.CLASSES, m) for m in config['metrics']]
+        model.compile(optimizer=optimizer, loss=loss, metrics=metric_ids)
+    except ConfigError:
+        raise
+    except (KeyError, TypeError, ValueError) as e:
+        raise ConfigError(f"the saved compile settings cannot be restored: {type(e).__name__}: {e}") from None
+
+
+def load_model(path, compile=True, device='cpu', custom_objects=None):
+    """Rebuild a model saved by model.save(): architecture, weights, and (compile=True) its compile settings
+    and optimizer state, so training continues where it stopped."""
+    saved = SavedModel(path)
+    try:
+        model = model_from_config(saved.config, custom_objects, device)
+    except ConfigError as e:
+        raise SavedFileError(f"{saved.path}: {e}") from None
+    saved.restore_weights(model)
+    if compile and saved.compile_config is not None:
+        try:
+            compile_from_config(model, saved.compile_config)
+        except ConfigError as e:
+            raise SavedFileError(f"{saved.path}: {e}") from None
+        if saved.optimizer_state:
+            model.optimizer.build(model.parameters, [(0, model.parameters.values.shape[0])])
+            model.optimizer.load_state(saved.optimizer_state, saved.iterations)
+    return model
+
+
+__all__ = ['Model', 'Sequential', 'load_model', 'model_from_config', 'SavedFileError']

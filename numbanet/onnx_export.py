@@ -4,6 +4,7 @@ Each layer maps to standard operators: Dense to Gemm (then Relu or Softmax), ReL
 themselves, Add to Sum, Concatenate to Concat on the last axis. The batch dimension stays symbolic.
 """
 from numbanet.backend import to_numpy
+from numbanet.files import write_atomic
 from numbanet.layers import Activation, Add, Concatenate, Dense, InputLayer
 
 
@@ -20,16 +21,15 @@ def build(model, opset=17):
     from onnx import TensorProto, helper, numpy_helper
     if opset < 17:
         raise ValueError(f"opset must be 17 or later, got {opset}")
-    model._bind()
-    graph = model._graph
+    graph = model.graph
     nodes, initializers, inputs = [], [], []
     names = {}  # tensor id -> ONNX value name
 
     def activation(act, source, name):
-        if act is None:
+        if act.identity:
             return source
-        out = f'{name}/{act}'
-        if act == 'relu':
+        out = f'{name}/{act.name}'
+        if act.name == 'relu':
             nodes.append(helper.make_node('Relu', [source], [out], name=out))
         else:
             nodes.append(helper.make_node('Softmax', [source], [out], name=out, axis=-1))
@@ -43,16 +43,16 @@ def build(model, opset=17):
             inputs.append(helper.make_tensor_value_info(layer.name, TensorProto.FLOAT, ['batch', *layer.shape]))
         elif isinstance(layer, Dense):
             kernel = f'{layer.name}/kernel'
-            initializers.append(numpy_helper.from_array(to_numpy(layer.kernel), kernel))
+            initializers.append(numpy_helper.from_array(to_numpy(layer.kernel.value), kernel))
             gemm_inputs = [ins[0], kernel]
             if layer.use_bias:
-                initializers.append(numpy_helper.from_array(to_numpy(layer.bias), f'{layer.name}/bias'))
+                initializers.append(numpy_helper.from_array(to_numpy(layer.bias.value), f'{layer.name}/bias'))
                 gemm_inputs.append(f'{layer.name}/bias')
             out = f'{layer.name}/gemm'
             nodes.append(helper.make_node('Gemm', gemm_inputs, [out], name=out))
             names[i] = activation(layer.activation, out, layer.name)
         elif isinstance(layer, Activation):
-            if layer.activation is None:
+            if layer.activation.identity:
                 out = f'{layer.name}/identity'
                 nodes.append(helper.make_node('Identity', ins, [out], name=out))
                 names[i] = out
@@ -81,5 +81,4 @@ def build(model, opset=17):
 
 
 def export(model, path, opset=17):
-    from numbanet.files import write_atomic
     write_atomic(path, build(model, opset).SerializeToString())

@@ -2,6 +2,8 @@
 model's flat parameter buffer, so one kernel call updates every weight."""
 import math
 
+from numbanet.backend import write
+
 
 def _rate(value, what):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
@@ -22,7 +24,8 @@ class Optimizer:
         self.learning_rate = learning_rate
         self.name = name
         self.iterations = 0
-        self._params = None
+        self.buffer = None  # the flat parameter buffer (Parameters.values) the state was made for
+        self._views = []
 
     @property
     def learning_rate(self):
@@ -32,15 +35,15 @@ class Optimizer:
     def learning_rate(self, value):
         self._learning_rate = _rate(value, 'learning_rate')
 
-    def prepare(self, backend, params, grads, ranges=None):
-        """Make state for this parameter buffer (again, if it is a different buffer from last time) and the
-        views one step updates: one (lo, hi) range per run of trainable weights, the whole buffer when
-        nothing is frozen, so that a step is one kernel call per range and allocates nothing."""
-        if self._params is not params:
-            self._params = params
+    def build(self, parameters, ranges):
+        """Make state for these parameters (again, when they are not the ones it was made for) and the
+        views one step updates: one (lo, hi) range of the flat buffer per run of trainable weights, so that
+        a step is one kernel call per range and allocates nothing."""
+        if self.buffer is not parameters.values:
+            self.buffer = parameters.values
             self.iterations = 0
-            self._make_state(backend, params.shape[0])
-        ranges = [(0, params.shape[0])] if ranges is None else ranges
+            self._make_state(parameters.backend, parameters.values.shape[0])
+        params, grads = parameters.values, parameters.grads
         slots = list(self.state_arrays().values())
         self._views = [(params[lo:hi], grads[lo:hi], *(s[lo:hi] for s in slots)) for lo, hi in ranges]
 
@@ -48,6 +51,10 @@ class Optimizer:
         self.iterations += 1
         for views in self._views:
             self._update(k, *views)
+
+    def state_for(self, parameters):
+        """{slot: array} when this optimizer holds state for these parameters, else None."""
+        return self.state_arrays() if self.buffer is not None and self.buffer is parameters.values else None
 
     def state_arrays(self):
         """The optimizer's state, slot name -> array shaped like the flat parameter buffer."""
@@ -57,7 +64,6 @@ class Optimizer:
         own = self.state_arrays()
         if set(state) != set(own):
             raise ValueError(f"optimizer state has slots {sorted(state)}, {type(self).__name__} keeps {sorted(own)}")
-        from numbanet.backend import write
         for slot, array in state.items():
             write(own[slot], array)
         self.iterations = int(iterations)
@@ -114,6 +120,7 @@ class Adam(Optimizer):
 
 
 _BY_NAME = {'adam': Adam, 'sgd': SGD}
+CLASSES = {'Adam': Adam, 'SGD': SGD}
 
 
 def get(identifier):

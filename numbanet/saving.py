@@ -1,24 +1,24 @@
 """Model and weight files: safetensors tensors plus numbanet's metadata, written atomically, checked
 completely before any weight of the model is touched. Never pickle.
 
-A model file holds every weight under '<layer>/<weight>' (kernels (in, out), as in Keras), the optimizer's
-state under 'optimizer/<slot>', and in its metadata the architecture and compile settings as JSON. A weights
-file holds the weights alone, in numbanet's layout or in PyTorch's ('<i>.weight' shaped (out, in) and
-'<i>.bias' for the i-th module of an equivalent torch.nn.Sequential).
+A model file holds every weight under '<layer>/<weight>' (kernels (in, out), as in Keras), each pruning mask
+under 'mask/<layer>/<weight>', the optimizer's state under 'optimizer/<slot>', and in its metadata the
+architecture (model.get_config()) and compile settings as JSON. A weights file holds the weights alone, in
+numbanet's layout or in PyTorch's (torch_layout.py). Rebuilding a model from a file is
+numbanet.models.load_model, which sits above Model and this module.
 """
 import json
 import os
-import re
 import warnings
 
 import numpy as np
 
+from numbanet import torch_layout
 from numbanet.backend import to_numpy
 from numbanet.files import write_atomic
 
 FORMAT = 'numbanet'
 FORMAT_VERSION = '1'
-_TORCH_KEY = re.compile(r'^(\d+)\.(weight|bias)$')
 
 
 class SavedFileError(ValueError):
@@ -54,9 +54,12 @@ def _read(path):
     return metadata, tensors
 
 
-def _extras(model):
-    """Tensors beside the weights: each pruning mask as 'mask/<weight>' (uint8)."""
-    return {f'mask/{w.name}': w.mask.astype(np.uint8) for w in model._weight_specs() if w.mask is not None}
+def _weight_tensors(model):
+    """Every weight by name, and each pruning mask as 'mask/<weight>' (uint8)."""
+    weights = model.parameters.weights
+    tensors = {w.name: to_numpy(w.value) for w in weights}
+    tensors.update({f'mask/{w.name}': w.mask.astype(np.uint8) for w in weights if w.mask is not None})
+    return tensors
 
 
 def _split(tensors):
@@ -67,14 +70,13 @@ def _split(tensors):
     return weights, state, masks
 
 
-def _restore_masks(model, masks, path):
-    specs = {w.name: w for w in model._weight_specs()}
+def _check_masks(model, masks, path):
+    specs = {w.name: w for w in model.parameters.weights}
     for name, mask in masks.items():
         w = specs.get(name)
         if w is None or mask.shape != w.shape:
             raise SavedFileError(f"{path}: pruning mask '{name}' fits no weight of the model")
-    for name, mask in masks.items():
-        specs[name].mask = mask.astype(bool)
+    return [(specs[name], mask.astype(bool)) for name, mask in masks.items()]
 
 
 def _json(metadata, key, path):
@@ -86,73 +88,63 @@ def _json(metadata, key, path):
 
 # ---- whole models --------------------------------------------------------------------------------------------
 def save_model(model, path):
-    from numbanet import architecture
-    model._bind()
-    tensors = {w.name: to_numpy(w.value) for w in model._weight_specs()}
-    tensors.update(_extras(model))
+    tensors = _weight_tensors(model)
     metadata = {'format': FORMAT, 'format_version': FORMAT_VERSION, 'kind': 'model', 'layout': 'numbanet',
-                'model': json.dumps(architecture.model_config(model)),
-                'compile': json.dumps(architecture.compile_config(model)),
-                'weight_order': json.dumps([w.name for w in model._weight_specs()])}
+                'model': json.dumps(model.get_config()), 'compile': json.dumps(model.get_compile_config()),
+                'weight_order': json.dumps([w.name for w in model.parameters.weights])}
     opt = model.optimizer
-    if opt is not None and opt._params is model._params:
-        for slot, array in opt.state_arrays().items():
-            tensors[f'optimizer/{slot}'] = to_numpy(array)
+    state = opt.state_for(model.parameters) if opt is not None else None
+    if state is not None:
+        tensors.update({f'optimizer/{slot}': to_numpy(array) for slot, array in state.items()})
         metadata['optimizer_iterations'] = str(opt.iterations)
     _save(path, tensors, metadata)
 
 
-def load_model(path, compile=True, device='cpu'):
-    """Rebuild a model saved by model.save(): architecture, weights, and (compile=True) its compile settings
-    and optimizer state, so training continues where it stopped."""
-    from numbanet import architecture
-    metadata, tensors = _read(path)
-    path = os.fspath(path)
-    if metadata.get('format') != FORMAT:
-        raise SavedFileError(f"{path}: not a numbanet model file (no numbanet metadata); weights of a known "
-                             f"architecture load with model.load_weights()")
-    if metadata.get('kind') != 'model':
-        raise SavedFileError(f"{path}: holds weights only; build the model and call model.load_weights()")
-    if metadata.get('format_version') != FORMAT_VERSION:
-        raise SavedFileError(f"{path}: format version {metadata.get('format_version')!r}; this numbanet reads "
-                             f"{FORMAT_VERSION}")
-    try:
-        model = architecture.build_model(_json(metadata, 'model', path), device)
-    except architecture.ArchitectureError as e:
-        raise SavedFileError(f"{path}: {e}") from None
-    weights, state, masks = _split(tensors)
-    pairs, problems = _by_name(model, weights)
-    if problems:
-        raise SavedFileError(f"{path}: " + '; '.join(problems))
-    n_params = sum(w.size for w in model._weight_specs() if w.flat)
-    for slot, array in state.items():
-        if array.shape != (n_params,):
-            raise SavedFileError(f"{path}: optimizer state '{slot}' has shape {array.shape}, the model has "
-                                 f"{n_params} parameters")
-    compile_config = _json(metadata, 'compile', path)
-    _restore_masks(model, masks, path)
-    for w, array in pairs:
-        w.assign(array)
-    if compile and compile_config is not None:
+class SavedModel:
+    """What a model file holds, read and checked as far as it can be without the model."""
+
+    def __init__(self, path):
+        metadata, tensors = _read(path)
+        self.path = path = os.fspath(path)
+        if metadata.get('format') != FORMAT:
+            raise SavedFileError(f"{path}: not a numbanet model file (no numbanet metadata); weights of a known "
+                                 f"architecture load with model.load_weights()")
+        if metadata.get('kind') != 'model':
+            raise SavedFileError(f"{path}: holds weights only; build the model and call model.load_weights()")
+        if metadata.get('format_version') != FORMAT_VERSION:
+            raise SavedFileError(f"{path}: format version {metadata.get('format_version')!r}; this numbanet reads "
+                                 f"{FORMAT_VERSION}")
+        self.config = _json(metadata, 'model', path)
+        self.compile_config = _json(metadata, 'compile', path)
+        self.weights, self.optimizer_state, self.masks = _split(tensors)
         try:
-            architecture.compile_from_config(model, compile_config)
-        except architecture.ArchitectureError as e:
-            raise SavedFileError(f"{path}: {e}") from None
-        if state:
-            model._prepare_training()
-            model.optimizer.load_state(state, int(metadata.get('optimizer_iterations', 0)))
-    return model
+            self.iterations = int(metadata.get('optimizer_iterations', 0))
+        except ValueError:
+            raise SavedFileError(f"{path}: optimizer_iterations is not an integer") from None
+
+    def restore_weights(self, model):
+        """Weights and masks into a model rebuilt from self.config; everything is checked first."""
+        pairs, problems = _by_name(model, self.weights)
+        if problems:
+            raise SavedFileError(f"{self.path}: " + '; '.join(problems))
+        n_params = model.parameters.values.shape[0]
+        for slot, array in self.optimizer_state.items():
+            if array.shape != (n_params,):
+                raise SavedFileError(f"{self.path}: optimizer state '{slot}' has shape {array.shape}, the model "
+                                     f"has {n_params} parameters")
+        for w, mask in _check_masks(model, self.masks, self.path):
+            w.mask = mask
+        for w, array in pairs:
+            w.assign(array)
 
 
 # ---- weights only --------------------------------------------------------------------------------------------
 def save_weights(model, path, layout='numbanet'):
-    model._bind()
     if layout == 'numbanet':
-        tensors = {w.name: to_numpy(w.value) for w in model._weight_specs()}
-        tensors.update(_extras(model))
-        order = [w.name for w in model._weight_specs()]
+        tensors = _weight_tensors(model)
+        order = [w.name for w in model.parameters.weights]
     elif layout == 'torch':
-        tensors, order = _torch_tensors(model), None
+        tensors, order = torch_layout.state_dict(model), None
     else:
         raise ValueError(f"layout must be 'numbanet' or 'torch', got {layout!r}")
     metadata = {'format': FORMAT, 'format_version': FORMAT_VERSION, 'kind': 'weights', 'layout': layout}
@@ -168,10 +160,9 @@ def load_weights(model, path, skip_mismatch=False):
     written. With skip_mismatch=True what fits is loaded and the rest is skipped with a warning."""
     metadata, tensors = _read(path)
     path = os.fspath(path)
-    model._bind()
     tensors, _, masks = _split(tensors)
-    if tensors and all(_TORCH_KEY.match(k) for k in tensors):
-        pairs, problems = _from_torch(model, tensors)
+    if torch_layout.is_state_dict(tensors):
+        pairs, problems = torch_layout.pairs(model, tensors)
     else:
         pairs, problems = _by_name(model, tensors)
         if problems and not skip_mismatch and 'weight_order' in metadata:
@@ -180,7 +171,7 @@ def load_weights(model, path, skip_mismatch=False):
                 pairs, problems = by_order, []
     if problems and not skip_mismatch:
         quantized_file = any(v.dtype == np.int8 for v in tensors.values())
-        if quantized_file != any(w.dtype == np.int8 for w in model._weight_specs()):
+        if quantized_file != any(w.dtype == np.int8 for w in model.parameters.weights):
             problems.insert(0, "the file holds int8 (quantized) kernels and the model does not, or the other way "
                                "round: quantize the model first, or rebuild it with load_model()"
                             if quantized_file else "the model is quantized and the file holds float kernels")
@@ -188,8 +179,8 @@ def load_weights(model, path, skip_mismatch=False):
                              "what fits)")
     if problems:
         warnings.warn(f"{path}: skipped " + '; '.join(problems), UserWarning, stacklevel=3)
-    if masks:
-        _restore_masks(model, masks, path)
+    for w, mask in _check_masks(model, masks, path):
+        w.mask = mask
     for w, array in pairs:
         w.assign(array)
     return [w.name for w, _ in pairs]
@@ -197,7 +188,7 @@ def load_weights(model, path, skip_mismatch=False):
 
 def _by_name(model, tensors):
     pairs, problems, used = [], [], set()
-    for w in model._weight_specs():
+    for w in model.parameters.weights:
         array = tensors.get(w.name)
         if array is None:
             problems.append(f"missing tensor '{w.name}'")
@@ -218,68 +209,9 @@ def _by_name(model, tensors):
 
 def _by_order(model, tensors, order):
     # Keras's default: the same structure under other layer names (a model built anew) loads in order.
-    specs = model._weight_specs()
+    specs = model.parameters.weights
     if not isinstance(order, list) or len(order) != len(specs) or set(order) != set(tensors):
         return None
     if any(tensors[name].shape != w.shape or tensors[name].dtype != w.dtype for name, w in zip(order, specs)):
         return None
     return [(w, tensors[name]) for name, w in zip(order, specs)]
-
-
-# ---- PyTorch's layout ------------------------------------------------------------------------------------------
-def _torch_modules(model):
-    """(module index, Dense layer) for each Linear of the equivalent torch.nn.Sequential."""
-    from numbanet.layers import Activation, Dense, InputLayer
-    graph = model._graph
-    if any(len(ids) > 1 for ids in graph.in_ids) or len(graph.inputs) != 1:
-        raise ValueError("PyTorch's layout describes a torch.nn.Sequential; this model is not a chain of layers")
-    out, index = [], 0
-    for node in graph.nodes:
-        layer = node.layer
-        if isinstance(layer, InputLayer):
-            continue
-        if isinstance(layer, Dense):
-            out.append((index, layer))
-            index += 2 if layer.activation else 1  # Linear, then ReLU or Softmax
-        elif isinstance(layer, Activation):
-            index += 1
-        else:
-            raise ValueError(f"layer '{layer.name}' ({type(layer).__name__}) has no torch.nn.Sequential equivalent")
-    return out
-
-
-def _torch_tensors(model):
-    tensors = {}
-    for index, dense in _torch_modules(model):
-        tensors[f'{index}.weight'] = to_numpy(dense.kernel).T  # (out, in); _save makes it contiguous
-        if dense.use_bias:
-            tensors[f'{index}.bias'] = to_numpy(dense.bias)
-    return tensors
-
-
-def _from_torch(model, tensors):
-    modules = _torch_modules(model)
-    linear = sorted({int(_TORCH_KEY.match(k).group(1)) for k in tensors if k.endswith('.weight')})
-    if len(linear) != len(modules):
-        return [], [f"the file holds {len(linear)} Linear weights, the model has {len(modules)} Dense layers"]
-    pairs, problems, used = [], [], set()
-    for i, (_, dense) in zip(linear, modules):
-        weight = tensors[f'{i}.weight']
-        used.add(f'{i}.weight')
-        if weight.shape != dense._kernel.shape[::-1]:
-            problems.append(f"tensor '{i}.weight' has shape {weight.shape}; layer '{dense.name}' needs (out, in) = "
-                            f"{dense._kernel.shape[::-1]}")
-        else:
-            pairs.append((dense._kernel, weight.T))
-        if dense.use_bias:
-            bias = tensors.get(f'{i}.bias')
-            used.add(f'{i}.bias')
-            if bias is None:
-                problems.append(f"missing tensor '{i}.bias' for layer '{dense.name}'")
-            elif bias.shape != dense._bias.shape:
-                problems.append(f"tensor '{i}.bias' has shape {bias.shape}, layer '{dense.name}' needs "
-                                f"{dense._bias.shape}")
-            else:
-                pairs.append((dense._bias, bias))
-    problems += [f"extra tensor '{name}' matches no layer" for name in sorted(set(tensors) - used)]
-    return pairs, problems

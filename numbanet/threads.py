@@ -3,8 +3,13 @@ set_num_threads can lower the count below that ceiling at any time."""
 import numba
 
 
+def thread_ceiling():
+    """NUMBA_NUM_THREADS: the most threads set_num_threads accepts."""
+    return numba.config.NUMBA_NUM_THREADS
+
+
 def set_num_threads(n):
-    ceiling = numba.config.NUMBA_NUM_THREADS
+    ceiling = thread_ceiling()
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"number of threads must be a positive int, got {n!r}")
     if n > ceiling:

@@ -5,7 +5,7 @@ import pytest
 
 import numbanet
 from numbanet import layers
-from numbanet.model import Model, Sequential
+from numbanet import Model, Sequential
 from tests.reference_mlp import ReferenceMLP
 
 
@@ -252,7 +252,7 @@ def test_weights_are_views_into_one_flat_buffer(rng):
     model = mlp()
     live = model.trainable_weights
     assert [w.shape for w in live] == [(12, 16), (16,), (16, 8), (8,), (8, 5), (5,)]
-    assert all(np.shares_memory(w, model._params) for w in live)
+    assert all(np.shares_memory(w, model.parameters.values) for w in live)
     live[0][0, 0] = 42.0
     assert model.get_weights()[0][0, 0] == 42.0
     model.compile(optimizer='sgd', loss='sparse_categorical_crossentropy')
@@ -293,12 +293,13 @@ y = numbanet.utils.to_categorical(rng.integers(0, 10, 512), 10)
 model.fit(x, y, batch_size=128, epochs=1, verbose=0)  # compile kernels, make the plan
 xs, targets = model._data(x, y)
 idx = np.arange(128)
-model._train_step(xs, targets, idx)
+comm = numbanet.distributed.SingleProcess()
+model._train_step(xs, targets, idx, comm)
 before, handed[0] = nrt.rtsys.get_allocation_stats().alloc, 0
 tracemalloc.start()
 base = tracemalloc.get_traced_memory()[0]
 for _ in range(20):
-    model._train_step(xs, targets, idx)
+    model._train_step(xs, targets, idx, comm)
 peak = tracemalloc.get_traced_memory()[1] - base
 tracemalloc.stop()
 print(peak, nrt.rtsys.get_allocation_stats().alloc - before - handed[0], handed[0])

@@ -35,7 +35,7 @@ def trained(rng):
 @pytest.mark.parametrize('build', [_residual, lambda: mlp(functional=False), lambda: mlp(functional=True)])
 def test_save_load_gives_identical_predictions(tmp_path, rng, build):
     model = build()
-    x = rng.standard_normal((20, model._graph.inputs[0].shape[1] if model.built else 12)).astype(np.float32)
+    x = rng.standard_normal((20, model.graph.inputs[0].shape[1] if model.built else 12)).astype(np.float32)
     model.predict(x, verbose=0)  # builds a lazy Sequential
     model.save(tmp_path / 'm.safetensors')
     loaded = load_model(tmp_path / 'm.safetensors')
@@ -132,8 +132,8 @@ def test_refuses_unknown_truncated_and_corrupt_files(tmp_path, trained):
 def test_refuses_missing_extra_wrong_shape_and_dtype(tmp_path, trained):
     from safetensors.numpy import save_file
     model = trained[0]
-    good = {w.name: w.value.copy() for w in model._weight_specs()}
-    name = model._weight_specs()[0].name
+    good = {w.name: w.value.copy() for w in model.parameters.weights}
+    name = model.parameters.weights[0].name
     cases = [
         ({k: v for k, v in good.items() if k != name}, f"missing tensor '{name}'"),
         ({**good, 'stray/kernel': np.zeros(3, np.float32)}, "extra tensor 'stray/kernel'"),
@@ -161,7 +161,7 @@ def test_load_model_refuses_bad_architecture(tmp_path, trained):
     save_file(tensors, str(tmp_path / 'json.safetensors'), metadata={**meta, 'model': '{not json'})
     with pytest.raises(SavedFileError, match='not JSON'):
         load_model(tmp_path / 'json.safetensors')
-    del tensors[model._weight_specs()[-1].name]
+    del tensors[model.parameters.weights[-1].name]
     save_file(tensors, str(tmp_path / 'short.safetensors'), metadata=meta)
     with pytest.raises(SavedFileError, match='missing tensor'):
         load_model(tmp_path / 'short.safetensors')
@@ -251,7 +251,7 @@ def test_onnx_export_matches_predict(tmp_path, rng, build):
     proto = onnx.load(str(path))
     assert proto.opset_import[0].version >= 17
     assert any(node.op_type == 'Softmax' for node in proto.graph.node)
-    x = rng.standard_normal((33, model._graph.inputs[0].shape[1])).astype(np.float32)
+    x = rng.standard_normal((33, model.graph.inputs[0].shape[1])).astype(np.float32)
     session = ort.InferenceSession(str(path), providers=['CPUExecutionProvider'])
     got = session.run(None, {session.get_inputs()[0].name: x})[0]
     np.testing.assert_allclose(got, model.predict(x, verbose=0), atol=1e-5, rtol=0)

@@ -36,7 +36,7 @@ logs = comm.gather(history.history, root=0)
 # 0's permutations, so the run still matches one process with the same seed.
 shuffled = build(seed=1 if rank == 0 else 7)
 shuffled.fit(x, y, batch_size=8, epochs=2, verbose=0, distributed=True)
-states = comm.gather(str(shuffled._rng.bit_generator.state), root=0)
+states = comm.gather(str(shuffled.rng.bit_generator.state), root=0)
 shuffled_weights = comm.gather(np.concatenate([w.ravel() for w in shuffled.get_weights()]), root=0)
 
 if rank == 0:

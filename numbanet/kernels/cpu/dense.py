@@ -1,11 +1,11 @@
 """Dense: out = inp @ weight + bias, with weight stored (in, out) as Keras stores it."""
 from numba import njit
 
-from numbanet.kernels.cpu.matmul import NO_BIAS, gemm, transpose
+from numbanet.kernels.cpu.matmul import gemm, transpose
 
 
 def dense_forward(out, inp, weight, bias):
-    # out (B,N) = inp (B,K) @ weight (K,N) + bias (N,); bias is NO_BIAS for use_bias=False.
+    # out (B,N) = inp (B,K) @ weight (K,N) + bias (N,); bias is None for use_bias=False.
     gemm(out, inp, weight, bias, False)
 
 
@@ -15,12 +15,12 @@ def dense_backward(dinp, dweight, dbias, weight_t, dout, inp, weight):
     # frozen layer; what is None is skipped. weight_t (N,K) is scratch for weight^T, so that product
     # also streams contiguous rows of B.
     if dweight is not None:
-        gemm(dweight, inp.T, dout, NO_BIAS, True)
+        gemm(dweight, inp.T, dout, None, True)
     if dbias is not None:
         bias_backward(dbias, dout)
     if dinp is not None:
         transpose(weight_t, weight)
-        gemm(dinp, dout, weight_t, NO_BIAS, False)
+        gemm(dinp, dout, weight_t, None, False)
 
 
 @njit(cache=True)

@@ -19,7 +19,7 @@ from numba import njit, prange
 
 from numbanet.kernels.cpu._stack import stack_f32, stack_i32
 from numbanet.kernels.cpu._vnni import HAS_VNNI, dpbusd
-from numbanet.kernels.cpu.matmul import PARALLEL_MIN_FLOPS
+from numbanet.kernels.cpu.matmul import NO_BIAS, PARALLEL_MIN_FLOPS
 
 MR = 4
 NR = 64
@@ -243,7 +243,9 @@ def int8_dense_reference(out, xq, x_scales, w_packed, w_colsum, w_scales, bias):
 
 def int8_dense_forward(out, xq, x_scales, w_packed, w_colsum, w_scales, bias):
     # out (B,N) float32; xq (B,Kp) uint8 from quantize_rows; x_scales (B,); w_packed, w_colsum from
-    # pack_int8_weights; w_scales (N,); bias (N,) or NO_BIAS.
+    # pack_int8_weights; w_scales (N,); bias (N,) or None.
+    if bias is None:
+        bias = NO_BIAS
     B, N = out.shape
     K4, Np = w_packed.shape
     if (xq.shape[0] != B or xq.shape[1] != 4 * K4 or Np < N or Np % LANES or w_colsum.shape[0] != Np

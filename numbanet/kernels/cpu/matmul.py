@@ -190,8 +190,10 @@ def _check(C, A, B, bias):
         raise ValueError(f"gemm bias has {bias.shape[0]} values for {N} columns")
 
 
-def gemm(C, A, B, bias=NO_BIAS, accumulate=False):
-    """C = A @ B + bias, or C += A @ B when accumulate (bias then ignored). Pass NO_BIAS for none."""
+def gemm(C, A, B, bias=None, accumulate=False):
+    """C = A @ B + bias, or C += A @ B when accumulate (bias then ignored). bias None for none."""
+    if bias is None:
+        bias = NO_BIAS
     _check(C, A, B, bias)
     M, N = C.shape
     # Size first: asking numba for the thread count costs about as much as a batch-1 layer.
@@ -212,7 +214,7 @@ def gemm_reference(C, A, B, bias, accumulate):
         for j in range(N):
             if accumulate:
                 s = C[i, j]
-            elif bias.shape[0] > 0:
+            elif bias is not None:  # None compiles to its own specialisation without the branch
                 s = bias[j]
             else:
                 s = np.float32(0.0)

@@ -22,10 +22,3 @@ from numbanet.kernels.cuda.softmax_crossentropy import (
     sparse_softmax_crossentropy_backward, sparse_softmax_crossentropy_forward,
     sparse_softmax_crossentropy_fused)
 
-
-def __getattr__(name):
-    # NO_BIAS is a device array, made on first use: creating it at import would need a GPU.
-    if name == 'NO_BIAS':
-        from numbanet.kernels.cuda._grid import no_bias
-        return no_bias()
-    raise AttributeError(name)

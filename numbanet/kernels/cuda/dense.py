@@ -6,7 +6,7 @@ from numbanet.kernels.cuda.matmul import _gemm_at, gemm, transpose
 
 
 def dense_forward(out, inp, weight, bias):
-    # out (B,N) = inp (B,K) @ weight (K,N) + bias (N,); bias is NO_BIAS for use_bias=False.
+    # out (B,N) = inp (B,K) @ weight (K,N) + bias (N,); bias is None for use_bias=False.
     gemm(out, inp, weight, bias, False)
 
 

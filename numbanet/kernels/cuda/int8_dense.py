@@ -4,7 +4,7 @@ rows quantized one thread each, then one thread per output summing the int8 prod
 from numba import cuda, float32, int32
 
 from numbanet.kernels.cpu import int8_dense as cpu_twin
-from numbanet.kernels.cuda._grid import THREADS, blocks
+from numbanet.kernels.cuda._grid import THREADS, blocks, no_bias
 
 ZERO = 128
 
@@ -58,6 +58,8 @@ def _int8_dense(out, xq, x_scales, w_packed, w_scales, bias):
 
 
 def int8_dense_forward(out, xq, x_scales, w_packed, w_colsum, w_scales, bias):
+    if bias is None:
+        bias = no_bias()
     B, N = out.shape
     K4, Np = w_packed.shape
     if xq.shape[0] != B or xq.shape[1] != 4 * K4 or Np < N or w_scales.shape[0] != N:

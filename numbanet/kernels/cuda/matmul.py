@@ -63,7 +63,7 @@ def _launch(C, A, B, bias, accumulate, transpose_a):
 
 
 def gemm(C, A, B, bias=None, accumulate=False):
-    """C = A @ B + bias, or C += A @ B when accumulate. bias None (or NO_BIAS) for none."""
+    """C = A @ B + bias, or C += A @ B when accumulate. bias None for none."""
     _launch(C, A, B, no_bias() if bias is None else bias, accumulate, False)
 
 
@@ -90,7 +90,7 @@ def _gemm_simple(C, A, B, bias, accumulate):
 def gemm_reference(C, A, B, bias, accumulate):
     """One thread per element, no shared memory: what gemm() is tested against."""
     M, N = C.shape
-    _gemm_simple[((M + 15) // 16, (N + 15) // 16), (16, 16)](C, A, B, bias, accumulate)
+    _gemm_simple[((M + 15) // 16, (N + 15) // 16), (16, 16)](C, A, B, no_bias() if bias is None else bias, accumulate)
 
 
 @cuda.jit
@@ -105,9 +105,3 @@ def transpose(out, inp):
     if out.shape != (N, M):
         raise ValueError(f"transpose of {inp.shape} needs an output of shape {(N, M)}, got {out.shape}")
     _transpose_kernel[((M + 15) // 16, (N + 15) // 16), (16, 16)](out, inp)
-
-
-def __getattr__(name):
-    if name == 'NO_BIAS':
-        return no_bias()
-    raise AttributeError(name)

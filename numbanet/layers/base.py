@@ -1,0 +1,239 @@
+"""The layer contract, and Input.
+
+A layer is a small class over kernels:
+- `build(input_shape)` creates its weights with `add_weight` once the input shape (batch left out) is known;
+- `compute_output_shape(input_shape)` says what it produces;
+- `forward(inputs, output, ctx)` writes its output (before its activation, which the plan applies);
+- `backward(inputs, output, doutput, dinputs, ctx)` adds (+=) into its weights' `grad` arrays and
+  overwrites each input's gradient in `dinputs` (None where that input needs none);
+- `workspace(batch, training)` names scratch buffers (shape, or (shape, dtype)) it wants in `ctx.ws`;
+- `get_config()` returns what rebuilds it.
+A single-input layer receives one array as `inputs` (and `dinputs`); a merge layer (single_input = False)
+a list. `ctx` carries the device's kernel set (`ctx.k`), `ctx.device`, `ctx.ws` and `ctx.training`
+(True in fit and train_on_batch, False in evaluate and predict). Layers never import numba: built-in
+layers call `ctx.k.<kernel>`; a user's layer may call its own njit kernels (README, "Writing a layer").
+"""
+import re
+from collections import Counter
+
+import numpy as np
+
+from numbanet import activations, initializers
+from numbanet.backend import get_backend, to_numpy, write
+from numbanet.checks import as_float_array, check_weight_list, positive_int
+from numbanet.graph import Graph, KerasTensor, Node, call_layer
+from numbanet.params import Weight, materialize
+from numbanet.plan import Plan
+from numbanet.utils import global_rng
+
+_name_counts = Counter()
+
+
+def unique_name(base):
+    n = _name_counts[base]
+    _name_counts[base] += 1
+    return base if n == 0 else f"{base}_{n}"
+
+
+def _snake(name):
+    return re.sub(r'(?<!^)(?=[A-Z])', '_', name).lower()
+
+
+def shape_tuple(shape, what):
+    """A shape as a tuple of positive ints (an int is a 1-tuple), or a ValueError naming `what`."""
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+        shape = (shape,)
+    try:
+        shape = tuple(shape)
+    except TypeError:
+        raise ValueError(f"{what} must be a tuple of positive ints, got {shape!r}") from None
+    for d in shape:
+        positive_int(d, f"every dimension of {what}")
+    return tuple(int(d) for d in shape)
+
+
+def require_vector(layer, input_shape):
+    if len(input_shape) != 1:
+        raise ValueError(f"layer '{layer.name}' needs inputs shaped (batch, features); got "
+                         f"{(None,) + tuple(input_shape)}. Reshape the data to (N, {int(np.prod(input_shape))}) first")
+
+
+class Layer:
+    """Base class of every layer; subclass it to write your own (see the module docstring)."""
+
+    single_input = True
+    # False for a layer that is nothing but its activation: the plan then runs the activation on the
+    # layer's input and never calls forward/backward.
+    computes = True
+    activation = activations.linear
+
+    def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, **kwargs):
+        if kwargs:
+            raise TypeError(f"{type(self).__name__} got unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
+        if dtype not in (None, 'float32', np.float32):
+            raise ValueError(f"numbanet layers compute in float32; dtype={dtype!r} is not supported")
+        if name is None:
+            name = unique_name(_snake(type(self).__name__))
+        elif not isinstance(name, str) or not name or '/' in name:
+            raise ValueError(f"layer name must be a non-empty str without '/', got {name!r}")
+        self.name = name
+        self.trainable = bool(trainable)
+        self.built = False
+        self.input_shape_hint = None if input_shape is None else shape_tuple(input_shape, 'input_shape')
+        self.weights_list = []
+        self.inbound_nodes = []
+        self.built_input_shape = None
+
+    # ---- declaring weights -------------------------------------------------------------------------------
+    def add_weight(self, name=None, shape=None, initializer='glorot_uniform', trainable=True, dtype='float32'):
+        """A weight of this layer, stored in the model's flat buffers (trainable=False: in its state
+        buffer, untouched by the optimizer). Read `.value` in forward, add into `.grad` in backward."""
+        name = f"weight_{len(self.weights_list)}" if name is None else name
+        if not isinstance(name, str) or not name or '/' in name:
+            raise ValueError(f"weight name must be a non-empty str without '/', got {name!r}")
+        if any(w.name == f"{self.name}/{name}" for w in self.weights_list):
+            raise ValueError(f"layer '{self.name}' already has a weight named '{name}'")
+        if shape is None:
+            raise ValueError(f"add_weight('{name}') needs a shape")
+        shape = () if shape == () else shape_tuple(shape, f"shape of weight '{name}'")
+        w = Weight(f"{self.name}/{name}", shape, initializers.get(initializer), trainable, dtype)
+        self.weights_list.append(w)
+        return w
+
+    def build(self, input_shape):
+        pass
+
+    def ensure_built(self, input_shape):
+        if not self.built:
+            self.build(input_shape)
+            self.built = True
+            self.built_input_shape = input_shape
+        elif self.built_input_shape is not None and input_shape != self.built_input_shape:
+            raise ValueError(f"layer '{self.name}' was built for input shape {self.built_input_shape} "
+                             f"and cannot take {input_shape}")
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def workspace(self, batch, training):
+        """Scratch buffers for one batch size: {name: shape or (shape, dtype)}, handed over in ctx.ws."""
+        return {}
+
+    # ---- running -----------------------------------------------------------------------------------------
+    def forward(self, inputs, output, ctx):
+        raise NotImplementedError(f"layer '{self.name}' ({type(self).__name__}) defines no forward()")
+
+    def backward(self, inputs, output, doutput, dinputs, ctx):
+        raise NotImplementedError(f"layer '{self.name}' ({type(self).__name__}) defines no backward(), "
+                                  f"so it cannot be trained through")
+
+    # ---- calling -----------------------------------------------------------------------------------------
+    def __call__(self, inputs, training=False):
+        tensors = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        if self.single_input and len(tensors) != 1:
+            raise ValueError(f"layer '{self.name}' takes one input, got {len(tensors)}")
+        if not self.single_input and not isinstance(inputs, (list, tuple)):
+            raise ValueError(f"layer '{self.name}' merges several inputs: call it on a list of tensors")
+        symbolic = [isinstance(t, KerasTensor) for t in tensors]
+        if all(symbolic):
+            return call_layer(self, tensors)
+        if any(symbolic):
+            raise TypeError(f"layer '{self.name}' was called on a mix of symbolic tensors and arrays")
+        return self._call_eagerly(tensors, training)
+
+    def _call_eagerly(self, arrays, training):
+        # layer(array): compute right away, as Keras does outside a model, through a one-layer plan.
+        arrays = [as_float_array(a, f"input of layer '{self.name}'") for a in arrays]
+        if any(a.ndim < 2 for a in arrays) or len({a.shape[0] for a in arrays}) != 1:
+            raise ValueError(f"layer '{self.name}' needs arrays shaped (batch, ...) with one batch size, got "
+                             f"{[a.shape for a in arrays]}")
+        shapes = [a.shape[1:] for a in arrays]
+        self.ensure_built(shapes[0] if self.single_input else shapes)
+        inputs = [InputLayer(shape=s, name=f"{self.name}_input_{i}").output for i, s in enumerate(shapes)]
+        node = Node(self, inputs)
+        node.output = KerasTensor((None,) + tuple(self.compute_output_shape(
+            shapes[0] if self.single_input else shapes)), node, f"{self.name}/output")
+        materialize(self.weights_list, global_rng())
+        held = [w.store for w in self.weights_list if w.flat]
+        plan = Plan(Graph(inputs, node.output), held[0].backend if held else get_backend('cpu'), arrays[0].shape[0])
+        for buf, a in zip(plan.inputs, arrays):
+            write(buf, a)
+        plan.forward(training)
+        plan.head_forward()
+        return to_numpy(plan.output)
+
+    # ---- weights, Keras style ----------------------------------------------------------------------------
+    @property
+    def weights(self):
+        materialize(self.weights_list, global_rng())
+        return [w.value for w in self.weights_list]
+
+    @property
+    def trainable_weights(self):
+        return [v for w, v in zip(self.weights_list, self.weights) if w.trainable] if self.trainable else []
+
+    @property
+    def non_trainable_weights(self):
+        return [v for w, v in zip(self.weights_list, self.weights) if not (w.trainable and self.trainable)]
+
+    def get_weights(self):
+        return [to_numpy(v) for v in self.weights]
+
+    def set_weights(self, weights):
+        values = check_weight_list(weights, self.weights_list, f"layer '{self.name}'")
+        materialize(self.weights_list, global_rng())
+        for w, v in zip(self.weights_list, values):
+            w.assign(v)
+
+    def count_params(self):
+        if not self.built:
+            raise ValueError(f"layer '{self.name}' is not built yet, so it has no weights to count")
+        return sum(w.size for w in self.weights_list)
+
+    def get_config(self):
+        config = {'name': self.name, 'trainable': self.trainable}
+        if self.input_shape_hint is not None:
+            config['input_shape'] = self.input_shape_hint
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def extra_repr(self):
+        return ''
+
+    def __repr__(self):
+        extra = self.extra_repr()
+        return f"<{type(self).__name__} name={self.name}{', ' + extra if extra else ''}, built={self.built}>"
+
+
+class InputLayer(Layer):
+    """Where data enters a graph. Holds no weights; the batch is copied into its buffer."""
+
+    def __init__(self, shape=None, name=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.shape = shape_tuple(shape, 'Input shape')
+        self.built = True
+        node = Node(self, [])
+        node.output = KerasTensor((None,) + self.shape, node, self.name)
+        self.inbound_nodes.append(node)
+        self.output = node.output
+
+    def compute_output_shape(self, input_shape):
+        return self.shape
+
+    def get_config(self):
+        return {'name': self.name, 'shape': self.shape}
+
+    def extra_repr(self):
+        return f"shape={self.shape}"
+
+
+def Input(shape=None, name=None, batch_size=None):
+    """A symbolic input tensor, shape without the batch dimension: Input(shape=(784,))."""
+    if shape is None:
+        raise ValueError("Input needs a shape, e.g. Input(shape=(784,))")
+    if batch_size is not None:
+        positive_int(batch_size, 'batch_size')
+    return InputLayer(shape=shape, name=name).output

@@ -1,0 +1,190 @@
+"""The executor: every buffer one batch size needs, and the kernel calls of a forward and a backward pass.
+
+A Plan lowers the graph into steps. A node becomes its layer's step (layer.forward into a buffer) followed,
+when the layer has an activation, by an activation step; a layer that is nothing but its activation
+(Activation, ReLU, Softmax) becomes the activation step alone. Forward runs the steps in topological
+order, backward in reverse: a layer's backward adds (+=) into its weights' gradients and overwrites its
+inputs' gradients; a tensor read by several steps gets one gradient buffer per extra reader, summed before
+its producer runs backward.
+
+The output's activation, when there is one, is the *head*. forward() stops beneath it, at `logits`; the
+loss decides what happens next: fold the head into itself (softmax with cross-entropy, trained on the
+logits), or run head_forward() / head_backward() around a loss on the outputs. Layers never hear of it.
+
+Everything is allocated when the plan is made (gradients when it first trains), so a step allocates nothing.
+"""
+
+
+class Context:
+    """What a layer's forward and backward get besides arrays: the device's kernel set `k`, the device
+    name, this call's scratch buffers `ws` (from layer.workspace), and whether the model is training."""
+
+    __slots__ = ('k', 'device', 'ws', 'training')
+
+    def __init__(self, backend, ws):
+        self.k = backend.k
+        self.device = backend.name
+        self.ws = ws
+        self.training = False
+
+
+class _LayerStep:
+    def __init__(self, layer, ins, out, ctx):
+        self.layer, self.ins, self.out, self.ctx = layer, ins, out, ctx
+
+    def owns_trainable(self):
+        return self.layer.trainable and any(w.trainable for w in self.layer.weights_list)
+
+    def forward_call(self, values):
+        ins = [values[j] for j in self.ins]
+        return self.layer.forward, (ins[0] if self.layer.single_input else ins, values[self.out], self.ctx)
+
+    def backward_call(self, values, grads, dins):
+        ins = [values[j] for j in self.ins]
+        single = self.layer.single_input
+        return self.layer.backward, (ins[0] if single else ins, values[self.out], grads[self.out],
+                                     dins[0] if single else dins, self.ctx)
+
+
+class _ActivationStep:
+    def __init__(self, activation, inp, out, k):
+        self.activation, self.ins, self.out, self.k = activation, [inp], out, k
+
+    def owns_trainable(self):
+        return False
+
+    def forward_call(self, values):
+        return self.activation.forward, (self.k, values[self.out], values[self.ins[0]])
+
+    def backward_call(self, values, grads, dins):
+        return self.activation.backward, (self.k, dins[0], grads[self.out], values[self.ins[0]], values[self.out])
+
+
+class Plan:
+    """Buffers and kernel calls for one graph, one device, one batch size."""
+
+    def __init__(self, graph, backend, batch):
+        self.graph, self.backend, self.k, self.batch = graph, backend, backend.k, batch
+        self.values = [backend.empty((batch,) + t.shape[1:]) for t in graph.tensors]
+        self.inputs = [self.values[i] for i in graph.input_ids]
+        self.steps = []
+        for i, node in enumerate(graph.nodes):
+            if node.inputs:
+                self._lower(node.layer, graph.in_ids[i], i)
+        last = self.steps[-1] if self.steps else None
+        self.head = last.activation if isinstance(last, _ActivationStep) else None
+        self._body = self.steps[:-1] if self.head is not None else self.steps
+        self.logits_id = last.ins[0] if self.head is not None else graph.output_id
+        self.output = self.values[graph.output_id]
+        self.logits = self.values[self.logits_id]
+        self._forward_calls = [step.forward_call(self.values) for step in self._body]
+        self._head_call = last.forward_call(self.values) if self.head is not None else None
+        self._training = None
+        self._backward_calls = None
+        self.extra = {}
+
+    def _lower(self, layer, ins, out):
+        act = layer.activation
+        if not layer.computes:
+            self.steps.append(_ActivationStep(act, ins[0], out, self.k))
+            return
+        pre = out
+        if not act.identity:
+            self.values.append(self.backend.empty(self.values[out].shape))
+            pre = len(self.values) - 1
+        ctx = Context(self.backend, self._alloc(layer.workspace(self.batch, training=False)))
+        self.steps.append(_LayerStep(layer, ins, pre, ctx))
+        if not act.identity:
+            self.steps.append(_ActivationStep(act, pre, out, self.k))
+
+    def _alloc(self, shapes):
+        return {name: self._empty(spec) for name, spec in shapes.items()}
+
+    def _empty(self, spec):
+        # A workspace entry is a float32 shape, or a (shape, dtype) pair.
+        if spec and isinstance(spec[0], tuple):
+            return self.backend.empty(spec[0], spec[1])
+        return self.backend.empty(spec)
+
+    def scratch(self, name, shape, dtype=None):
+        """A named buffer kept with the plan (loss targets, say), made on first use."""
+        buf = self.extra.get(name)
+        if buf is None:
+            buf = self.backend.empty(shape) if dtype is None else self.backend.empty(shape, dtype)
+            self.extra[name] = buf
+        return buf
+
+    # ---- running -------------------------------------------------------------------------------------------
+    def forward(self, training=False):
+        """Every step but the head: afterwards `logits` holds the values beneath the output activation."""
+        if training != self._training:
+            for step in self.steps:
+                if isinstance(step, _LayerStep):
+                    step.ctx.training = training
+            self._training = training
+        for fn, args in self._forward_calls:
+            fn(*args)
+
+    def head_forward(self):
+        """output = head(logits); nothing when the output layer has no activation (they are one array)."""
+        if self._head_call is not None:
+            fn, args = self._head_call
+            fn(*args)
+
+    def predict(self):
+        self.forward(training=False)
+        self.head_forward()
+        return self.output
+
+    def prepare_training(self):
+        """Gradient buffers and backward calls, made the first time this batch size trains."""
+        if self._backward_calls is not None:
+            return
+        be = self.backend
+        needs = [False] * len(self.values)
+        for step in self.steps:
+            needs[step.out] = step.owns_trainable() or any(needs[j] for j in step.ins)
+        needs[self.graph.output_id] = needs[self.logits_id] = True  # the loss writes one of them
+        grads = [be.empty(v.shape) if n else None for v, n in zip(self.values, needs)]
+        claimed = [False] * len(grads)
+        claimed[self.graph.output_id] = True  # the loss writes the output's gradient first
+        extras = [[] for _ in grads]
+        calls, self._head_backward_call = [], None
+        for step in reversed(self.steps):
+            if not needs[step.out]:
+                continue
+            dins = []
+            for j in step.ins:
+                if grads[j] is None:
+                    dins.append(None)
+                elif not claimed[j]:
+                    claimed[j] = True
+                    dins.append(grads[j])
+                else:
+                    extras[j].append(be.empty(grads[j].shape))
+                    dins.append(extras[j][-1])
+            if isinstance(step, _LayerStep):
+                for name, spec in step.layer.workspace(self.batch, training=True).items():
+                    if name not in step.ctx.ws:
+                        step.ctx.ws[name] = self._empty(spec)
+            call = step.backward_call(self.values, grads, dins)
+            if self.head is not None and step is self.steps[-1]:
+                self._head_backward_call = call  # the loss decides whether it runs
+                continue
+            calls += [(self.k.add_forward, (grads[step.out], grads[step.out], buf)) for buf in extras[step.out]]
+            calls.append(call)
+        self.grads = grads
+        self.grad_output = grads[self.graph.output_id]
+        self.grad_logits = grads[self.logits_id]
+        self._backward_calls = calls
+
+    def head_backward(self):
+        """grad_logits from grad_output, through the head (nothing without a head)."""
+        if self._head_backward_call is not None:
+            fn, args = self._head_backward_call
+            fn(*args)
+
+    def backward(self):
+        """From grad_logits down to every weight gradient; the loss has written grad_logits."""
+        for fn, args in self._backward_calls:
+            fn(*args)

@@ -1,0 +1,89 @@
+"""Sequential: a stack of single-input layers, built into a graph as soon as its input shape is known."""
+from numbanet.checks import as_float_array
+from numbanet.graph import Graph, KerasTensor
+from numbanet.layers.base import Input, InputLayer, Layer
+from numbanet.model import Model
+
+
+class Sequential(Model):
+    """Without an Input (or input_shape=) it learns its input size from the first data it sees, as Keras
+    does."""
+
+    def __init__(self, layers=None, name=None, seed=None, device='cpu'):
+        self._setup(name or 'sequential', seed, device)
+        self._stack = []
+        self._input_layer = None
+        for layer in layers or []:
+            self.add(layer)
+
+    def add(self, layer):
+        if isinstance(layer, KerasTensor) and isinstance(layer.node.layer, InputLayer):
+            layer = layer.node.layer
+        if isinstance(layer, InputLayer):
+            if self._input_layer is not None or self._stack:
+                raise ValueError("an Input can only be the first thing added to a Sequential")
+            self._input_layer = layer
+            return
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add takes a layer, got {type(layer).__name__}")
+        if not layer.single_input:
+            raise ValueError(f"layer '{layer.name}' merges several inputs and cannot sit in a Sequential; "
+                             f"use the functional API")
+        shape = self._known_input_shape(self._stack + [layer])
+        if shape is not None:
+            self._build_graph(shape, self._stack + [layer])  # raises, changing nothing, if the layer does not fit
+        self._stack.append(layer)
+
+    @property
+    def layers(self):
+        return list(self._stack)
+
+    def _known_input_shape(self, stack):
+        if self._input_layer is not None:
+            return self._input_layer.shape
+        if stack and stack[0].input_shape_hint is not None:
+            return stack[0].input_shape_hint
+        return None
+
+    def _build_graph(self, shape, stack):
+        input_layer = self._input_layer or Input(shape=shape).node.layer
+        x = inputs = input_layer.output
+        for layer in stack:
+            x = layer(x)
+        graph = Graph(inputs, x)
+        compiled_metrics = self._resolve_compile(graph, self.loss, self._metric_ids) if self.compiled else []
+        self._input_layer = input_layer
+        self._set_graph(graph)
+        self.compiled_metrics = compiled_metrics
+
+    def _replace_layers(self, replacements):
+        super()._replace_layers(replacements)
+        self._stack = [replacements.get(id(layer), layer) for layer in self._stack]
+
+    def build(self, input_shape=None):
+        """build((None, 784)) or build((784,)): fix the input size and create the weights."""
+        if input_shape is None:
+            input_shape = self._known_input_shape(self._stack)
+            if input_shape is None:
+                raise ValueError("build() needs an input_shape, e.g. build((None, 784))")
+        input_shape = tuple(input_shape)
+        if input_shape and input_shape[0] is None:
+            input_shape = input_shape[1:]
+        if not self._stack:
+            raise ValueError("a Sequential needs at least one layer before it can be built")
+        known = self._known_input_shape(self._stack)
+        if known is not None and self.built and tuple(known) != input_shape:
+            raise ValueError(f"model '{self.name}' was built for input shape {known}, got {input_shape}")
+        if not self.built:
+            self._build_graph(input_shape, self._stack)
+
+    def _ensure_built(self, x):
+        if self.built:
+            return
+        if not self._stack:
+            raise ValueError("this Sequential has no layers; add some before using it")
+        # Check the data before building, so refused data leaves the model unbuilt.
+        arr = as_float_array(x[0] if isinstance(x, (list, tuple)) and len(x) == 1 else x, 'x')
+        if arr.ndim < 2:
+            raise ValueError(f"x must be shaped (N, features) to build the model from it, got shape {arr.shape}")
+        self._build_graph(arr.shape[1:], self._stack)
