@@ -8,6 +8,8 @@ import os
 
 import numpy as np
 
+from numbanet.kernels import cpu as cpu_kernels
+
 DTYPE = np.float32
 
 
@@ -15,8 +17,7 @@ class CPUBackend:
     name = 'cpu'
 
     def __init__(self):
-        from numbanet.kernels import cpu
-        self.k = cpu
+        self.k = cpu_kernels
 
     def empty(self, shape, dtype=DTYPE):
         return np.empty(shape, dtype)

@@ -1,5 +1,6 @@
 """Callbacks under Keras's names: hooks fit() calls at the edges of epochs and batches."""
 import math
+import sys
 import warnings
 
 from numbanet.progress import ProgressBar
@@ -55,7 +56,6 @@ class ProgbarLogger(Callback):
         self.bar = None
 
     def on_epoch_begin(self, epoch, logs=None):
-        import sys
         stream = self.stream or sys.stdout
         stream.write(f"Epoch {epoch + 1}/{self.params['epochs']}\n")
         self.bar = ProgressBar(self.params['steps'], stream)

@@ -79,34 +79,29 @@ class DistillationLoss(Loss):
         return {'name': self.name, 'temperature': self.temperature, 'alpha': self.alpha}
 
 
-class Distiller:
-    """Trains a student to match a trained teacher, with compile and fit like a model:
+class Distiller(Model):
+    """Trains a student to match a trained teacher, with compile and fit like any model:
 
         distiller = Distiller(teacher, student, temperature=3.0, alpha=0.1)
         distiller.compile(optimizer='adam', metrics=['accuracy'])
-        distiller.fit(x, y, ...)          # trains the student's own weights, in place
-        student.predict(x)
+        distiller.fit(x, y, ...)          # y: one-hot rows or integer labels
+        student.predict(x)                # the student's layers were trained in place
 
-    It compiles the student with a DistillationLoss; fit, evaluate and predict are the student's."""
+    A model over the student's own layers and its random generator (the batches student.fit would draw),
+    compiled with a DistillationLoss; the student keeps its own compile settings."""
 
-    def __init__(self, teacher, student, temperature=3.0, alpha=0.1):
+    def __init__(self, teacher, student, temperature=3.0, alpha=0.1, name='distiller'):
         for role, model in (('teacher', teacher), ('student', student)):
             if not isinstance(model, Model) or not model.built:
                 raise ValueError(f"the {role} must be a built numbanet model")
-        self.teacher, self.student = teacher, student
-        self.loss = DistillationLoss(teacher, temperature, alpha)
-        self.loss.check_model(student.graph, student.device)
+        distillation = DistillationLoss(teacher, temperature, alpha)
+        distillation.check_model(student.graph, student.device)
+        super().__init__(student.graph.inputs, student.graph.output, name=name, seed=student.seed,
+                         device=student.device)
+        self.rng = student.rng
+        self.teacher, self.student, self.distillation = teacher, student, distillation
 
     def compile(self, optimizer='adam', loss=None, metrics=None):
         if loss is not None:
             raise ValueError("a Distiller's loss is the distillation loss; set temperature and alpha instead")
-        self.student.compile(optimizer=optimizer, loss=self.loss, metrics=metrics)
-
-    def fit(self, *args, **kwargs):
-        return self.student.fit(*args, **kwargs)
-
-    def evaluate(self, *args, **kwargs):
-        return self.student.evaluate(*args, **kwargs)
-
-    def predict(self, *args, **kwargs):
-        return self.student.predict(*args, **kwargs)
+        super().compile(optimizer=optimizer, loss=self.distillation, metrics=metrics)

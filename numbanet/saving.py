@@ -13,6 +13,9 @@ import warnings
 
 import numpy as np
 
+from safetensors import SafetensorError, safe_open
+from safetensors.numpy import save
+
 from numbanet import torch_layout
 from numbanet.backend import to_numpy
 from numbanet.files import write_atomic
@@ -27,7 +30,6 @@ class SavedFileError(ValueError):
 
 # ---- bytes on disk -------------------------------------------------------------------------------------------
 def _save(path, tensors, metadata):
-    from safetensors.numpy import save
     # safetensors 0.8 writes an array that is not C-contiguous (a transposed view, a slice) in the wrong
     # element order without complaint: every array goes in as a contiguous copy.
     tensors = {name: np.ascontiguousarray(array) for name, array in tensors.items()}
@@ -36,7 +38,6 @@ def _save(path, tensors, metadata):
 
 def _read(path):
     """(metadata, tensors) of a safetensors file, all float32, or SavedFileError naming what is wrong."""
-    from safetensors import SafetensorError, safe_open
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path} does not exist")

@@ -46,6 +46,10 @@ def test_gemm_takes_transposed_a_without_copy(rng, M, K, N):
     C = np.empty((M, N), np.float32)
     g.gemm(C, A.T, B)
     np.testing.assert_allclose(C, A.T @ B, rtol=1e-4, atol=1e-4)
+    C0 = rng.standard_normal((M, N), dtype=np.float32)
+    C = C0.copy()
+    g.gemm_at(C, A, B, accumulate=True)  # the weight gradient's form: A stored (K, M)
+    np.testing.assert_allclose(C, C0 + A.T @ B, rtol=1e-4, atol=1e-4)
 
 
 def test_serial_and_parallel_are_bitwise_equal(rng):

@@ -18,7 +18,7 @@ HINT = ("Get it with `apt-get install dataset-fashion-mnist` (Debian installs it
 
 def _installed():
     folder = os.environ.get('NUMBANET_FASHION_MNIST_SYSTEM_DIR', sources.DEBIAN_FASHION)
-    return folder if os.path.isdir(folder) and sources._idx_files(folder) else None
+    return folder if os.path.isdir(folder) and sources.idx_files(folder) else None
 
 
 def _download(folder):

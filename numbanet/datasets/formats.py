@@ -4,12 +4,15 @@ Every reader checks what it reads and raises DataFormatError naming the file: a 
 truncated file, image and label counts that disagree, or a pickle holding anything but the arrays
 expected. Pickles are read with an unpickler that can build numpy arrays and nothing else.
 """
+import codecs
 import gzip
 import io
 import pickle
 import zipfile
 
 import numpy as np
+
+from numbanet.files import write_atomic
 
 SPLIT_KEYS = ('x_train', 'y_train', 'x_test', 'y_test')
 
@@ -89,7 +92,6 @@ def _reconstruct():
 
 
 def _codecs_encode():
-    import codecs
     return codecs.encode
 
 
@@ -167,7 +169,6 @@ def validate_splits(arrays, source, num_classes=10):
 
 def write_npz_atomic(path, arrays):
     """Write arrays as an npz so that a reader sees the old file or the whole new one, never a part."""
-    from numbanet.files import write_atomic
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     write_atomic(path, buffer.getvalue())

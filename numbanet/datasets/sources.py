@@ -28,7 +28,7 @@ def cache_dir():
     return os.path.join(base, 'numbanet')
 
 
-def _idx_files(folder):
+def idx_files(folder):
     """The four IDX files in folder (each gzipped or not), or None if any is missing."""
     found = {}
     for key, stem in IDX_NAMES.items():
@@ -43,7 +43,7 @@ def _idx_files(folder):
 
 
 def read_idx_folder(folder):
-    files = _idx_files(folder)
+    files = idx_files(folder)
     x_train, y_train = formats.read_idx_pair(files['x_train'], files['y_train'])
     x_test, y_test = formats.read_idx_pair(files['x_test'], files['y_test'])
     return formats.validate_splits({'x_train': x_train, 'y_train': y_train, 'x_test': x_test, 'y_test': y_test},
@@ -53,7 +53,7 @@ def read_idx_folder(folder):
 def read_path(path, name):
     """Read a data set from a file (npz, or the pickle) or a folder (IDX files, <name>.npz, mnist.pkl.gz)."""
     if os.path.isdir(path):
-        if _idx_files(path):
+        if idx_files(path):
             return read_idx_folder(path)
         for candidate in (f'{name}.npz', 'mnist.npz' if name == 'mnist' else None,
                           'mnist.pkl.gz' if name == 'mnist' else None):

@@ -45,6 +45,15 @@ def test_transpose(rng):
     np.testing.assert_array_equal(host(out), x.T)
 
 
+def test_gemm_at(rng):
+    A_t, B, C0 = f32(rng, 7, 5), f32(rng, 7, 18), f32(rng, 5, 18)
+    want = C0.copy()
+    cpu.gemm_at(want, A_t, B, accumulate=True)
+    C = dev(C0)
+    gpu.gemm_at(C, dev(A_t), dev(B), accumulate=True)
+    np.testing.assert_allclose(host(C), want, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize('with_dinp', [True, False])
 def test_dense(rng, with_dinp):
     B, K, N = 6, 5, 17

@@ -10,7 +10,7 @@ from numbanet.kernels.cpu.gather import gather_rows
 from numbanet.kernels.cpu.int8_dense import (int8_dense_forward, int8_dense_reference, pack_int8_weights,
                                              quantize_rows, quantize_static)
 from numbanet.kernels.cpu.mask import apply_mask
-from numbanet.kernels.cpu.matmul import gemm, gemm_reference, transpose
+from numbanet.kernels.cpu.matmul import gemm, gemm_at, gemm_reference, transpose
 from numbanet.kernels.cpu.mse import mse_backward, mse_forward
 from numbanet.kernels.cpu.relu import relu_backward, relu_forward
 from numbanet.kernels.cpu.sgd import sgd_update

@@ -1,7 +1,7 @@
 """Dense: out = inp @ weight + bias, with weight stored (in, out) as Keras stores it."""
 from numba import njit
 
-from numbanet.kernels.cpu.matmul import gemm, transpose
+from numbanet.kernels.cpu.matmul import gemm, gemm_at, transpose
 
 
 def dense_forward(out, inp, weight, bias):
@@ -15,7 +15,7 @@ def dense_backward(dinp, dweight, dbias, weight_t, dout, inp, weight):
     # frozen layer; what is None is skipped. weight_t (N,K) is scratch for weight^T, so that product
     # also streams contiguous rows of B.
     if dweight is not None:
-        gemm(dweight, inp.T, dout, None, True)
+        gemm_at(dweight, inp, dout, True)
     if dbias is not None:
         bias_backward(dbias, dout)
     if dinp is not None:

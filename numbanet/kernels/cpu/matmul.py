@@ -205,6 +205,12 @@ def gemm(C, A, B, bias=None, accumulate=False):
     _gemm_serial(C, A, B, bias, accumulate)
 
 
+def gemm_at(C, A_t, B, accumulate=False):
+    """C = A_t^T @ B (+= when accumulate), reading A_t (K, M) as it is stored: the weight gradient. The
+    tiles read A through any strides, so this is gemm on the transposed view."""
+    gemm(C, A_t.T, B, None, accumulate)
+
+
 @njit(cache=True)
 def gemm_reference(C, A, B, bias, accumulate):
     """The plain triple loop gemm() is tested against: same contract, same order of summation."""

@@ -12,7 +12,7 @@ from numbanet.kernels.cuda.gather import gather_rows
 from numbanet.kernels.cuda.int8_dense import (int8_dense_forward, int8_dense_reference, pack_int8_weights,
                                               quantize_rows, quantize_static)
 from numbanet.kernels.cuda.mask import apply_mask
-from numbanet.kernels.cuda.matmul import gemm, gemm_reference, transpose
+from numbanet.kernels.cuda.matmul import gemm, gemm_at, gemm_reference, transpose
 from numbanet.kernels.cuda.mse import mse_backward, mse_forward
 from numbanet.kernels.cuda.relu import relu_backward, relu_forward
 from numbanet.kernels.cuda.sgd import sgd_update

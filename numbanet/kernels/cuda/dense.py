@@ -2,7 +2,7 @@
 from numba import cuda
 
 from numbanet.kernels.cuda._grid import THREADS, blocks
-from numbanet.kernels.cuda.matmul import _gemm_at, gemm, transpose
+from numbanet.kernels.cuda.matmul import gemm, gemm_at, transpose
 
 
 def dense_forward(out, inp, weight, bias):
@@ -14,7 +14,7 @@ def dense_backward(dinp, dweight, dbias, weight_t, dout, inp, weight):
     # dweight (K,N) += inp^T @ dout, dbias (N,) += column sums of dout, dinp (B,K) = dout @ weight^T.
     # What is None is skipped, as on the CPU. weight_t (N,K) is scratch for weight^T.
     if dweight is not None:
-        _gemm_at(dweight, inp, dout, True)
+        gemm_at(dweight, inp, dout, True)
     if dbias is not None:
         bias_backward(dbias, dout)
     if dinp is not None:

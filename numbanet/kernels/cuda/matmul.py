@@ -67,8 +67,8 @@ def gemm(C, A, B, bias=None, accumulate=False):
     _launch(C, A, B, no_bias() if bias is None else bias, accumulate, False)
 
 
-def _gemm_at(C, A_t, B, accumulate=False):
-    """C = A_t^T @ B (+= when accumulate), reading A_t (K, M) as it is stored."""
+def gemm_at(C, A_t, B, accumulate=False):
+    """C = A_t^T @ B (+= when accumulate), reading A_t (K, M) as it is stored: the weight gradient."""
     _launch(C, A_t, B, no_bias(), accumulate, True)
 
 
