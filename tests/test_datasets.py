@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from numbanet.datasets import DataFormatError, DatasetNotFoundError, fashion_mnist, formats, mnist, sources
-from tests.datafiles import IDX, idx_bytes, tiny_splits, write_idx_folder, write_mnist_pickle
+from tests.helpers.datafiles import IDX, idx_bytes, tiny_splits, write_idx_folder, write_mnist_pickle
 
 
 def _assert_splits(loaded, splits):

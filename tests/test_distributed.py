@@ -9,6 +9,8 @@ import time
 import numpy as np
 import pytest
 
+from tests.helpers import mlp
+
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = dict(os.environ, PYTHONPATH=ROOT, OMPI_ALLOW_RUN_AS_ROOT='1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM='1',
@@ -26,7 +28,6 @@ def _python(code, env=None):
 
 def _warm_kernels():
     # Compile the kernels once here, so two ranks do not compile them at the same time on two cores.
-    from tests.test_model import mlp
     model = mlp()
     model.compile(optimizer='adam', loss='sparse_categorical_crossentropy', metrics=['accuracy'])
     model.fit(np.zeros((8, 12), np.float32), np.zeros(8, np.int64), verbose=0)
@@ -39,7 +40,7 @@ def test_importing_numbanet_does_not_import_mpi():
 
 def test_without_mpi4py_distributed_fit_trains_in_one_process():
     code = ("import sys, warnings; sys.modules['mpi4py'] = None\n"
-            "import numpy as np, numbanet\nfrom tests.test_model import mlp\n"
+            "import numpy as np, numbanet\nfrom tests.helpers import mlp\n"
             "a, b = mlp(seed=2), mlp(seed=2)\n"
             "for m in (a, b): m.compile(optimizer='adam', loss='sparse_categorical_crossentropy')\n"
             "x = np.random.default_rng(0).standard_normal((40, 12)).astype('float32'); y = np.arange(40) % 5\n"
@@ -55,7 +56,7 @@ def test_without_mpi4py_distributed_fit_trains_in_one_process():
 
 @needs_mpi
 def test_single_process_under_mpi_trains_as_a_plain_fit():
-    code = ("import numpy as np, numbanet\nfrom tests.test_model import mlp\n"
+    code = ("import numpy as np, numbanet\nfrom tests.helpers import mlp\n"
             "a, b = mlp(seed=2), mlp(seed=2)\n"
             "for m in (a, b): m.compile(optimizer='adam', loss='sparse_categorical_crossentropy')\n"
             "x = np.random.default_rng(0).standard_normal((40, 12)).astype('float32'); y = np.arange(40) % 5\n"

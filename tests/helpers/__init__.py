@@ -1,0 +1,125 @@
+"""What several test files share: small models and data, the gradient checks, the examples as modules.
+reference_mlp.py (an independent numpy MLP) and datafiles.py (tiny data files) sit beside this file."""
+import importlib.util
+import os
+
+import numpy as np
+import pytest
+
+import numbanet
+from numbanet import layers
+from numbanet import Model, Sequential
+from tests.helpers.reference_mlp import softmax  # the numpy reference the softmax kernels are checked against
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# Kernel test shapes: batch size 1, one class, and sizes that are no multiple of anything.
+SHAPES = [(1, 1), (1, 10), (7, 13), (129, 257)]
+
+
+# ---- models and data -------------------------------------------------------------------------------------------
+def mlp(hidden=(16, 8), n_in=12, n_out=5, seed=0, functional=True):
+    if functional:
+        inputs = layers.Input(shape=(n_in,))
+        x = inputs
+        for h in hidden:
+            x = layers.Dense(h, activation='relu')(x)
+        outputs = layers.Dense(n_out, activation='softmax')(x)
+        return Model(inputs=inputs, outputs=outputs, seed=seed)
+    return Sequential([layers.Dense(h, activation='relu') for h in hidden] +
+                      [layers.Dense(n_out, activation='softmax')], seed=seed)
+
+
+def blobs(rng, n=300, n_in=12, n_out=5, spread=0.5):
+    centers = rng.standard_normal((n_out, n_in)) * 2
+    labels = rng.integers(0, n_out, n)
+    x = (centers[labels] + spread * rng.standard_normal((n, n_in))).astype(np.float32)
+    return x, labels
+
+
+def trained_mlp(rng, hidden=(32, 16), n=400):
+    """An mlp trained for three epochs on blobs: (model, x, labels)."""
+    x, labels = blobs(rng, n=n)
+    model = mlp(hidden=hidden)
+    model.compile(optimizer='adam', loss='sparse_categorical_crossentropy', metrics=['accuracy'])
+    model.fit(x, labels, batch_size=32, epochs=3, verbose=0)
+    return model, x, labels
+
+
+def residual(seed=1):
+    """A graph with a skip connection (Add) and a Concatenate of a hidden tensor with the input."""
+    inputs = layers.Input(shape=(6,))
+    h = layers.Dense(8, activation='relu')(inputs)
+    a = layers.Dense(8)(h)
+    merged = layers.Add()([a, h])
+    joined = layers.Concatenate()([merged, inputs])
+    return numbanet.Model(inputs, layers.Dense(3, activation='softmax')(joined), seed=seed)
+
+
+def trained_residual(rng):
+    """residual() compiled with Adam and trained for two epochs: (model, x, y)."""
+    model = residual()
+    model.compile(optimizer=numbanet.optimizers.Adam(0.01), loss='sparse_categorical_crossentropy',
+                  metrics=['accuracy'])
+    x = rng.standard_normal((60, 6)).astype(np.float32)
+    y = rng.integers(0, 3, 60)
+    model.fit(x, y, epochs=2, verbose=0)
+    return model, x, y
+
+
+# ---- gradient checks -------------------------------------------------------------------------------------------
+def numeric_grad(f, x, eps, indices):
+    """Central differences of the scalar f() with respect to x at the given flat indices."""
+    flat = x.reshape(-1)
+    out = []
+    for i in indices:
+        orig = flat[i]
+        flat[i] = orig + eps
+        fp = f()
+        flat[i] = orig - eps
+        fm = f()
+        flat[i] = orig
+        out.append((fp - fm) / (2 * eps))
+    return np.array(out)
+
+
+def sample_indices(size, rng, count=25):
+    return rng.choice(size, size=min(count, size), replace=False)
+
+
+def check_grad(f, x, analytic, rng, eps, rtol, atol):
+    """Compare analytic dF/dx with central differences at a sample of entries of x."""
+    idx = sample_indices(x.size, rng)
+    num = numeric_grad(f, x, eps, idx)
+    np.testing.assert_allclose(analytic.reshape(-1)[idx], num, rtol=rtol, atol=atol)
+
+
+def finite_difference_check(model, x, y, rng, count=12, eps=2e-3):
+    """Compare the gradient the engine computes with central differences of evaluate()'s loss."""
+    model.compile(optimizer=numbanet.optimizers.SGD(1.0), loss='mse')
+    w0 = model.get_weights()
+    n = len(y)
+    model.fit(x, y, batch_size=n, epochs=1, shuffle=False, verbose=0)  # one SGD step, lr 1: w -= g
+    grads = [a - b for a, b in zip(w0, model.get_weights())]
+    model.set_weights(w0)
+    for wi, g in enumerate(grads):
+        for flat in rng.choice(g.size, size=min(count, g.size), replace=False):
+            ws = [w.copy() for w in w0]
+            ws[wi].reshape(-1)[flat] += eps
+            model.set_weights(ws)
+            up = model.evaluate(x, y, batch_size=n, verbose=0)
+            ws[wi].reshape(-1)[flat] -= 2 * eps
+            model.set_weights(ws)
+            down = model.evaluate(x, y, batch_size=n, verbose=0)
+            assert g.reshape(-1)[flat] == pytest.approx((up - down) / (2 * eps), rel=2e-2, abs=2e-3)
+    model.set_weights(w0)
+
+
+# ---- the examples ----------------------------------------------------------------------------------------------
+def load_example(name):
+    """examples/<name>.py as a module, so tests call its main() and helpers in this process."""
+    path = os.path.join(ROOT, 'examples', f'{name}.py')
+    spec = importlib.util.spec_from_file_location(f'{name}_example', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,0 +1,113 @@
+"""The plan that runs a graph: gradients through skip connections, merges and shared layers (checked by
+finite differences), and a training step that allocates nothing."""
+
+import numpy as np
+
+from numbanet import layers
+from numbanet import Model
+from tests.helpers import finite_difference_check
+
+
+# ---- gradients through graphs ------------------------------------------------------------------------------------
+def test_skip_connection_gradients(rng):
+    # One tensor (h) feeds two layers and the Add: its gradient is the sum over three readers.
+    inputs = layers.Input(shape=(6,))
+    h = layers.Dense(8, activation='relu')(inputs)
+    a = layers.Dense(8)(h)
+    b = layers.Dense(8, activation='relu')(h)
+    merged = layers.Add()([a, b, h])
+    outputs = layers.Dense(3)(merged)
+    model = Model(inputs, outputs, seed=3)
+    x = rng.standard_normal((9, 6)).astype(np.float32)
+    y = rng.standard_normal((9, 3)).astype(np.float32)
+    finite_difference_check(model, x, y, rng)
+
+
+def test_concatenate_and_two_inputs(rng):
+    i1, i2 = layers.Input(shape=(4,)), layers.Input(shape=(3,))
+    a = layers.Dense(5, activation='relu')(i1)
+    merged = layers.Concatenate()([a, i2, a])
+    outputs = layers.Dense(2)(merged)
+    model = Model([i1, i2], outputs, seed=1)
+    x1 = rng.standard_normal((7, 4)).astype(np.float32)
+    x2 = rng.standard_normal((7, 3)).astype(np.float32)
+    y = rng.standard_normal((7, 2)).astype(np.float32)
+    W1, b1, W2, b2 = model.get_weights()
+    h = np.maximum(x1 @ W1 + b1, 0)
+    np.testing.assert_allclose(model.predict([x1, x2], verbose=0),
+                               np.concatenate([h, x2, h], 1) @ W2 + b2, rtol=1e-5, atol=1e-5)
+    finite_difference_check(model, [x1, x2], y, rng)
+
+
+def test_shared_layer_accumulates_both_uses(rng):
+    inputs = layers.Input(shape=(5,))
+    shared = layers.Dense(5, activation='relu')
+    outputs = layers.Dense(2)(shared(shared(inputs)))
+    model = Model(inputs, outputs, seed=2)
+    assert model.count_params() == 5 * 5 + 5 + 5 * 2 + 2
+    x = rng.standard_normal((6, 5)).astype(np.float32) + 1
+    y = rng.standard_normal((6, 2)).astype(np.float32)
+    finite_difference_check(model, x, y, rng)
+
+
+# ---- memory: no allocation in a training step --------------------------------------------------------------------
+_ALLOCATION_PROBE = """
+import sys
+import tracemalloc
+import numpy as np
+import numba.core.runtime as nrt
+from numba.core.registry import CPUDispatcher
+import numbanet
+from numbanet.kernels import cpu
+from tests.helpers import mlp
+
+# numba registers one allocation (a MemInfo) for each array a Python call hands to a jitted function;
+# count those hand-overs, so that whatever else the allocator counted was allocated inside a kernel.
+handed = [0]
+def counting(f):
+    def call(*args):
+        handed[0] += sum(isinstance(a, np.ndarray) for a in args)
+        return f(*args)
+    return call
+for name, module in list(sys.modules.items()):
+    if name.startswith('numbanet.kernels.cpu'):
+        for attr, value in list(vars(module).items()):
+            if isinstance(value, CPUDispatcher):
+                setattr(module, attr, counting(value))
+
+rng = np.random.default_rng(0)
+model = mlp(hidden=(64, 32), n_in=100, n_out=10)
+model.compile(optimizer='adam', loss='categorical_crossentropy', metrics=['accuracy'])
+x = rng.standard_normal((512, 100)).astype(np.float32)
+y = numbanet.utils.to_categorical(rng.integers(0, 10, 512), 10)
+model.fit(x, y, batch_size=128, epochs=1, verbose=0)  # compile kernels, make the plan
+xs, targets = model._data(x, y)
+idx = np.arange(128)
+comm = numbanet.distributed.SingleProcess()
+model._train_step(xs, targets, idx, comm)
+before, handed[0] = nrt.rtsys.get_allocation_stats().alloc, 0
+tracemalloc.start()
+base = tracemalloc.get_traced_memory()[0]
+for _ in range(20):
+    model._train_step(xs, targets, idx, comm)
+peak = tracemalloc.get_traced_memory()[1] - base
+tracemalloc.stop()
+print(peak, nrt.rtsys.get_allocation_stats().alloc - before - handed[0], handed[0])
+"""
+
+
+def test_training_step_allocates_nothing():
+    # A subprocess, because numba counts its allocations only when NUMBA_NRT_STATS is set at start.
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, NUMBA_NRT_STATS='1', PYTHONPATH=root)
+    out = subprocess.run([sys.executable, '-c', _ALLOCATION_PROBE], env=env, cwd=root, capture_output=True,
+                         text=True, check=True).stdout.split()
+    python_peak, kernel_allocs, handed = int(out[-3]), int(out[-2]), int(out[-1])
+    assert handed > 20 * 20  # the counting saw the kernel calls
+    # The smallest buffer of that model is 128 x 10 float32 = 5 KB; a step may make only small Python
+    # objects (views, floats), no arrays.
+    assert python_peak < 4096, f"a training step allocated {python_peak} bytes of Python memory"
+    assert kernel_allocs == 0, f"kernels allocated {kernel_allocs} arrays inside 20 training steps"

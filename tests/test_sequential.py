@@ -1,0 +1,37 @@
+"""Sequential: the same model as the functional one, and an input size learned at the first call."""
+
+import numpy as np
+import pytest
+
+from numbanet import layers
+from numbanet import Sequential
+from tests.helpers import blobs, mlp
+
+
+def test_sequential_matches_functional(rng):
+    x, labels = blobs(rng, n=100)
+    f = mlp(seed=7, functional=True)
+    s = Sequential([layers.Input(shape=(12,))] + [layers.Dense(h, activation='relu') for h in (16, 8)] +
+                   [layers.Dense(5, activation='softmax')], seed=7)
+    for m in (f, s):
+        m.compile(optimizer='adam', loss='sparse_categorical_crossentropy')
+    s.set_weights(f.get_weights())
+    f.fit(x, labels, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    s.fit(x, labels, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    for a, b in zip(f.get_weights(), s.get_weights()):
+        assert np.array_equal(a, b)
+
+
+def test_sequential_learns_its_input_size_lazily(rng):
+    model = Sequential([layers.Dense(7, activation='relu'), layers.Dense(3)])
+    assert not model.built and model.weights == []
+    with pytest.raises(ValueError, match='not been built'):
+        model.summary()
+    model.compile(optimizer='sgd', loss='mse')
+    model.fit(rng.standard_normal((20, 11)).astype(np.float32), np.zeros((20, 3), np.float32), verbose=0)
+    assert model.built and model.layers[0].kernel.shape == (11, 7)
+    built = Sequential([layers.Dense(4, input_shape=(9,))])
+    assert built.built and built.count_params() == 40
+    later = Sequential([layers.Dense(4)])
+    later.build((None, 6))
+    assert later.get_weights()[0].shape == (6, 4)
