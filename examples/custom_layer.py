@@ -133,4 +133,8 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    # Run as the module custom_layer rather than as __main__, so that numba's on-disk cache of the kernels
+    # above is written under the one module name the tests import them by too (a cache written under one
+    # module name does not load under another).
+    import custom_layer
+    sys.exit(custom_layer.main())

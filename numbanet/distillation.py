@@ -67,12 +67,14 @@ class DistillationLoss(Loss):
         teacher = self.teacher_logits(plan)
         total = k.distillation_forward(plan.logits, teacher, targets, self.temperature, self.alpha)
         k.distillation_backward(plan.grad_logits, plan.logits, teacher, targets, self.temperature, self.alpha)
-        plan.head_forward()
         return total
 
     def evaluate(self, k, plan, targets):
-        probs = plan.output if plan.head is not None else plan.scratch('probs', plan.output.shape)
-        return k.softmax_crossentropy_forward(probs, plan.logits, targets)
+        if plan.head is None:  # the outputs are the logits: the probabilities go to scratch
+            return k.softmax_crossentropy_forward(plan.scratch('probs', plan.output.shape), plan.logits, targets)
+        total = k.softmax_crossentropy_forward(plan.output, plan.logits, targets)
+        plan.output_written()
+        return total
 
     def get_config(self):
         # Saved for the record; load_model(..., compile=False) reads such a file, as the teacher is not in it.

@@ -1,10 +1,11 @@
 """Losses, thin objects over the loss kernels.
 
-A loss meets the model at the plan's head (plan.py): `plan.output` holds the model's outputs and
-`plan.logits` the values beneath the output activation (one array when there is none). `train()` returns
-the batch's summed loss, writes the gradient of the batch's *mean* loss into `plan.grad_logits` (running
-the head's backward itself when it trained on the outputs) and leaves `plan.output` holding the outputs,
-for the metrics. `evaluate()` returns the summed loss and leaves `plan.output` filled.
+A loss meets the model at the plan's head (plan.py): `plan.logits` holds the values beneath the output
+activation after the forward pass, and `plan.head_forward()` puts the model's outputs in `plan.output`
+(one array with the logits when there is no activation). `train()` returns the batch's summed loss and
+writes the gradient of the batch's *mean* loss into `plan.grad_logits` (running the head's backward itself
+when it trained on the outputs). `evaluate()` returns the summed loss. The model calls head_forward()
+itself when the metrics need the outputs.
 
 Writing a loss: subclass Loss and define `forward(k, pred, targets)` (the summed loss, a float) and
 `backward(k, dpred, pred, targets)` (overwrite dpred with the gradient of the mean loss); pred and targets
@@ -99,15 +100,15 @@ class CategoricalCrossentropy(Loss):
             total = self.fused(k, plan.grad_output, plan.output, targets)
             plan.head_backward()
             return total
-        total = self.fused(k, plan.grad_logits, plan.logits, targets)
-        plan.head_forward()
-        return total
+        return self.fused(k, plan.grad_logits, plan.logits, targets)
 
     def evaluate(self, k, plan, targets):
         if self.from_logits:
             plan.head_forward()
             return self.probabilities(k, plan.scratch('probs', plan.output.shape), plan.output, targets)
-        return self.probabilities(k, plan.output, plan.logits, targets)
+        total = self.probabilities(k, plan.output, plan.logits, targets)
+        plan.output_written()
+        return total
 
     def get_config(self):
         return {'name': self.name, 'from_logits': self.from_logits}

@@ -389,6 +389,8 @@ class Model:
         grads = self._parameters.grads
         self._parameters.backend.fill(grads, 0.0)
         if local:
+            if self.compiled_metrics:
+                plan.head_forward()  # the metrics judge outputs; a loss that folds the head has none yet
             for m in self.compiled_metrics:
                 m.update(k, plan.output, targets)
             plan.backward()
@@ -455,6 +457,7 @@ class Model:
             write(targets, y[start:stop])
             plan.forward(training=False)
             total += self.loss.evaluate(be.k, plan, targets)
+            plan.head_forward()
             for m in self.compiled_metrics:
                 m.update(be.k, plan.output, targets)
         return self._logs(total / xs[0].shape[0])

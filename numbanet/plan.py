@@ -81,6 +81,7 @@ class Plan:
         self._head_call = last.forward_call(self.values) if self.head is not None else None
         self._training = None
         self._backward_calls = None
+        self._output_current = self.head is None
         self.extra = {}
 
     def _lower(self, layer, ins, out):
@@ -124,12 +125,19 @@ class Plan:
             self._training = training
         for fn, args in self._forward_calls:
             fn(*args)
+        self._output_current = self.head is None  # without a head, output and logits are one array
 
     def head_forward(self):
-        """output = head(logits); nothing when the output layer has no activation (they are one array)."""
-        if self._head_call is not None:
+        """output = head(logits), once per forward pass: later calls find it done."""
+        if not self._output_current:
             fn, args = self._head_call
             fn(*args)
+            self._output_current = True
+
+    def output_written(self):
+        """Say that `output` holds head(logits) already: a loss kernel wrote it on the way (softmax with
+        cross-entropy does), so head_forward() need not run."""
+        self._output_current = True
 
     def predict(self):
         self.forward(training=False)

@@ -88,6 +88,16 @@ def test_transfer_example_runs(tmp_path, rng, capsys):
     assert 0 <= result['transfer_accuracy'] <= 1
 
 
+def test_custom_layer_example_runs(tmp_path, rng, capsys):
+    module = load_example('custom_layer')
+    assert module.main(['--data-dir', _tiny_folder(tmp_path, rng), '--epochs', '3', '--batch-size', '32',
+                        '--hidden', '32', '--json']) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result['reload_identical'] is True and len(result['mean_slopes']) == 1
+    assert result['mean_slopes'][0] != 0.0  # the slope, initialised at zero, was trained
+    assert result['test_accuracy'] > 0.9
+
+
 def test_example_cuda_without_gpu_is_one_message(tmp_path, rng, capsys):
     import numbanet
     if numbanet.cuda_available():

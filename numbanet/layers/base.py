@@ -95,6 +95,8 @@ class Layer:
             raise ValueError(f"layer '{self.name}' already has a weight named '{name}'")
         if shape is None:
             raise ValueError(f"add_weight('{name}') needs a shape")
+        if np.dtype(dtype) not in (np.float32, np.int8):
+            raise ValueError(f"weight '{name}' must be float32 (int8 for quantized kernels), got dtype {dtype!r}")
         shape = () if shape == () else shape_tuple(shape, f"shape of weight '{name}'")
         w = Weight(f"{self.name}/{name}", shape, initializers.get(initializer), trainable, dtype)
         self.weights_list.append(w)

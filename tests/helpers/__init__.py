@@ -2,6 +2,7 @@
 reference_mlp.py (an independent numpy MLP) and datafiles.py (tiny data files) sit beside this file."""
 import importlib.util
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -117,9 +118,12 @@ def finite_difference_check(model, x, y, rng, count=12, eps=2e-3):
 
 # ---- the examples ----------------------------------------------------------------------------------------------
 def load_example(name):
-    """examples/<name>.py as a module, so tests call its main() and helpers in this process."""
+    """examples/<name>.py as a module, so tests call its main() and helpers in this process. It is
+    registered under its own name, the one the example runs as, because numba's on-disk cache of a
+    kernel defined there loads only under the module name it was written with."""
     path = os.path.join(ROOT, 'examples', f'{name}.py')
-    spec = importlib.util.spec_from_file_location(f'{name}_example', path)
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
