@@ -146,3 +146,20 @@ def test_nan_loss_stops_training_and_keeps_last_finite_weights(rng):
     assert len(history.epoch) < 50
     assert all(np.all(np.isfinite(w)) for w in model.get_weights())
     assert model.stop_training
+
+
+def test_a_refused_compile_changes_nothing(rng):
+    model = mlp()
+    model.compile(optimizer=numbanet.optimizers.Adam(0.01), loss='sparse_categorical_crossentropy',
+                  metrics=['accuracy'])
+    x, labels = blobs(rng, n=64)
+    model.fit(x, labels, epochs=1, verbose=0)
+    optimizer, loss, state = model.optimizer, model.loss, model.optimizer.state_for(model.parameters)
+    m = state['m'].copy()
+    with pytest.raises(ValueError, match='unknown metric'):
+        model.compile(optimizer='sgd', loss='categorical_crossentropy', metrics=['nope'])
+    with pytest.raises(ValueError, match='reads integer labels'):
+        model.compile(optimizer='sgd', loss='categorical_crossentropy', metrics=['sparse_categorical_accuracy'])
+    assert model.optimizer is optimizer and model.loss is loss
+    np.testing.assert_array_equal(model.optimizer.state_for(model.parameters)['m'], m)
+    model.fit(x, labels, epochs=1, verbose=0)  # and it still trains

@@ -57,3 +57,80 @@ def test_frozen_layer_stays_bit_identical_and_optimizer_skips_it(rng):
     frozen.trainable = True  # thawing works too
     model.fit(x, labels, epochs=1, verbose=0)
     assert not np.array_equal(before[0], frozen.get_weights()[0])
+
+
+# ---- the store itself ------------------------------------------------------------------------------------------
+def test_trainable_weights_go_to_values_and_state_to_its_own_buffer():
+    from numbanet.params import Parameters, Weight
+    from numbanet import initializers
+    rng = np.random.default_rng(0)
+    a = Weight('l/a', (2, 3), initializers.ones)
+    s = Weight('l/s', (4,), initializers.zeros, trainable=False)
+    b = Weight('l/b', (3,), initializers.ones)
+    q = Weight('l/q', (2, 2), initializers.zeros, trainable=False, dtype='int8')
+    store = Parameters('cpu')
+    store.bind([a, s, b, q], rng)
+    assert store.values.shape == (9,) and store.state.shape == (4,) and store.grads.shape == (9,)
+    assert np.shares_memory(a.value, store.values) and np.shares_memory(b.value, store.values)
+    assert np.shares_memory(s.value, store.state) and s.grad is None
+    assert np.shares_memory(a.grad, store.grads) and q.value.dtype == np.int8
+    assert not np.shares_memory(q.value, store.values)
+    assert store.ranges(frozen=set()) == [(0, 9)]
+    assert store.ranges(frozen={id(a)}) == [(6, 9)]
+    assert store.ranges(frozen={id(b)}) == [(0, 6)]
+
+
+def test_a_weight_moves_to_the_store_that_binds_it_last_with_its_value():
+    from numbanet.params import Parameters, Weight
+    from numbanet import initializers
+    rng = np.random.default_rng(0)
+    w = Weight('l/w', (3,), initializers.glorot_uniform)
+    first, second = Parameters('cpu'), Parameters('cpu')
+    first.bind([w], rng)
+    w.value[:] = [1, 2, 3]
+    second.bind([w], rng)
+    assert np.shares_memory(w.value, second.values) and w.value.tolist() == [1, 2, 3]
+    w.value[:] = [4, 5, 6]
+    first.bind(first.weights, rng)  # takes it back, with the value the other store gave it
+    assert np.shares_memory(w.value, first.values) and w.value.tolist() == [4, 5, 6]
+
+
+def test_flat_mask_follows_the_weights_masks():
+    from numbanet.params import Parameters, Weight
+    from numbanet import initializers
+    a, b = Weight('l/a', (2, 2), initializers.ones), Weight('l/b', (2,), initializers.ones)
+    store = Parameters('cpu')
+    store.bind([a, b], np.random.default_rng(0))
+    store.refresh_mask()
+    assert store.mask is None
+    a.mask = [[True, False], [False, True]]
+    store.refresh_mask()
+    assert store.mask.tolist() == [1, 0, 0, 1, 1, 1]
+    store.values[:] = 7
+    store.apply_mask()
+    assert a.value.tolist() == [[7, 0], [0, 7]] and b.value.tolist() == [7, 7]
+    a.mask = None
+    store.refresh_mask()
+    assert store.mask is None
+
+
+def test_a_weight_reads_like_a_keras_variable():
+    dense = layers.Dense(3)
+    dense(np.zeros((1, 4), np.float32))
+    assert dense.kernel.shape == (4, 3) and np.asarray(dense.kernel).shape == (4, 3)
+    np.testing.assert_array_equal(dense.kernel.numpy(), dense.get_weights()[0])
+    dense.kernel.assign(np.ones((4, 3)))
+    assert dense.get_weights()[0].sum() == 12
+    alone = layers.Dense(2)
+    alone.ensure_built((5,))
+    assert alone.kernel.value is None and alone.kernel.numpy().shape == (5, 2)  # initialised on first read
+
+
+def test_model_to_the_same_device_is_a_no_op_and_an_unknown_one_changes_nothing(rng):
+    model = mlp()
+    values = model.parameters.values
+    assert model.to('cpu') is model and model.parameters.values is values
+    import pytest
+    with pytest.raises(ValueError, match="'cpu' or 'cuda'"):
+        model.to('tpu')
+    assert model.device == 'cpu' and model.parameters.values is values

@@ -111,3 +111,54 @@ def test_training_step_allocates_nothing():
     # objects (views, floats), no arrays.
     assert python_peak < 4096, f"a training step allocated {python_peak} bytes of Python memory"
     assert kernel_allocs == 0, f"kernels allocated {kernel_allocs} arrays inside 20 training steps"
+
+
+# ---- the head: the output activation a loss may fold into itself ---------------------------------------------------
+def _plan(model, batch):
+    from numbanet.plan import Plan
+    return Plan(model.graph, model.parameters.backend, batch)
+
+
+def test_forward_stops_beneath_the_head_and_head_forward_finishes(rng):
+    inputs = layers.Input(shape=(4,))
+    model = Model(inputs, layers.Dense(3, activation='softmax')(layers.Dense(5, activation='relu')(inputs)))
+    plan = _plan(model, 6)
+    assert plan.head is not None and plan.head.name == 'softmax' and plan.logits is not plan.output
+    x = rng.standard_normal((6, 4)).astype(np.float32)
+    plan.inputs[0][...] = x
+    plan.forward(training=False)
+    W1, b1, W2, b2 = model.get_weights()
+    z = np.maximum(x @ W1 + b1, 0) @ W2 + b2
+    np.testing.assert_allclose(plan.logits, z, rtol=1e-5, atol=1e-6)
+    plan.head_forward()
+    e = np.exp(z - z.max(1, keepdims=True))
+    np.testing.assert_allclose(plan.output, e / e.sum(1, keepdims=True), rtol=1e-5)
+    plan.output[...] = -1.0
+    plan.head_forward()  # once per forward pass: a second call finds it done
+    assert (plan.output == -1.0).all()
+    np.testing.assert_allclose(plan.predict(), e / e.sum(1, keepdims=True), rtol=1e-5)
+
+
+def test_a_softmax_layer_is_a_head_and_a_linear_output_is_none(rng):
+    inputs = layers.Input(shape=(4,))
+    logits = layers.Dense(3)(inputs)
+    plan = _plan(Model(inputs, layers.Softmax()(logits)), 2)
+    assert plan.head.name == 'softmax' and plan.logits.shape == (2, 3)
+    plain = _plan(Model(inputs, layers.Activation('linear')(logits)), 2)
+    assert plain.head is None and plain.logits is plain.output
+
+
+def test_head_backward_is_the_activations_gradient(rng):
+    inputs = layers.Input(shape=(4,))
+    model = Model(inputs, layers.Dense(3, activation='softmax')(inputs))
+    plan = _plan(model, 5)
+    plan.prepare_training()
+    plan.inputs[0][...] = rng.standard_normal((5, 4)).astype(np.float32)
+    plan.forward(training=True)
+    plan.head_forward()
+    g = rng.standard_normal((5, 3)).astype(np.float32)
+    plan.grad_output[...] = g
+    plan.head_backward()
+    p = plan.output.astype(np.float64)
+    want = p * (g - (g * p).sum(1, keepdims=True))
+    np.testing.assert_allclose(plan.grad_logits, want, rtol=1e-5, atol=1e-7)

@@ -35,3 +35,19 @@ def test_sequential_learns_its_input_size_lazily(rng):
     later = Sequential([layers.Dense(4)])
     later.build((None, 6))
     assert later.get_weights()[0].shape == (6, 4)
+
+
+def test_a_refused_add_leaves_the_model_as_it_was(rng):
+    model = Sequential([layers.Input(shape=(4,)), layers.Dense(3)])
+    with pytest.raises(ValueError, match='merges several inputs'):
+        model.add(layers.Add())
+
+    class NeedsTwoFeatures(layers.Layer):
+        def build(self, input_shape):
+            if input_shape != (2,):
+                raise ValueError(f"wants 2 features, got {input_shape}")
+    with pytest.raises(ValueError, match='wants 2 features'):
+        model.add(NeedsTwoFeatures())
+    assert len(model.layers) == 1 and model.graph.output.shape == (None, 3)
+    model.add(layers.Dense(2))  # later adds still work
+    assert model.predict(rng.standard_normal((5, 4)), verbose=0).shape == (5, 2)
