@@ -42,15 +42,6 @@ def prelu_backward(dx, dalpha, dout, x, alpha):
                 dalpha[c] += v * g
 
 
-@njit(cache=True)
-def prelu_backward_alpha(dalpha, dout, x):
-    # The slope's gradient alone, for a PReLU whose input needs no gradient (the model's first layer).
-    for b in range(x.shape[0]):
-        for c in range(x.shape[1]):
-            if x[b, c] <= 0.0:
-                dalpha[c] += x[b, c] * dout[b, c]
-
-
 # ---- the layer ---------------------------------------------------------------------------------------------
 class PReLU(numbanet.layers.Layer):
     """Keras's PReLU: f(x) = x for x > 0, alpha * x otherwise, one learnable alpha per feature."""
@@ -64,18 +55,20 @@ class PReLU(numbanet.layers.Layer):
             raise ValueError(f"PReLU '{self.name}' takes (batch, features) inputs, got {(None,) + input_shape}")
         self.alpha = self.add_weight('alpha', (input_shape[0],), initializer=self.alpha_initializer)
 
+    def workspace(self, batch, training):
+        # Room for an input gradient the model does not need (the model's first layer gets dx=None), so
+        # that one kernel serves both cases.
+        return {'dx': (batch, self.alpha.shape[0])} if training else {}
+
     def forward(self, x, out, ctx):
         if ctx.device != 'cpu':
             raise RuntimeError("this PReLU has CPU kernels only")
         prelu_forward(out, x, self.alpha.value)
 
     def backward(self, x, out, dout, dx, ctx):
-        # A frozen layer (trainable=False) still passes gradients on, but keeps its slope.
-        dalpha = self.alpha.grad if self.trainable else np.zeros_like(self.alpha.value)
-        if dx is not None:
-            prelu_backward(dx, dalpha, dout, x, self.alpha.value)
-        elif self.trainable:
-            prelu_backward_alpha(dalpha, dout, x)
+        # (A frozen layer's gradients are zeroed every step and skipped by the optimizer: writing them is
+        # harmless, so there is no case for freezing here.)
+        prelu_backward(ctx.ws['dx'] if dx is None else dx, self.alpha.grad, dout, x, self.alpha.value)
 
     def get_config(self):
         return {**super().get_config(), 'alpha_initializer': self.alpha_initializer}

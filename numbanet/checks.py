@@ -76,20 +76,21 @@ def check_weight_list(weights, specs, owner):
     if len(weights) != len(specs):
         raise ValueError(f"set_weights on {owner} expects {len(specs)} arrays "
                          f"({', '.join(s.name for s in specs) or 'none'}), got {len(weights)}")
-    values = []
-    for w, spec in zip(weights, specs):
-        arr = as_array(w, f"weight '{spec.name}'")
-        _numeric(arr, f"weight '{spec.name}'")
-        if arr.shape != spec.shape:
-            raise ValueError(f"weight '{spec.name}' has shape {spec.shape}, got an array of shape {arr.shape}")
-        if spec.dtype == np.int8:
-            if arr.dtype.kind not in 'iu' or arr.size and (arr.min() < -127 or arr.max() > 127):
-                raise ValueError(f"weight '{spec.name}' is int8: it takes integers in [-127, 127], got "
-                                 f"{arr.dtype}")
-            values.append(arr.astype(np.int8))
-        else:
-            values.append(as_float_array(arr, f"weight '{spec.name}'"))
-    return values
+    return [weight_values(w, spec.name, spec.shape, spec.dtype) for w, spec in zip(weights, specs)]
+
+
+def weight_values(values, name, shape, dtype):
+    """Values for the weight `name`: exactly its shape, finite float32 (or int8 in [-127, 127])."""
+    arr = as_array(values, f"weight '{name}'")
+    _numeric(arr, f"weight '{name}'")
+    if arr.shape != tuple(shape):
+        raise ValueError(f"weight '{name}' has shape {tuple(shape)}, got an array of shape {arr.shape}")
+    if np.dtype(dtype) == np.int8:
+        if arr.dtype.kind not in 'iu' or arr.size and (arr.min() < -127 or arr.max() > 127):
+            raise ValueError(f"weight '{name}' is int8: it takes integers in [-127, 127], got {arr.dtype}"
+                             + (f" from {arr.min()} to {arr.max()}" if arr.dtype.kind in 'iu' else ''))
+        return arr.astype(np.int8)
+    return as_float_array(arr, f"weight '{name}'")
 
 
 def positive_int(value, what):

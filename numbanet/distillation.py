@@ -12,6 +12,8 @@ almost exactly gives near one-hot targets there, and the student learns nothing 
 On MNIST a teacher trained on shifted images (augmentation.random_shift) lifts a 784-64-10 student by
 about 0.3 points; the plain reference MLP does not (README, Compression).
 """
+import math
+
 import numpy as np
 
 from numbanet.backend import write
@@ -31,7 +33,7 @@ class DistillationLoss(Loss):
     def __init__(self, teacher, temperature=3.0, alpha=0.1, name='distillation'):
         if not isinstance(teacher, Model) or not teacher.built:
             raise ValueError("the teacher must be a built numbanet model")
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 < temperature < math.inf:
             raise ValueError(f"temperature must be a positive number, got {temperature!r}")
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
@@ -53,6 +55,11 @@ class DistillationLoss(Loss):
                              f"{graph.output.shape}")
         if teacher.device != device:
             raise ValueError("teacher and student must be on the same device")
+        # The teacher runs inside the student's step, on its own buffers: a layer with weights in both
+        # would move between them mid-step, and the student's gradient would land in the teacher's.
+        shared = [l.name for l in teacher.graph.layers if l.weights_list and any(l is m for m in graph.layers)]
+        if shared:
+            raise ValueError(f"teacher and student share the layers {shared}: distil into a student of its own")
         _softmax_or_logits(graph, 'student')
 
     def teacher_logits(self, plan):

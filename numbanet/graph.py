@@ -4,6 +4,9 @@ Calling a layer on a KerasTensor records a Node (which layer, which tensors in) 
 output tensor. A Graph is the list of nodes between some inputs and one output, in topological order;
 plan.py turns it into buffers and kernel calls.
 """
+import numpy as np
+
+from numbanet import activations
 
 
 class KerasTensor:
@@ -34,6 +37,13 @@ def call_layer(layer, tensors):
     shape = shapes[0] if layer.single_input else shapes
     layer.ensure_built(shape)
     out_shape = layer.compute_output_shape(shape)
+    try:
+        out_shape = tuple(out_shape)
+        if not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d > 0 for d in out_shape):
+            raise TypeError
+    except TypeError:
+        raise ValueError(f"layer '{layer.name}': compute_output_shape({shape}) must give a tuple of positive "
+                         f"ints (the batch left out), got {out_shape!r}") from None
     node = Node(layer, tensors)
     node.output = KerasTensor((None,) + tuple(out_shape), node, f"{layer.name}/output")
     layer.inbound_nodes.append(node)
@@ -114,7 +124,7 @@ class Graph:
     @property
     def head(self):
         """The output layer's activation, which a loss may fold into itself; None when it is linear."""
-        activation = self.output_layer.activation
+        activation = activations.get(self.output_layer.activation)
         return None if activation.identity else activation
 
     def with_layers(self, replace):

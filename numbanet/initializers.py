@@ -3,6 +3,8 @@ import numpy as np
 
 
 def _fans(shape):
+    if len(shape) == 0:  # a scalar
+        return 1, 1
     if len(shape) == 1:
         return shape[0], shape[0]
     return shape[0], shape[1]

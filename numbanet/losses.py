@@ -22,6 +22,10 @@ class Loss:
     name = 'loss'
     sparse = False  # targets are class labels (N,) rather than rows (N, C)
 
+    def __init__(self, name=None):
+        if name is not None:
+            self.name = name
+
     def target_spec(self, batch, n_out):
         """(shape, dtype) of one batch of targets."""
         return ((batch,), np.int64) if self.sparse else ((batch, n_out), np.float32)

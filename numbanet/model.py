@@ -50,6 +50,7 @@ class Model:
         self.optimizer = self.loss = None
         self.compiled_metrics, self._metric_ids = [], []
         self.compiled = False
+        self._compiled_graph = None  # the graph compile's loss and metrics were checked against
         self.stop_training = False
         self.history = None
 
@@ -242,10 +243,13 @@ class Model:
         # Everything is checked before anything changes: a refused compile leaves the model as it was.
         compiled_metrics = self._resolve_compile(self.graph, loss, metric_ids) if self.built else []
         self.optimizer, self.loss, self._metric_ids = optimizer, loss, metric_ids
-        self.compiled_metrics, self.compiled = compiled_metrics, True
+        self.compiled_metrics, self.compiled, self._compiled_graph = compiled_metrics, True, self.graph
 
     def _resolve_compile(self, graph, loss, metric_ids):
         # What compile means depends on the output layer, which a Sequential may learn only later.
+        if len(graph.output.shape) != 2:
+            raise ValueError(f"model '{self.name}' outputs {graph.output.shape}; losses and metrics take outputs "
+                             f"shaped (batch, features): flatten or reduce them first")
         loss.check_model(graph, self.device)
         return [metrics_module.get(m, loss, graph.output.shape[-1]) for m in metric_ids]
 
@@ -255,6 +259,13 @@ class Model:
         if what in ('fit', 'train_on_batch') and self.quantized:
             raise RuntimeError(f"model '{self.name}' is quantized to int8 for inference; {what}() is not "
                                f"supported: train the float model, then quantize() it")
+        self._settle_compile()
+
+    def _settle_compile(self):
+        if self.built and self._compiled_graph is not self.graph:
+            # A Sequential compiled before its layers were all added: what compile means is settled now.
+            self.compiled_metrics = self._resolve_compile(self.graph, self.loss, self._metric_ids)
+            self._compiled_graph = self.graph
 
     # ---- input checks, all before any kernel runs --------------------------------------------------------
     def _ensure_built(self, x):
@@ -266,6 +277,7 @@ class Model:
 
     def _data(self, x, y, what='x', y_what='y'):
         xs = self._inputs(x, what)
+        self._settle_compile()
         if y is None:
             raise ValueError(f"{y_what} is missing: pass the targets")
         y = self.loss.targets(y, self.graph.output.shape[-1], y_what)

@@ -20,26 +20,25 @@ class ConfigError(ValueError):
 
 def _object(kind, registry, entry):
     if not isinstance(entry, dict) or entry.get('class') not in registry or not isinstance(entry.get('config'), dict):
-        hint = {'layer': " (pass your own classes with custom_objects={'Name': Class})",
-                'loss': " (load_model(..., compile=False) skips the compile settings)"}.get(kind, '')
+        hint = " (pass your own classes with custom_objects={'Name': Class}" + (
+            "; load_model(..., compile=False) skips the compile settings)" if kind != 'layer' else ")")
         raise ConfigError(f"unknown {kind} in the saved model: {entry!r}{hint}")
     cls = registry[entry['class']]
     config = dict(entry['config'])
     if cls is layers.Dense and config.pop('quantized', None) == 'int8':
-        cls = Int8Dense  # how files written before Int8Dense existed describe an int8 layer
+        # How files written before Int8Dense existed describe an int8 layer; its weights come from the file.
+        cls = Int8Dense
+        config.pop('kernel_initializer', None)
+        config.pop('bias_initializer', None)
     try:
         return cls.from_config(config) if hasattr(cls, 'from_config') else cls(**config)
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"cannot rebuild {kind} {entry['class']}: {e}") from None
+    except Exception as e:  # a class of the user's may raise anything: name the entry
+        raise ConfigError(f"cannot rebuild {kind} {entry['class']}: {type(e).__name__}: {e}") from None
 
 
 def model_from_config(config, custom_objects=None, device='cpu'):
     """A new model from model.get_config(), freshly initialised (load_model then sets the weights)."""
-    registry = dict(LAYERS)
-    for name, cls in (custom_objects or {}).items():
-        if not (isinstance(cls, type) and issubclass(cls, layers.Layer)):
-            raise TypeError(f"custom_objects['{name}'] must be a numbanet.layers.Layer subclass, got {cls!r}")
-        registry[name] = cls
+    registry = {**LAYERS, **_custom(custom_objects, layers.Layer)}
     try:
         layer_objs = [_object('layer', registry, entry) for entry in config['layers']]
         nodes, inputs, output = config['nodes'], config['inputs'], config['output']
@@ -54,11 +53,14 @@ def model_from_config(config, custom_objects=None, device='cpu'):
                     raise ConfigError(f"input layer '{layer.name}' cannot have inputs")
                 tensors.append(layer.output)
                 continue
-            if any(not isinstance(j, int) or not 0 <= j < i for j in node['inputs']):
+            if not isinstance(node['inputs'], list) or any(type(j) is not int or not 0 <= j < i
+                                                             for j in node['inputs']):
                 raise ConfigError(f"node {i} ({layer.name}) reads tensors {node['inputs']} that come later or "
                                   f"do not exist")
             ins = [tensors[j] for j in node['inputs']]
             tensors.append(layer(ins[0] if layer.single_input else ins))
+        if any(type(j) is not int or not 0 <= j < len(tensors) for j in list(inputs) + [output]):
+            raise ConfigError(f"the model's inputs {inputs!r} or output {output!r} name no tensor")
         return Model([tensors[i] for i in inputs], tensors[output], name=name, seed=seed, device=device)
     except ConfigError:
         raise
@@ -67,14 +69,30 @@ def model_from_config(config, custom_objects=None, device='cpu'):
                           f"{type(e).__name__}: {e}") from None
 
 
-def compile_from_config(model, config):
+def _custom(custom_objects, base):
+    """The classes of custom_objects that are subclasses of base, by name."""
+    if custom_objects is None:
+        return {}
+    if not isinstance(custom_objects, dict):
+        raise TypeError(f"custom_objects must be a dict of name -> class, got {type(custom_objects).__name__}")
+    kinds = (layers.Layer, losses.Loss, optimizers.Optimizer, metrics.Metric)
+    for name, cls in custom_objects.items():
+        if not (isinstance(cls, type) and issubclass(cls, kinds)):
+            raise TypeError(f"custom_objects['{name}'] must be a numbanet Layer, Loss, Optimizer or Metric "
+                            f"subclass, got {cls!r}")
+    return {name: cls for name, cls in custom_objects.items() if issubclass(cls, base)}
+
+
+def compile_from_config(model, config, custom_objects=None):
     """model.compile(...) with what model.get_compile_config() returned."""
     if config is None:
         return
     try:
-        optimizer = _object('optimizer', optimizers.CLASSES, config['optimizer'])
-        loss = _object('loss', losses.CLASSES, config['loss'])
-        metric_ids = [m if isinstance(m, str) else _object('metric', metrics.CLASSES, m) for m in config['metrics']]
+        optimizer = _object('optimizer', {**optimizers.CLASSES, **_custom(custom_objects, optimizers.Optimizer)},
+                            config['optimizer'])
+        loss = _object('loss', {**losses.CLASSES, **_custom(custom_objects, losses.Loss)}, config['loss'])
+        metric_classes = {**metrics.CLASSES, **_custom(custom_objects, metrics.Metric)}
+        metric_ids = [m if isinstance(m, str) else _object('metric', metric_classes, m) for m in config['metrics']]
         model.compile(optimizer=optimizer, loss=loss, metrics=metric_ids)
     except ConfigError:
         raise
@@ -93,7 +111,7 @@ def load_model(path, compile=True, device='cpu', custom_objects=None):
     saved.restore_weights(model)
     if compile and saved.compile_config is not None:
         try:
-            compile_from_config(model, saved.compile_config)
+            compile_from_config(model, saved.compile_config, custom_objects)
         except ConfigError as e:
             raise SavedFileError(f"{saved.path}: {e}") from None
         if saved.optimizer_state:

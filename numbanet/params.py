@@ -13,6 +13,7 @@ binding store's buffer. A global counter of such take-overs lets `bind` return a
 import numpy as np
 
 from numbanet.backend import get_backend, is_device_array, to_numpy, write
+from numbanet.checks import weight_values
 from numbanet.utils import global_rng
 
 FLOAT = np.dtype(np.float32)
@@ -51,13 +52,30 @@ class Weight:
 
     @mask.setter
     def mask(self, value):
-        self._mask = None if value is None else np.asarray(value, bool).reshape(self.shape)
+        if value is not None:
+            value = np.asarray(value, bool)
+            if value.shape != self.shape:
+                raise ValueError(f"the mask of weight '{self.name}' must have its shape {self.shape}, "
+                                 f"got {value.shape}")
+        self._mask = value
         self.mask_version += 1
 
     def assign(self, values):
-        """Write new values into this weight's array, wherever it lives."""
+        """Write new values into this weight's array, wherever it lives (checked first: its exact shape,
+        finite values)."""
+        values = weight_values(values, self.name, self.shape, self.dtype)
+        if self.value is None:
+            materialize([self], global_rng())
         write(self.value, values)
         self.version += 1
+
+    def initial_values(self, rng):
+        """What the initializer gives for this weight, checked."""
+        try:
+            values = self.initializer(self.shape, rng)
+        except Exception as e:
+            raise ValueError(f"the initializer of weight '{self.name}' failed: {type(e).__name__}: {e}") from None
+        return weight_values(values, self.name, self.shape, self.dtype if self.flat else FLOAT).astype(self.dtype)
 
     def numpy(self):
         """A host copy of the value (Keras's Variable.numpy())."""
@@ -98,11 +116,15 @@ class Parameters:
         global _takeovers
         if weights is self.weights and self._seen == _takeovers:
             return
+        # New weights' values first, all checked: a failing initializer leaves every weight where it was.
+        fresh = {id(w): w.initial_values(rng) for w in weights if w.value is None}
         if [id(w) for w in weights] != [id(w) for w in self.weights]:
             self._allocate(weights)
         if any(w.store is not self for w in weights):
-            self._take_over(rng)
-            _takeovers += 1
+            try:
+                self._take_over(fresh)
+            finally:
+                _takeovers += 1  # other stores must look again, even after a failure half-way
         self._seen = _takeovers
 
     def _allocate(self, weights):
@@ -116,12 +138,12 @@ class Parameters:
         self.state = be.empty(sum(w.size for w in weights if w.flat and not w.trainable))
         self._mask_key = None
 
-    def _take_over(self, rng):
+    def _take_over(self, fresh):
         offsets = {True: 0, False: 0}
         for w in self.weights:
             if not w.flat:  # an array of its own, made or moved here
                 if w.value is None:
-                    w.value = self.backend.to_device(w.initializer(w.shape, rng).astype(w.dtype))
+                    w.value = self.backend.to_device(fresh[id(w)])
                 elif is_device_array(w.value) != (self.device == 'cuda'):
                     w.value = self.backend.to_device(to_numpy(w.value))
                 w.store = self
@@ -132,7 +154,7 @@ class Parameters:
                 continue
             buffer = self.values if w.trainable else self.state
             view = buffer[lo:lo + w.size].reshape(w.shape)
-            write(view, w.initializer(w.shape, rng) if w.value is None else w.value)
+            write(view, fresh[id(w)] if w.value is None else w.value)
             w.value = view
             w.grad = self.grads[lo:lo + w.size].reshape(w.shape) if w.trainable else None
             w.store = self

@@ -13,6 +13,7 @@ logits), or run head_forward() / head_backward() around a loss on the outputs. L
 
 Everything is allocated when the plan is made (gradients when it first trains), so a step allocates nothing.
 """
+from numbanet import activations
 
 
 class Context:
@@ -85,7 +86,7 @@ class Plan:
         self.extra = {}
 
     def _lower(self, layer, ins, out):
-        act = layer.activation
+        act = activations.get(layer.activation)  # a layer of the user's may hold the activation's name
         if not layer.computes:
             self.steps.append(_ActivationStep(act, ins[0], out, self.k))
             return
@@ -119,6 +120,8 @@ class Plan:
     def forward(self, training=False):
         """Every step but the head: afterwards `logits` holds the values beneath the output activation."""
         if training != self._training:
+            if training:
+                self._add_training_workspace()
             for step in self.steps:
                 if isinstance(step, _LayerStep):
                     step.ctx.training = training
@@ -148,6 +151,7 @@ class Plan:
         """Gradient buffers and backward calls, made the first time this batch size trains."""
         if self._backward_calls is not None:
             return
+        self._add_training_workspace()
         be = self.backend
         needs = [False] * len(self.values)
         for step in self.steps:
@@ -171,10 +175,6 @@ class Plan:
                 else:
                     extras[j].append(be.empty(grads[j].shape))
                     dins.append(extras[j][-1])
-            if isinstance(step, _LayerStep):
-                for name, spec in step.layer.workspace(self.batch, training=True).items():
-                    if name not in step.ctx.ws:
-                        step.ctx.ws[name] = self._empty(spec)
             call = step.backward_call(self.values, grads, dins)
             if self.head is not None and step is self.steps[-1]:
                 self._head_backward_call = call  # the loss decides whether it runs
@@ -185,6 +185,14 @@ class Plan:
         self.grad_output = grads[self.graph.output_id]
         self.grad_logits = grads[self.logits_id]
         self._backward_calls = calls
+
+    def _add_training_workspace(self):
+        # Scratch a layer wants only when it trains (a transposed kernel, a dropout mask), made once.
+        for step in self.steps:
+            if isinstance(step, _LayerStep):
+                for name, spec in step.layer.workspace(self.batch, training=True).items():
+                    if name not in step.ctx.ws:
+                        step.ctx.ws[name] = self._empty(spec)
 
     def head_backward(self):
         """grad_logits from grad_output, through the head (nothing without a head)."""

@@ -9,6 +9,7 @@ import numpy as np
 
 from numbanet import activations
 from numbanet.backend import to_numpy
+from numbanet.checks import positive_int
 from numbanet.layers.base import Layer, require_vector
 from numbanet.layers.core import Dense
 
@@ -19,11 +20,13 @@ class Int8Dense(Layer):
     def __init__(self, units, activation=None, use_bias=True, input_scale=None, **kwargs):
         kwargs['trainable'] = False
         super().__init__(**kwargs)
-        self.units = int(units)
+        self.units = positive_int(units, 'units')
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
-        if input_scale is not None and not (isinstance(input_scale, (int, float)) and input_scale > 0):
-            raise ValueError(f"input_scale must be a positive number or None, got {input_scale!r}")
+        if input_scale is not None and (isinstance(input_scale, bool) or not isinstance(input_scale, (int, float))
+                                        or not 1e-30 < input_scale < 1e30):
+            raise ValueError(f"input_scale must be a positive number (one step of the 8-bit input) or None, "
+                             f"got {input_scale!r}")
         self.input_scale = None if input_scale is None else float(input_scale)
         self._packed = None  # (key, packed kernel, column sums), made from the kernel when first needed
 
@@ -91,12 +94,15 @@ def int8_replacements(model, calibration=None, batch_size=256):
     each layer gets one input scale: the largest |input| it saw in a float forward pass, over 127."""
     graph = model.graph
     dense = [layer for layer in graph.layers if isinstance(layer, Dense)]
+    subclasses = [layer.name for layer in dense if type(layer) is not Dense]
+    if subclasses:  # an Int8Dense would compute what Dense computes, not what the subclass does
+        raise ValueError(f"quantize('int8') knows Dense only; the layers {subclasses} are subclasses of it")
     if not dense:
         raise ValueError(f"model '{model.name}' has no Dense layer to quantize")
     scales = {}
     if calibration is not None:
         reads = [(id(node.layer), graph.in_ids[i][0]) for i, node in enumerate(graph.nodes)
-                 if isinstance(node.layer, Dense)]
+                 if type(node.layer) is Dense]
         maxima = {key: 0.0 for key, _ in reads}
         for _, _, plan in model.batch_plans(calibration, batch_size):
             plan.forward(training=False)

@@ -18,6 +18,7 @@ from safetensors.numpy import save
 
 from numbanet import torch_layout
 from numbanet.backend import to_numpy
+from numbanet.checks import weight_values
 from numbanet.files import write_atomic
 
 FORMAT = 'numbanet'
@@ -32,7 +33,8 @@ class SavedFileError(ValueError):
 def _save(path, tensors, metadata):
     # safetensors 0.8 writes an array that is not C-contiguous (a transposed view, a slice) in the wrong
     # element order without complaint: every array goes in as a contiguous copy.
-    tensors = {name: np.ascontiguousarray(array) for name, array in tensors.items()}
+    # (ascontiguousarray turns a 0-d array into a 1-d one: the shape is put back.)
+    tensors = {name: np.ascontiguousarray(array).reshape(np.shape(array)) for name, array in tensors.items()}
     write_atomic(path, save(tensors, metadata={k: str(v) for k, v in metadata.items()}))
 
 
@@ -48,7 +50,8 @@ def _read(path):
     except (SafetensorError, OSError, ValueError) as e:
         raise SavedFileError(f"{path}: not a safetensors file, or a truncated or damaged one ({e})") from None
     for name, array in tensors.items():
-        allowed = (np.uint8,) if name.startswith('mask/') else (np.float32, np.int8)
+        allowed = ((np.uint8,) if name.startswith('mask/') else (np.float32,) if name.startswith('optimizer/')
+                   else (np.float32, np.int8))
         if array.dtype not in allowed:
             raise SavedFileError(f"{path}: tensor '{name}' has dtype {array.dtype}; numbanet weights are float32 "
                                  f"(int8 for quantized kernels)")
@@ -85,13 +88,29 @@ def _json(metadata, key, path):
         return json.loads(metadata[key])
     except (KeyError, json.JSONDecodeError) as e:
         raise SavedFileError(f"{path}: metadata '{key}' is missing or not JSON ({e})") from None
+    except RecursionError:
+        raise SavedFileError(f"{path}: metadata '{key}' is nested too deeply to be a model") from None
 
 
 # ---- whole models --------------------------------------------------------------------------------------------
+def _config_json(model):
+    config = model.get_config()
+    try:
+        return json.dumps(config)
+    except (TypeError, ValueError):
+        for layer, entry in zip(model.graph.layers, config['layers']):
+            try:
+                json.dumps(entry)
+            except (TypeError, ValueError) as e:
+                raise ValueError(f"layer '{layer.name}' ({type(layer).__name__}): get_config() must return JSON "
+                                 f"values (numbers, strings, lists, dicts) to be saved: {e}") from None
+        raise
+
+
 def save_model(model, path):
     tensors = _weight_tensors(model)
     metadata = {'format': FORMAT, 'format_version': FORMAT_VERSION, 'kind': 'model', 'layout': 'numbanet',
-                'model': json.dumps(model.get_config()), 'compile': json.dumps(model.get_compile_config()),
+                'model': _config_json(model), 'compile': json.dumps(model.get_compile_config()),
                 'weight_order': json.dumps([w.name for w in model.parameters.weights])}
     opt = model.optimizer
     state = opt.state_for(model.parameters) if opt is not None else None
@@ -118,10 +137,10 @@ class SavedModel:
         self.config = _json(metadata, 'model', path)
         self.compile_config = _json(metadata, 'compile', path)
         self.weights, self.optimizer_state, self.masks = _split(tensors)
-        try:
-            self.iterations = int(metadata.get('optimizer_iterations', 0))
-        except ValueError:
-            raise SavedFileError(f"{path}: optimizer_iterations is not an integer") from None
+        iterations = metadata.get('optimizer_iterations', '0')
+        if not iterations.isdigit() or int(iterations) >= 2**53:
+            raise SavedFileError(f"{path}: optimizer_iterations must be a whole number of steps, got {iterations!r}")
+        self.iterations = int(iterations)
 
     def restore_weights(self, model):
         """Weights and masks into a model rebuilt from self.config; everything is checked first."""
@@ -191,6 +210,13 @@ def _by_name(model, tensors):
     pairs, problems, used = [], [], set()
     for w in model.parameters.weights:
         array = tensors.get(w.name)
+        if array is not None and array.shape == w.shape and array.dtype == w.dtype:
+            try:
+                weight_values(array, w.name, w.shape, w.dtype)
+            except ValueError as e:
+                problems.append(str(e))
+                used.add(w.name)
+                continue
         if array is None:
             problems.append(f"missing tensor '{w.name}'")
         elif array.shape != w.shape:

@@ -51,10 +51,8 @@ class Sequential(Model):
         for layer in stack:
             x = layer(x)
         graph = Graph(inputs, x)
-        compiled_metrics = self._resolve_compile(graph, self.loss, self._metric_ids) if self.compiled else []
         self._input_layer = input_layer
-        self._set_graph(graph)
-        self.compiled_metrics = compiled_metrics
+        self._set_graph(graph)  # compile settles against it at the next fit or evaluate
 
     def _replace_layers(self, replacements):
         super()._replace_layers(replacements)

@@ -42,3 +42,18 @@ def test_distiller_trains_the_student_and_leaves_the_teacher(rng):
         compression.Distiller(teacher, mlp(n_out=3))
     with pytest.raises(ValueError, match='temperature'):
         compression.Distiller(teacher, student, temperature=0)
+
+
+def test_a_teacher_sharing_layers_with_the_student_is_refused(rng):
+    teacher, _, _ = trained_mlp(rng)
+    inputs = numbanet.layers.Input(shape=(12,))
+    student = numbanet.Model(inputs, numbanet.layers.Dense(5, activation='softmax')(teacher.layers[1](inputs)))
+    with pytest.raises(ValueError, match='share the layers'):
+        compression.Distiller(teacher, student)
+    with pytest.raises(ValueError, match='share the layers'):
+        student.compile(optimizer='adam', loss=compression.DistillationLoss(teacher))
+    with pytest.raises(ValueError, match='share the layers'):
+        compression.Distiller(teacher, teacher)
+    for bad in (float('inf'), float('nan'), -1.0):
+        with pytest.raises(ValueError, match='temperature'):
+            compression.DistillationLoss(teacher, temperature=bad)

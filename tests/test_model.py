@@ -163,3 +163,17 @@ def test_a_refused_compile_changes_nothing(rng):
     assert model.optimizer is optimizer and model.loss is loss
     np.testing.assert_array_equal(model.optimizer.state_for(model.parameters)['m'], m)
     model.fit(x, labels, epochs=1, verbose=0)  # and it still trains
+
+
+def test_compile_refuses_outputs_that_are_not_rows(rng):
+    class Square(layers.Layer):
+        def compute_output_shape(self, input_shape):
+            return (2, 2)
+
+        def forward(self, x, out, ctx):
+            out[...] = x.reshape(out.shape)
+    inputs = layers.Input(shape=(4,))
+    model = numbanet.Model(inputs, Square()(inputs))
+    with pytest.raises(ValueError, match=r'\(batch, features\)'):
+        model.compile(optimizer='sgd', loss='mse')
+    assert not model.compiled

@@ -134,3 +134,37 @@ def test_model_to_the_same_device_is_a_no_op_and_an_unknown_one_changes_nothing(
     with pytest.raises(ValueError, match="'cpu' or 'cuda'"):
         model.to('tpu')
     assert model.device == 'cpu' and model.parameters.values is values
+
+
+def test_a_failed_model_leaves_a_shared_layer_with_its_model(rng):
+    import pytest
+    base = mlp(hidden=(6,))
+    base.compile(optimizer='sgd', loss='sparse_categorical_crossentropy')
+    shared = base.layers[1]
+
+    class BadInit(layers.Layer):
+        def build(self, input_shape):
+            self.add_weight('w', (3,), initializer=lambda shape, rng: np.zeros(4, np.float32))
+
+        def forward(self, x, out, ctx):
+            out[...] = x
+    inputs = layers.Input(shape=(12,))
+    with pytest.raises(ValueError, match="weight 'bad_init.*/w' has shape \\(3,\\)"):
+        numbanet.Model(inputs, BadInit()(shared(inputs)))
+    before = shared.kernel.numpy().copy()
+    x, labels = blobs(rng, n=40)
+    base.fit(x, labels, verbose=0)
+    assert np.shares_memory(shared.kernel.value, base.parameters.values)
+    assert not np.array_equal(shared.kernel.numpy(), before)  # the base model still trains it
+
+
+def test_assign_takes_exactly_the_weights_shape_and_finite_values():
+    import pytest
+    dense = layers.Dense(5)
+    dense(np.zeros((1, 4), np.float32))
+    for bad, message in ((np.ones(5), 'shape'), (np.ones((1, 5)), 'shape'), (np.full((4, 5), np.nan), 'NaN'),
+                         (None, 'None')):
+        with pytest.raises((ValueError, TypeError), match=message):
+            dense.kernel.assign(bad)
+    with pytest.raises(ValueError, match='shape'):
+        dense.kernel.mask = np.ones((5, 4), bool)  # the transpose has the size, not the shape

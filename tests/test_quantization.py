@@ -72,3 +72,21 @@ def test_quantized_model_saves_int8_and_loads(tmp_path, rng):
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
     with pytest.raises(numbanet.models.SavedFileError, match='int8 .quantized. kernels'):
         mlp(hidden=(256, 128), n_in=200).load_weights(tmp_path / 'int8w.safetensors')
+
+
+def test_quantize_refuses_dense_subclasses_and_bad_int8_arguments():
+    class Doubled(layers.Dense):
+        def forward(self, x, out, ctx):
+            super().forward(x, out, ctx)
+            out *= 2
+    inputs = layers.Input(shape=(4,))
+    model = numbanet.Model(inputs, Doubled(3)(inputs))
+    with pytest.raises(ValueError, match='subclasses'):
+        model.quantize('int8')
+    assert not model.quantized
+    for bad in (0, -3, 2.7, '5'):
+        with pytest.raises(ValueError, match='units'):
+            Int8Dense(bad)
+    for bad in (float('inf'), 0.0, -1.0, 1e-45, True):
+        with pytest.raises(ValueError, match='input_scale'):
+            Int8Dense(3, input_scale=bad)

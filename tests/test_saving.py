@@ -140,3 +140,34 @@ def test_interrupted_save_keeps_the_old_file(tmp_path, trained, monkeypatch):
     monkeypatch.setattr(os, 'fsync', real_fsync)
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ['m.safetensors']
+
+
+class _Scalar(layers.Layer):
+    """A layer with a scalar weight: y = x * s."""
+
+    def build(self, input_shape):
+        self.s = self.add_weight('s', ())
+
+    def forward(self, x, out, ctx):
+        np.multiply(x, self.s.value, out=out)
+
+
+def test_a_scalar_weight_saves_and_loads(tmp_path, rng):
+    inputs = layers.Input(shape=(3,))
+    model = numbanet.Model(inputs, _Scalar()(inputs), seed=2)
+    assert model.get_weights()[0].shape == () and np.isfinite(model.get_weights()[0])
+    model.save(tmp_path / 'm.safetensors')
+    loaded = load_model(tmp_path / 'm.safetensors', custom_objects={'_Scalar': _Scalar})
+    assert loaded.get_weights()[0] == model.get_weights()[0]
+
+
+class _Unsaveable(layers.Dense):
+    def get_config(self):
+        return {**super().get_config(), 'when': object()}
+
+
+def test_a_config_json_cannot_hold_is_named():
+    inputs = layers.Input(shape=(3,))
+    model = numbanet.Model(inputs, _Unsaveable(2, name='odd')(inputs))
+    with pytest.raises(ValueError, match="layer 'odd' .*JSON"):
+        model.save(os.devnull)

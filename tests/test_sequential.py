@@ -51,3 +51,13 @@ def test_a_refused_add_leaves_the_model_as_it_was(rng):
     assert len(model.layers) == 1 and model.graph.output.shape == (None, 3)
     model.add(layers.Dense(2))  # later adds still work
     assert model.predict(rng.standard_normal((5, 4)), verbose=0).shape == (5, 2)
+
+
+def test_compiled_before_its_layers_are_added(rng):
+    # Keras lets compile come first; what it means is settled when the model is used.
+    model = Sequential([layers.Input(shape=(4,))])
+    model.compile(optimizer='adam', loss='sparse_categorical_crossentropy', metrics=['accuracy'])
+    model.add(layers.Dense(8, activation='relu'))
+    model.add(layers.Dense(3, activation='softmax'))
+    history = model.fit(rng.standard_normal((20, 4)), rng.integers(0, 3, 20), epochs=1, verbose=0)
+    assert set(history.history) == {'loss', 'accuracy'}

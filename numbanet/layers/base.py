@@ -13,6 +13,7 @@ a list. `ctx` carries the device's kernel set (`ctx.k`), `ctx.device`, `ctx.ws` 
 (True in fit and train_on_batch, False in evaluate and predict). Layers never import numba: built-in
 layers call `ctx.k.<kernel>`; a user's layer may call its own njit kernels (README, "Writing a layer").
 """
+import functools
 import re
 from collections import Counter
 
@@ -27,12 +28,19 @@ from numbanet.plan import Plan
 from numbanet.utils import global_rng
 
 _name_counts = Counter()
+_names_taken = set()
+# Saved files keep pruning masks and optimizer state under these prefixes, so no layer may take them.
+RESERVED_NAMES = ('mask', 'optimizer')
 
 
 def unique_name(base):
-    n = _name_counts[base]
-    _name_counts[base] += 1
-    return base if n == 0 else f"{base}_{n}"
+    """base, base_1, base_2, ...: the first one no layer of this process has been given yet."""
+    while True:
+        n = _name_counts[base]
+        _name_counts[base] += 1
+        name = base if n == 0 else f"{base}_{n}"
+        if name not in _names_taken:
+            return name
 
 
 def _snake(name):
@@ -74,11 +82,15 @@ class Layer:
             raise ValueError(f"numbanet layers compute in float32; dtype={dtype!r} is not supported")
         if name is None:
             name = unique_name(_snake(type(self).__name__))
-        elif not isinstance(name, str) or not name or '/' in name:
-            raise ValueError(f"layer name must be a non-empty str without '/', got {name!r}")
+        elif not isinstance(name, str) or not name or '/' in name or name in RESERVED_NAMES:
+            raise ValueError(f"layer name must be a non-empty str without '/', other than "
+                             f"{' or '.join(map(repr, RESERVED_NAMES))}, got {name!r}")
+        if not isinstance(trainable, (bool, np.bool_)):
+            raise ValueError(f"trainable must be True or False, got {trainable!r}")
+        _names_taken.add(name)
         self.name = name
         self.trainable = bool(trainable)
-        self.built = False
+        self.built = self.building = False
         self.input_shape_hint = None if input_shape is None else shape_tuple(input_shape, 'input_shape')
         self.weights_list = []
         self.inbound_nodes = []
@@ -88,6 +100,8 @@ class Layer:
     def add_weight(self, name=None, shape=None, initializer='glorot_uniform', trainable=True, dtype='float32'):
         """A weight of this layer, stored in the model's flat buffers (trainable=False: in its state
         buffer, untouched by the optimizer). Read `.value` in forward, add into `.grad` in backward."""
+        if self.built:
+            raise RuntimeError(f"layer '{self.name}' is built already: add its weights in build()")
         name = f"weight_{len(self.weights_list)}" if name is None else name
         if not isinstance(name, str) or not name or '/' in name:
             raise ValueError(f"weight name must be a non-empty str without '/', got {name!r}")
@@ -97,7 +111,7 @@ class Layer:
             raise ValueError(f"add_weight('{name}') needs a shape")
         if np.dtype(dtype) not in (np.float32, np.int8):
             raise ValueError(f"weight '{name}' must be float32 (int8 for quantized kernels), got dtype {dtype!r}")
-        shape = () if shape == () else shape_tuple(shape, f"shape of weight '{name}'")
+        shape = () if isinstance(shape, tuple) and shape == () else shape_tuple(shape, f"shape of weight '{name}'")
         w = Weight(f"{self.name}/{name}", shape, initializers.get(initializer), trainable, dtype)
         self.weights_list.append(w)
         return w
@@ -105,11 +119,15 @@ class Layer:
     def build(self, input_shape):
         pass
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if 'build' in cls.__dict__:
+            cls.build = _builds_once(cls.__dict__['build'])
+
     def ensure_built(self, input_shape):
         if not self.built:
             self.build(input_shape)
-            self.built = True
-            self.built_input_shape = input_shape
+            self.built, self.built_input_shape = True, input_shape
         elif self.built_input_shape is not None and input_shape != self.built_input_shape:
             raise ValueError(f"layer '{self.name}' was built for input shape {self.built_input_shape} "
                              f"and cannot take {input_shape}")
@@ -208,6 +226,29 @@ class Layer:
     def __repr__(self):
         extra = self.extra_repr()
         return f"<{type(self).__name__} name={self.name}{', ' + extra if extra else ''}, built={self.built}>"
+
+
+def _builds_once(build):
+    """Every build() of a Layer subclass, wrapped as Keras wraps it: a layer is built once (called by hand
+    or by the graph), a build that fails half-way leaves no weights behind, and a subclass's build may
+    call its parent's."""
+    @functools.wraps(build)
+    def wrapper(self, input_shape):
+        if self.building:
+            return build(self, input_shape)
+        if self.built:
+            self.ensure_built(input_shape)  # only checks that the shape is the one it was built for
+            return
+        declared, self.building = len(self.weights_list), True
+        try:
+            build(self, input_shape)
+        except BaseException:
+            del self.weights_list[declared:]
+            raise
+        finally:
+            self.building = False
+        self.built, self.built_input_shape = True, input_shape
+    return wrapper
 
 
 class InputLayer(Layer):

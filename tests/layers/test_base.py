@@ -61,7 +61,7 @@ def test_custom_layer_trains_saves_and_loads(tmp_path, rng):
     loaded.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
     for a, b in zip(model.get_weights(), loaded.get_weights()):
         np.testing.assert_array_equal(a, b)
-    with pytest.raises(TypeError, match='Layer subclass'):
+    with pytest.raises(TypeError, match='Layer, Loss, Optimizer or Metric subclass'):
         numbanet.models.load_model(tmp_path / 'm.safetensors', custom_objects={'PReLU': dict})
 
 
@@ -155,3 +155,86 @@ def test_add_weight_and_contract_errors(rng):
         np.testing.assert_array_equal(a, b)  # the refused step changed nothing
     with pytest.raises(ValueError, match="without '/'"):
         layers.Dense(2, name='a/b')
+
+
+def test_reserved_and_taken_names():
+    for reserved in ('mask', 'optimizer'):
+        with pytest.raises(ValueError, match='other than'):
+            layers.Dense(2, name=reserved)
+    with pytest.raises(ValueError, match='True or False'):
+        layers.Dense(2, trainable='no')
+    explicit = layers.Dense(2, name='numbered_dense')
+    automatic = [layers.Dense(2, name='numbered_dense_1')] + [type('NumberedDense', (layers.Dense,), {})(2)
+                                                              for _ in range(3)]
+    names = [explicit.name] + [l.name for l in automatic]
+    assert len(set(names)) == len(names)  # automatic names skip the ones given by hand
+
+
+def test_a_failed_build_can_be_retried_and_build_runs_once():
+    class Flaky(layers.Layer):
+        attempts = 0
+
+        def build(self, input_shape):
+            self.w = self.add_weight('w', input_shape)
+            Flaky.attempts += 1
+            if Flaky.attempts == 1:
+                raise RuntimeError('transient')
+
+        def forward(self, x, out, ctx):
+            np.multiply(x, self.w.value, out=out)
+    layer = Flaky()
+    with pytest.raises(RuntimeError, match='transient'):
+        layer(layers.Input(shape=(3,)))
+    assert layer.weights_list == [] and not layer.built
+    layer.build((3,))  # by hand, as Keras users do; the graph then finds it built
+    layer(layers.Input(shape=(3,)))
+    assert layer.built and len(layer.weights_list) == 1 and Flaky.attempts == 2
+    with pytest.raises(RuntimeError, match='in build'):
+        layer.add_weight('late', (2,))
+
+
+def test_an_activation_given_by_name_and_a_bad_output_shape():
+    class Scaled(layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.activation = 'relu'  # a name, as a Keras user would write it
+
+        def forward(self, x, out, ctx):
+            np.multiply(x, 2.0, out=out)
+    inputs = layers.Input(shape=(3,))
+    model = numbanet.Model(inputs, Scaled()(inputs))
+    x = np.array([[-1.0, 0.5, 2.0]], np.float32)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), [[0.0, 1.0, 4.0]])
+
+    class BadShape(layers.Layer):
+        def compute_output_shape(self, input_shape):
+            return (0,)
+    with pytest.raises(ValueError, match='compute_output_shape'):
+        BadShape()(inputs)
+
+
+class Dropoutish(layers.Layer):
+    """Scratch it asks for only when training: made for model(x, training=True) as for fit."""
+
+    def workspace(self, batch, training):
+        return {'mask': (batch, 3)} if training else {}
+
+    def forward(self, x, out, ctx):
+        if ctx.training:
+            ctx.ws['mask'][...] = 0.5
+            np.multiply(x, ctx.ws['mask'], out=out)
+        else:
+            out[...] = x
+
+    def backward(self, x, out, dout, dx, ctx):
+        if dx is not None:
+            np.multiply(dout, ctx.ws['mask'], out=dx)
+
+
+def test_training_scratch_exists_for_a_training_call_without_fit():
+    inputs = layers.Input(shape=(3,))
+    model = numbanet.Model(inputs, Dropoutish()(inputs))
+    x = np.ones((4, 3), np.float32)
+    np.testing.assert_array_equal(model(x, training=True), 0.5 * x)
+    np.testing.assert_array_equal(model(x), x)
+    np.testing.assert_array_equal(Dropoutish()(x, training=True), 0.5 * x)
