@@ -1,0 +1,28 @@
+"""Mean absolute error: mean over the last axis, then over the batch (Keras's reduction).
+
+The gradient of the mean loss is sign(pred - y) / (B C), 0 where pred equals y, NaN where the error is NaN."""
+from numba import float64, njit
+
+
+@njit(cache=True, error_model='numpy')
+def mae_forward(pred, targets):
+    # pred, targets: (B, C). Returns the summed per-sample losses (each a mean over C).
+    B, C = pred.shape
+    total = 0.0
+    for b in range(B):
+        row = 0.0
+        for c in range(C):
+            row += abs(float64(pred[b, c]) - float64(targets[b, c]))
+        total += row / C
+    return total
+
+
+@njit(cache=True, error_model='numpy')
+def mae_backward(dpred, pred, targets):
+    # dpred, pred, targets: (B, C); dpred = sign(pred - targets) / (B C), overwritten.
+    B, C = pred.shape
+    scale = 1.0 / (B * C)
+    for b in range(B):
+        for c in range(C):
+            d = float64(pred[b, c]) - float64(targets[b, c])
+            dpred[b, c] = scale if d > 0.0 else (-scale if d < 0.0 else d * 0.0)  # d * 0: 0, or NaN stays NaN
