@@ -1,4 +1,5 @@
 """Counts for the accuracy metrics: how many rows of a batch the model got right."""
+import numpy as np
 from numba import njit
 
 
@@ -53,3 +54,38 @@ def error_sums(pred, targets):
             abs_sum += abs(d)
             sq_sum += d * d
     return abs_sum, sq_sum
+
+
+@njit(cache=True)
+def _in_top_k(pred, b, true_class, k):
+    # Keras's in_top_k: the true class is in when fewer than k classes score strictly higher, so ties at the
+    # boundary count as in; a label outside [0, C) or a non-finite score of the true class is out.
+    if true_class < 0 or true_class >= pred.shape[1] or not np.isfinite(pred[b, true_class]):
+        return False
+    p = pred[b, true_class]
+    higher = 0
+    for c in range(pred.shape[1]):
+        if pred[b, c] > p:
+            higher += 1
+    return higher < k
+
+
+@njit(cache=True)
+def top_k_categorical_count(pred, targets, k):
+    # pred, targets: (B, C); the number (a float) of rows whose true class, the argmax of the target row,
+    # is among the k highest predictions.
+    hits = 0.0
+    for b in range(pred.shape[0]):
+        if _in_top_k(pred, b, _argmax_row(targets, b), k):
+            hits += 1.0
+    return hits
+
+
+@njit(cache=True)
+def sparse_top_k_categorical_count(pred, labels, k):
+    # pred: (B, C); labels: (B,) int64. As top_k_categorical_count, with the true classes given.
+    hits = 0.0
+    for b in range(pred.shape[0]):
+        if _in_top_k(pred, b, labels[b], k):
+            hits += 1.0
+    return hits
