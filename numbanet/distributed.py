@@ -156,7 +156,7 @@ class DataParallel:
 
     def reduce_metrics(self, metrics):
         for m in metrics:
-            m.total, m.count = self.sum_pair(m.total, m.count)
+            self.comm.Allreduce(self.MPI.IN_PLACE, m.state, op=self.MPI.SUM)
 
     def abort(self):
         """A rank that raises takes the job down with its traceback instead of leaving the others waiting

@@ -21,6 +21,7 @@ from numbanet.checks import as_array, as_float_array, as_label_array
 class Loss:
     name = 'loss'
     sparse = False  # targets are class labels (N,) rather than rows (N, C)
+    binary = False  # outputs are independent yes/no probabilities: 'accuracy' means binary accuracy
 
     def __init__(self, name=None):
         if name is not None:
@@ -66,37 +67,31 @@ class Loss:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_config().items())})"
 
 
-class CategoricalCrossentropy(Loss):
-    """Cross-entropy against one-hot (or soft) targets. With from_logits=False the model must end in
-    softmax, which this loss folds into itself: it trains on the logits beneath, in one stable kernel."""
+class _FoldsHead(Loss):
+    """A loss that folds the model's output activation (`folds`) into itself when from_logits=False: it
+    trains on the logits beneath, in one kernel that is stable for logits of any size."""
 
-    def __init__(self, from_logits=False, name='categorical_crossentropy'):
+    folds = None
+
+    def __init__(self, from_logits=False, name=None):
+        super().__init__(name)
         self.from_logits = bool(from_logits)
-        self.name = name
-
-    def targets(self, y, n_out, what='y'):
-        arr = as_array(y, what)
-        if arr.ndim == 1 or (arr.ndim == 2 and arr.shape[1] == 1 and n_out > 1):
-            raise ValueError(f"{self.name} expects one-hot targets shaped (N, {n_out}), got shape {arr.shape}: "
-                             f"encode labels with numbanet.utils.to_categorical(y, {n_out}) or use "
-                             f"loss='sparse_categorical_crossentropy'")
-        return super().targets(arr, n_out, what)
 
     def check_model(self, graph, device):
         head = graph.head
-        if not self.from_logits and (head is None or head.name != 'softmax'):
+        if not self.from_logits and (head is None or head.name != self.folds):
             layer = graph.output_layer
-            raise ValueError(f"{self.name} with from_logits=False needs a model that ends in softmax, but the "
-                             f"output layer '{layer.name}' does not; give it activation='softmax', or use "
-                             f"{type(self).__name__}(from_logits=True)")
+            raise ValueError(f"{self.name} with from_logits=False needs a model that ends in {self.folds}, but "
+                             f"the output layer '{layer.name}' ends in {head.name if head else 'no activation'}; "
+                             f"give it activation='{self.folds}', or use {type(self).__name__}(from_logits=True)")
 
     def fused(self, k, dlogits, logits, targets):
-        """Softmax and cross-entropy in one: the summed loss, and dlogits of the mean."""
-        return k.softmax_crossentropy_fused(dlogits, logits, targets)
+        """The activation and the loss in one: the summed loss, and dlogits of the mean."""
+        raise NotImplementedError
 
     def probabilities(self, k, probs, logits, targets):
-        """The summed loss, writing softmax(logits) into probs."""
-        return k.softmax_crossentropy_forward(probs, logits, targets)
+        """The summed loss, writing activation(logits) into probs."""
+        raise NotImplementedError
 
     def train(self, k, plan, targets):
         if self.from_logits:  # the model's outputs are the logits
@@ -118,6 +113,29 @@ class CategoricalCrossentropy(Loss):
         return {'name': self.name, 'from_logits': self.from_logits}
 
 
+class CategoricalCrossentropy(_FoldsHead):
+    """Cross-entropy against one-hot (or soft) targets; folds a softmax output into itself."""
+
+    folds = 'softmax'
+
+    def __init__(self, from_logits=False, name='categorical_crossentropy'):
+        super().__init__(from_logits, name)
+
+    def targets(self, y, n_out, what='y'):
+        arr = as_array(y, what)
+        if arr.ndim == 1 or (arr.ndim == 2 and arr.shape[1] == 1 and n_out > 1):
+            raise ValueError(f"{self.name} expects one-hot targets shaped (N, {n_out}), got shape {arr.shape}: "
+                             f"encode labels with numbanet.utils.to_categorical(y, {n_out}) or use "
+                             f"loss='sparse_categorical_crossentropy'")
+        return super().targets(arr, n_out, what)
+
+    def fused(self, k, dlogits, logits, targets):
+        return k.softmax_crossentropy_fused(dlogits, logits, targets)
+
+    def probabilities(self, k, probs, logits, targets):
+        return k.softmax_crossentropy_forward(probs, logits, targets)
+
+
 class SparseCategoricalCrossentropy(CategoricalCrossentropy):
     """Cross-entropy against integer class labels."""
 
@@ -136,24 +154,114 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
         return k.sparse_softmax_crossentropy_forward(probs, logits, labels)
 
 
-class MeanSquaredError(Loss):
-    def __init__(self, name='mean_squared_error'):
-        self.name = name
+class BinaryCrossentropy(_FoldsHead):
+    """Cross-entropy of independent yes/no outputs against targets in [0, 1], the mean over the outputs;
+    folds a sigmoid output into itself."""
+
+    folds = 'sigmoid'
+    binary = True  # 'accuracy' means binary accuracy with it, whatever the number of outputs
+
+    def __init__(self, from_logits=False, name='binary_crossentropy'):
+        super().__init__(from_logits, name)
+
+    def targets(self, y, n_out, what='y'):
+        arr = super().targets(y, n_out, what)
+        if arr.size and (arr.min() < 0 or arr.max() > 1):
+            raise ValueError(f"{self.name} takes targets in [0, 1], but {what} holds values from {arr.min()} "
+                             f"to {arr.max()}")
+        return arr
+
+    def fused(self, k, dlogits, logits, targets):
+        return k.binary_crossentropy_fused(dlogits, logits, targets)
+
+    def probabilities(self, k, probs, logits, targets):
+        return k.binary_crossentropy_forward(probs, logits, targets)
+
+
+class _Pointwise(Loss):
+    """A loss with kernels <kernel>_forward(pred, targets, *args) and <kernel>_backward(dpred, pred, targets,
+    *args): it sees the model's outputs (the plan runs the output activation around it)."""
+
+    kernel = None
+
+    def __init__(self, name=None):
+        super().__init__(name)
+        self.args = ()
 
     def forward(self, k, pred, targets):
-        return k.mse_forward(pred, targets)
+        return getattr(k, f'{self.kernel}_forward')(pred, targets, *self.args)
 
     def backward(self, k, dpred, pred, targets):
-        k.mse_backward(dpred, pred, targets)
+        getattr(k, f'{self.kernel}_backward')(dpred, pred, targets, *self.args)
+
+
+class MeanSquaredError(_Pointwise):
+    kernel = 'mse'
+
+    def __init__(self, name='mean_squared_error'):
+        super().__init__(name)
+
+
+class MeanAbsoluteError(_Pointwise):
+    kernel = 'mae'
+
+    def __init__(self, name='mean_absolute_error'):
+        super().__init__(name)
+
+
+class Huber(_Pointwise):
+    """0.5 e^2 where |e| <= delta, delta (|e| - delta / 2) beyond; the mean over the outputs."""
+
+    kernel = 'huber'
+
+    def __init__(self, delta=1.0, name='huber_loss'):
+        super().__init__(name)
+        if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not 0 < delta < float('inf'):
+            raise ValueError(f"delta must be a positive number, got {delta!r}")
+        self.delta = float(delta)
+        self.args = (self.delta,)
+
+    def get_config(self):
+        return {'name': self.name, 'delta': self.delta}
+
+
+class KLDivergence(_Pointwise):
+    """sum over the outputs of y log(y / p), both clipped to [1e-7, 1] (Keras's kl_divergence)."""
+
+    kernel = 'kl_divergence'
+
+    def __init__(self, name='kl_divergence'):
+        super().__init__(name)
+
+
+class CategoricalHinge(_Pointwise):
+    kernel = 'categorical_hinge'
+
+    def __init__(self, name='categorical_hinge'):
+        super().__init__(name)
+
+
+class LogCosh(_Pointwise):
+    kernel = 'log_cosh'
+
+    def __init__(self, name='log_cosh'):
+        super().__init__(name)
 
 
 _BY_NAME = {
     'categorical_crossentropy': CategoricalCrossentropy,
     'sparse_categorical_crossentropy': SparseCategoricalCrossentropy,
-    'mean_squared_error': MeanSquaredError,
-    'mse': MeanSquaredError,
+    'binary_crossentropy': BinaryCrossentropy,
+    'mean_squared_error': MeanSquaredError, 'mse': MeanSquaredError,
+    'mean_absolute_error': MeanAbsoluteError, 'mae': MeanAbsoluteError,
+    'huber': Huber, 'huber_loss': Huber,
+    'kl_divergence': KLDivergence, 'kld': KLDivergence,
+    'categorical_hinge': CategoricalHinge,
+    'log_cosh': LogCosh,
 }
-CLASSES = {cls.__name__: cls for cls in (CategoricalCrossentropy, SparseCategoricalCrossentropy, MeanSquaredError)}
+CLASSES = {cls.__name__: cls for cls in (CategoricalCrossentropy, SparseCategoricalCrossentropy, BinaryCrossentropy,
+                                         MeanSquaredError, MeanAbsoluteError, Huber, KLDivergence, CategoricalHinge,
+                                         LogCosh)}
 
 
 def get(identifier):

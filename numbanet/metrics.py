@@ -1,27 +1,31 @@
 """Metrics accumulated over an epoch from per-batch counts computed by kernels. Each reads the model's
-outputs (after the output activation) and the batch's targets; `total` and `count` are public so that
-data-parallel training can sum them across processes."""
+outputs (after the output activation) and the batch's targets, and keeps its running counts in `state`, a
+float64 array that data-parallel training sums across processes."""
+import numpy as np
+
+from numbanet.backend import get_backend, is_device_array, to_numpy, write
 
 
 class Metric:
     sparse = False  # reads integer labels rather than target rows
+    size = 2        # length of the state: by default a running total and a count
 
     def __init__(self, name):
         self.name = name
-        self.reset()
+        self.state = np.zeros(self.size, np.float64)
 
     def reset(self):
-        self.total = 0.0
-        self.count = 0
+        self.state[:] = 0.0
 
     def result(self):
-        return self.total / self.count if self.count else 0.0
+        total, count = self.state
+        return float(total / count) if count else 0.0
 
     def get_config(self):
         return {'name': self.name}
 
     def __repr__(self):
-        return f"{type(self).__name__}(name={self.name!r})"
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_config().items())})"
 
 
 class CategoricalAccuracy(Metric):
@@ -29,8 +33,7 @@ class CategoricalAccuracy(Metric):
         super().__init__(name)
 
     def update(self, k, pred, targets):
-        self.total += k.categorical_accuracy_count(pred, targets)
-        self.count += pred.shape[0]
+        self.state += (k.categorical_accuracy_count(pred, targets), pred.shape[0])
 
 
 class SparseCategoricalAccuracy(Metric):
@@ -40,21 +43,43 @@ class SparseCategoricalAccuracy(Metric):
         super().__init__(name)
 
     def update(self, k, pred, labels):
-        self.total += k.sparse_categorical_accuracy_count(pred, labels)
-        self.count += pred.shape[0]
+        self.state += (k.sparse_categorical_accuracy_count(pred, labels), pred.shape[0])
 
 
 class BinaryAccuracy(Metric):
     def __init__(self, name='binary_accuracy', threshold=0.5):
-        self.threshold = float(threshold)
         super().__init__(name)
+        self.threshold = _threshold(threshold)
 
     def update(self, k, pred, targets):
-        self.total += k.binary_accuracy_count(pred, targets, self.threshold)
-        self.count += pred.size
+        self.state += (k.binary_accuracy_count(pred, targets, self.threshold), pred.size)
 
     def get_config(self):
         return {'name': self.name, 'threshold': self.threshold}
+
+
+class TopKCategoricalAccuracy(Metric):
+    """The share of samples whose true class is among the k highest-scoring ones."""
+
+    def __init__(self, k=5, name='top_k_categorical_accuracy'):
+        super().__init__(name)
+        self.k = _positive(k, 'k')
+
+    def update(self, k, pred, targets):
+        self.state += (k.top_k_categorical_count(pred, targets, self.k), pred.shape[0])
+
+    def get_config(self):
+        return {'name': self.name, 'k': self.k}
+
+
+class SparseTopKCategoricalAccuracy(TopKCategoricalAccuracy):
+    sparse = True
+
+    def __init__(self, k=5, name='sparse_top_k_categorical_accuracy'):
+        super().__init__(k, name)
+
+    def update(self, k, pred, labels):
+        self.state += (k.sparse_top_k_categorical_count(pred, labels, self.k), pred.shape[0])
 
 
 class MeanSquaredError(Metric):
@@ -62,8 +87,7 @@ class MeanSquaredError(Metric):
         super().__init__(name)
 
     def update(self, k, pred, targets):
-        self.total += k.error_sums(pred, targets)[1]
-        self.count += pred.size
+        self.state += (k.error_sums(pred, targets)[1], pred.size)
 
 
 class MeanAbsoluteError(Metric):
@@ -71,18 +95,106 @@ class MeanAbsoluteError(Metric):
         super().__init__(name)
 
     def update(self, k, pred, targets):
-        self.total += k.error_sums(pred, targets)[0]
-        self.count += pred.size
+        self.state += (k.error_sums(pred, targets)[0], pred.size)
+
+
+class _Confusion(Metric):
+    """Counts of true and false positives and negatives at each threshold, over every output element
+    (a prediction above the threshold is a positive; a target of 0.5 or more is one)."""
+
+    def __init__(self, name, thresholds):
+        self.thresholds = np.asarray(thresholds, np.float32)
+        self.size = 4 * len(self.thresholds)
+        super().__init__(name)
+        self._zeros = np.zeros((len(self.thresholds), 4), np.float64)
+        self._buffers = {}  # per device: the thresholds and a batch's counts there, made once
+
+    def update(self, k, pred, targets):
+        device = 'cuda' if is_device_array(pred) else 'cpu'
+        if device not in self._buffers:
+            backend = get_backend(device)
+            self._buffers[device] = (backend.to_device(self.thresholds), backend.to_device(self._zeros.copy()))
+        thresholds, counts = self._buffers[device]
+        write(counts, self._zeros)
+        k.confusion_counts(counts, pred, targets, thresholds)
+        self.state += to_numpy(counts).reshape(-1)
+
+    def counts(self):
+        """(tp, fp, tn, fn), one value per threshold."""
+        return self.state.reshape(-1, 4).T
+
+
+class Precision(_Confusion):
+    def __init__(self, thresholds=0.5, name='precision'):
+        super().__init__(name, [_threshold(thresholds)])
+
+    def result(self):
+        tp, fp, _, _ = self.counts()
+        return float(tp[0] / (tp[0] + fp[0])) if tp[0] + fp[0] else 0.0
+
+    def get_config(self):
+        return {'name': self.name, 'thresholds': float(self.thresholds[0])}
+
+
+class Recall(_Confusion):
+    def __init__(self, thresholds=0.5, name='recall'):
+        super().__init__(name, [_threshold(thresholds)])
+
+    def result(self):
+        tp, _, _, fn = self.counts()
+        return float(tp[0] / (tp[0] + fn[0])) if tp[0] + fn[0] else 0.0
+
+    def get_config(self):
+        return {'name': self.name, 'thresholds': float(self.thresholds[0])}
+
+
+class AUC(_Confusion):
+    """The area under the ROC curve, from counts at num_thresholds evenly spaced thresholds and the
+    trapezoidal rule (Keras's defaults: curve='ROC', summation_method='interpolation')."""
+
+    def __init__(self, num_thresholds=200, name='auc'):
+        n = _positive(num_thresholds, 'num_thresholds')
+        if n < 2:
+            raise ValueError(f"num_thresholds must be at least 2, got {num_thresholds!r}")
+        eps = 1e-7
+        super().__init__(name, [-eps] + [(i + 1) / (n - 1) for i in range(n - 2)] + [1.0 + eps])
+        self.num_thresholds = n
+
+    def result(self):
+        tp, fp, tn, fn = self.counts()
+        with np.errstate(invalid='ignore', divide='ignore'):
+            tpr = np.where(tp + fn > 0, tp / (tp + fn), 0.0)
+            fpr = np.where(fp + tn > 0, fp / (fp + tn), 0.0)
+        return float(np.sum((fpr[:-1] - fpr[1:]) * (tpr[:-1] + tpr[1:]) / 2))
+
+    def get_config(self):
+        return {'name': self.name, 'num_thresholds': self.num_thresholds}
+
+
+def _threshold(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ValueError(f"threshold must be a number in [0, 1], got {value!r}")
+    return float(value)
+
+
+def _positive(value, what):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{what} must be a positive int, got {value!r}")
+    return int(value)
 
 
 CLASSES = {cls.__name__: cls for cls in (CategoricalAccuracy, SparseCategoricalAccuracy, BinaryAccuracy,
-                                         MeanSquaredError, MeanAbsoluteError)}
+                                         TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, MeanSquaredError,
+                                         MeanAbsoluteError, Precision, Recall, AUC)}
 _BY_NAME = {
     'categorical_accuracy': CategoricalAccuracy,
     'sparse_categorical_accuracy': SparseCategoricalAccuracy,
     'binary_accuracy': BinaryAccuracy,
+    'top_k_categorical_accuracy': TopKCategoricalAccuracy,
+    'sparse_top_k_categorical_accuracy': SparseTopKCategoricalAccuracy,
     'mean_squared_error': MeanSquaredError, 'mse': MeanSquaredError,
     'mean_absolute_error': MeanAbsoluteError, 'mae': MeanAbsoluteError,
+    'precision': Precision, 'recall': Recall, 'auc': AUC,
 }
 
 
@@ -93,7 +205,7 @@ def get(identifier, loss, n_out):
     elif identifier in ('accuracy', 'acc'):
         if loss.sparse:
             metric = SparseCategoricalAccuracy(name=identifier)
-        elif n_out == 1:
+        elif loss.binary or n_out == 1:
             metric = BinaryAccuracy(name=identifier)
         else:
             metric = CategoricalAccuracy(name=identifier)

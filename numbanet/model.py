@@ -53,6 +53,8 @@ class Model:
         self._compiled_graph = None  # the graph compile's loss and metrics were checked against
         self.stop_training = False
         self.history = None
+        self._eager_calls = 0
+        self._regularized = []
 
     def _set_graph(self, graph):
         self.graph = graph
@@ -344,9 +346,16 @@ class Model:
         if flags != self._trainable_flags:
             self._plans = {}  # which tensors need gradients changed
             self._trainable_flags = flags
-        frozen = {id(w) for layer in self.graph.layers if not layer.trainable for w in layer.weights_list}
-        self.optimizer.build(self._parameters, self._parameters.ranges(frozen))
+        self.optimizer.build(self._parameters, self._parameters.ranges(self._frozen()))
+        self._regularized = self._parameters.regularized(self._frozen())
         self._parameters.refresh_mask()
+
+    def _frozen(self):
+        return {id(w) for layer in self.graph.layers if not layer.trainable for w in layer.weights_list}
+
+    def _penalty(self, k, regularized):
+        """What the weights' regularizers add to the loss (Keras reports the sum)."""
+        return sum(regularizer(k, values) for regularizer, values, _ in regularized)
 
     def _fit_loop(self, xs, y, val, batch_size, epochs, initial_epoch, shuffle, steps, cb, comm):
         n = xs[0].shape[0]
@@ -392,10 +401,12 @@ class Model:
                 k.gather_rows(buf, x, idx)
             targets = plan.scratch('targets', *self.loss.target_spec(local, plan.output.shape[1]))
             k.gather_rows(targets, y, idx)
-            plan.forward(training=True)
+            plan.forward(training=True, seed=utils.mix_seed(self.seed, self.optimizer.iterations, comm.rank))
             loss_sum = self.loss.train(k, plan, targets)
         # Summed before anything changes, so every process sees the same NaN and stops together.
         loss_sum, count = comm.sum_pair(loss_sum, local)
+        if self._regularized:
+            loss_sum += self._penalty(k, self._regularized) * count  # every process holds the same weights
         if not math.isfinite(loss_sum):
             return loss_sum, count  # nothing is updated: the weights stay at the last finite step
         grads = self._parameters.grads
@@ -407,6 +418,8 @@ class Model:
                 m.update(k, plan.output, targets)
             plan.backward()
         comm.average_gradients(grads, local / count)
+        for regularizer, values, grad in self._regularized:
+            regularizer.add_gradient(k, grad, values)
         self.optimizer.apply(k)
         self._parameters.apply_mask()
         return loss_sum, count
@@ -472,7 +485,8 @@ class Model:
             plan.head_forward()
             for m in self.compiled_metrics:
                 m.update(be.k, plan.output, targets)
-        return self._logs(total / xs[0].shape[0])
+        penalty = self._penalty(be.k, self._parameters.regularized(self._frozen()))
+        return self._logs(total / xs[0].shape[0] + penalty)
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose='auto', return_dict=False):
         self._require_compiled('evaluate')
@@ -516,7 +530,8 @@ class Model:
         plan = self.plan(xs[0].shape[0])
         for buf, arr in zip(plan.inputs, xs):
             write(buf, arr)
-        plan.forward(training=bool(training))
+        self._eager_calls += 1  # a new draw of random numbers (Dropout) for every call in training mode
+        plan.forward(training=bool(training), seed=utils.mix_seed(self.seed, 1 << 62, self._eager_calls))
         plan.head_forward()
         return to_numpy(plan.output)
 

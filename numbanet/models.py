@@ -10,8 +10,8 @@ from numbanet.quantization import Int8Dense
 from numbanet.saving import SavedFileError, SavedModel
 from numbanet.sequential import Sequential
 
-LAYERS = {cls.__name__: cls for cls in (layers.InputLayer, layers.Dense, layers.ReLU, layers.Softmax,
-                                        layers.Activation, layers.Add, layers.Concatenate, Int8Dense)}
+LAYERS = {name: getattr(layers, name) for name in layers.__all__ if name not in ('Input', 'Layer')}
+LAYERS['Int8Dense'] = Int8Dense
 
 
 class ConfigError(ValueError):

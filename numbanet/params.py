@@ -27,8 +27,9 @@ class Weight:
     `trainable=False` marks state that gradients do not train (it sits in the state buffer and has no
     gradient). `mask`, set by pruning, marks the entries (False) that stay zero through training."""
 
-    def __init__(self, name, shape, initializer, trainable=True, dtype='float32'):
+    def __init__(self, name, shape, initializer, trainable=True, dtype='float32', regularizer=None):
         self.name = name
+        self.regularizer = regularizer  # a numbanet.regularizers object, or None
         self.shape = tuple(int(d) for d in shape)
         self.initializer = initializer
         self.trainable = bool(trainable)
@@ -171,6 +172,18 @@ class Parameters:
                     out[-1] = (out[-1][0], offset + w.size)
                 else:
                     out.append((offset, offset + w.size))
+            offset += w.size
+        return out
+
+    def regularized(self, frozen):
+        """(regularizer, values, grads) for every regularized trainable weight not in `frozen`: flat views
+        into the buffers, made once per fit."""
+        out, offset = [], 0
+        for w in self.weights:
+            if not (w.flat and w.trainable):
+                continue
+            if w.regularizer is not None and id(w) not in frozen:
+                out.append((w.regularizer, self.values[offset:offset + w.size], self.grads[offset:offset + w.size]))
             offset += w.size
         return out
 

@@ -14,19 +14,33 @@ logits), or run head_forward() / head_backward() around a loss on the outputs. L
 Everything is allocated when the plan is made (gradients when it first trains), so a step allocates nothing.
 """
 from numbanet import activations
+from numbanet.backend import rows
 
 
 class Context:
     """What a layer's forward and backward get besides arrays: the device's kernel set `k`, the device
-    name, this call's scratch buffers `ws` (from layer.workspace), and whether the model is training."""
+    name, this call's scratch buffers `ws` (from layer.workspace), whether the model is training, and for
+    randomness a `seed` that changes with every training step and the node's `index` in the graph."""
 
-    __slots__ = ('k', 'device', 'ws', 'training')
+    __slots__ = ('k', 'device', 'ws', 'training', 'seed', 'index', '_backend', '_constants')
 
-    def __init__(self, backend, ws):
+    def __init__(self, backend, ws, index):
         self.k = backend.k
         self.device = backend.name
         self.ws = ws
         self.training = False
+        self.seed = 0
+        self.index = index
+        self._backend = backend
+        self._constants = {}
+
+    def constant(self, name, shape, value):
+        """An array filled with value on this device, made on first use and kept (fixed scales, say)."""
+        array = self._constants.get(name)
+        if array is None:
+            array = self._constants[name] = self._backend.empty(shape)
+            self._backend.fill(array, value)
+        return array
 
 
 class _LayerStep:
@@ -48,6 +62,7 @@ class _LayerStep:
 
 
 class _ActivationStep:
+    # Activations see (rows, last axis) views, made once here, whatever the rank of the tensor.
     def __init__(self, activation, inp, out, k):
         self.activation, self.ins, self.out, self.k = activation, [inp], out, k
 
@@ -55,10 +70,11 @@ class _ActivationStep:
         return False
 
     def forward_call(self, values):
-        return self.activation.forward, (self.k, values[self.out], values[self.ins[0]])
+        return self.activation.forward, (self.k, rows(values[self.out]), rows(values[self.ins[0]]))
 
     def backward_call(self, values, grads, dins):
-        return self.activation.backward, (self.k, dins[0], grads[self.out], values[self.ins[0]], values[self.out])
+        return self.activation.backward, (self.k, rows(dins[0]), rows(grads[self.out]), rows(values[self.ins[0]]),
+                                          rows(values[self.out]))
 
 
 class Plan:
@@ -79,6 +95,7 @@ class Plan:
         self.output = self.values[graph.output_id]
         self.logits = self.values[self.logits_id]
         self._forward_calls = [step.forward_call(self.values) for step in self._body]
+        self._contexts = [step.ctx for step in self.steps if isinstance(step, _LayerStep)]
         self._head_call = last.forward_call(self.values) if self.head is not None else None
         self._training = None
         self._backward_calls = None
@@ -94,7 +111,7 @@ class Plan:
         if not act.identity:
             self.values.append(self.backend.empty(self.values[out].shape))
             pre = len(self.values) - 1
-        ctx = Context(self.backend, self._alloc(layer.workspace(self.batch, training=False)))
+        ctx = Context(self.backend, self._alloc(layer.workspace(self.batch, training=False)), out)
         self.steps.append(_LayerStep(layer, ins, pre, ctx))
         if not act.identity:
             self.steps.append(_ActivationStep(act, pre, out, self.k))
@@ -117,8 +134,9 @@ class Plan:
         return buf
 
     # ---- running -------------------------------------------------------------------------------------------
-    def forward(self, training=False):
-        """Every step but the head: afterwards `logits` holds the values beneath the output activation."""
+    def forward(self, training=False, seed=0):
+        """Every step but the head: afterwards `logits` holds the values beneath the output activation.
+        seed: what layers that draw random numbers in training (Dropout) draw them from this time."""
         if training != self._training:
             if training:
                 self._add_training_workspace()
@@ -126,6 +144,9 @@ class Plan:
                 if isinstance(step, _LayerStep):
                     step.ctx.training = training
             self._training = training
+        if training:
+            for ctx in self._contexts:
+                ctx.seed = seed
         for fn, args in self._forward_calls:
             fn(*args)
         self._output_current = self.head is None  # without a head, output and logits are one array

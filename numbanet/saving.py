@@ -51,6 +51,7 @@ def _read(path):
         raise SavedFileError(f"{path}: not a safetensors file, or a truncated or damaged one ({e})") from None
     for name, array in tensors.items():
         allowed = ((np.uint8,) if name.startswith('mask/') else (np.float32,) if name.startswith('optimizer/')
+                   else (np.int64,) if name.endswith('.num_batches_tracked')  # PyTorch's BatchNorm counter
                    else (np.float32, np.int8))
         if array.dtype not in allowed:
             raise SavedFileError(f"{path}: tensor '{name}' has dtype {array.dtype}; numbanet weights are float32 "

@@ -22,6 +22,20 @@ def global_rng():
     return _rng
 
 
+_MASK64 = (1 << 64) - 1
+
+
+def mix_seed(*values):
+    """One 64-bit seed from several non-negative ints (splitmix64 steps): a different stream of random
+    numbers for every (model, step, layer) without any generator state to keep."""
+    h = 0x9E3779B97F4A7C15
+    for v in values:
+        h = (h ^ (int(v) & _MASK64)) * 0xBF58476D1CE4E5B9 & _MASK64
+        h = (h ^ (h >> 27)) * 0x94D049BB133111EB & _MASK64
+        h ^= h >> 31
+    return h
+
+
 def to_categorical(y, num_classes=None):
     """Integer class labels, shape (N,) or (N, 1), to one-hot float32 rows of shape (N, num_classes)."""
     y = np.asarray(y)

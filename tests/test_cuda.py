@@ -64,7 +64,7 @@ def test_cuda_tests_pass_under_the_simulator():
 
 # ---- PTX -------------------------------------------------------------------------------------------------------
 def _signatures():
-    from numba import boolean, float32, float64, int32, int64, uint8
+    from numba import boolean, float32, float64, int32, int64, uint8, uint64
     f2, fa = float32[:, ::1], float32[:, :]  # fa: any layout (a transposed view)
     u2, w2 = uint8[:, ::1], int32[:, ::1]
     f1, d1, i1 = float32[::1], float64[::1], int64[::1]
@@ -90,6 +90,28 @@ def _signatures():
         'mask._apply_mask': (f1, f1),
         'distillation._forward': (d1, f2, f2, f2, float64, float64),
         'distillation._backward': (f2, f2, f2, f2, float64, float64),
+        **{f'activations._{name}_forward': (f2, f2) for name in ('sigmoid', 'tanh', 'exponential', 'selu',
+                                                                  'softplus', 'softsign', 'silu', 'hard_sigmoid')},
+        **{f'activations._{name}_backward': (f2, f2, f2) for name in ('sigmoid', 'tanh', 'exponential', 'softplus',
+                                                                       'softsign', 'silu', 'hard_sigmoid')},
+        'activations._selu_backward': (f2, f2, f2, f2),
+        'activations._gelu_forward': (f2, f2, boolean), 'activations._gelu_backward': (f2, f2, f2, boolean),
+        'activations._leaky_relu_forward': (f2, f2, float32), 'activations._leaky_relu_backward': (f2, f2, f2, float32),
+        'activations._elu_forward': (f2, f2, float32), 'activations._elu_backward': (f2, f2, f2, f2, float32),
+        'binary_crossentropy._fused': (d1, f2, f2, f2), 'binary_crossentropy._forward': (d1, f2, f2, f2),
+        'huber._forward': (d1, f2, f2, float64), 'huber._backward': (f2, f2, f2, float64),
+        **{f'{name}._forward': (d1, f2, f2) for name in ('mae', 'kl_divergence', 'categorical_hinge', 'log_cosh')},
+        **{f'{name}._backward': (f2, f2, f2) for name in ('mae', 'kl_divergence', 'categorical_hinge', 'log_cosh')},
+        'batchnorm._stats': (f1, f1, d1, f2, float64), 'batchnorm._infer_coef': (d1, f1, f1, float64),
+        'batchnorm._normalize': (f2, f2, d1, f1, f1), 'batchnorm._update_moving': (f1, f1, f1, f1, float64),
+        'batchnorm._grad_sums': (f1, f1, d1, f2, f2, f1, f1, float64), 'batchnorm._grad_input': (f2, f2, f2, d1, f1),
+        'batchnorm._backward_infer': (f2, f2, f1, f1, float64),
+        'layernorm._forward': (f2, f1, f1, f2, f1, f1, float64), 'layernorm._backward_rows': (f2, f2, f2, f1, f1, f1),
+        'layernorm._param_sums': (f1, f1, f2, f2, f1, f1),
+        'dropout._forward': (f2, f2, f2, float64, float32, uint64), 'dropout._backward': (f2, f2, f2),
+        'regularizer._partials': (d1, f1, float64, float64, int64), 'regularizer._backward': (f1, f1, float64, float64),
+        'accuracy._top_k': (d1, f2, f2, int64), 'accuracy._sparse_top_k': (d1, f2, i1, int64),
+        'confusion._row_counts': (int32[::1], f2, f2, f1), 'confusion._sum_rows': (float64[:, ::1], int32[::1], int64),
     }
 
 

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from tests.helpers import load_example
 from tests.helpers.datafiles import write_idx_folder
@@ -55,8 +56,16 @@ def test_example_help_lists_every_flag():
                           env=dict(os.environ, PYTHONPATH=ROOT))
     assert proc.returncode == 0
     for flag in ('--epochs', '--batch-size', '--lr', '--optimizer', '--hidden', '--seed', '--threads', '--dataset',
-                 '--data-dir', '--limit', '--device', '--json'):
+                 '--data-dir', '--limit', '--device', '--json', '--model', '--task'):
         assert flag in proc.stdout
+
+
+@pytest.mark.parametrize('flags', [['--model', 'mlp-dropout'], ['--model', 'mlp-batchnorm'], ['--task', 'binary']])
+def test_example_models_and_tasks_train(tmp_path, rng, capsys, flags):
+    code = load_example('mnist').main(['--data-dir', _tiny_folder(tmp_path, rng), '--epochs', '3', '--batch-size',
+                                       '32', '--hidden', '32', '--verbose', '0', '--json'] + flags)
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0 and result['test_accuracy'] > 0.8
 
 
 def _tiny_folder(tmp_path, rng):

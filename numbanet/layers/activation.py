@@ -1,7 +1,9 @@
-"""Layers that are an activation alone: Activation(name), ReLU, Softmax. The plan runs the activation
-itself on the layer's input (see plan.py), so a final Softmax folds into the loss like Dense's would."""
+"""Layers that are an activation alone: Activation(name), ReLU, Softmax, LeakyReLU, ELU. The plan runs the
+activation itself on the layer's input (see plan.py), so a final Softmax folds into the loss like Dense's
+would. Any rank of input: activations work on the last axis."""
 from numbanet import activations
-from numbanet.layers.base import Layer, require_vector
+from numbanet.backend import rows
+from numbanet.layers.base import Layer
 
 
 class Activation(Layer):
@@ -11,15 +13,12 @@ class Activation(Layer):
         # 'linear' leaves nothing for the plan to run: the layer copies its input instead.
         self.computes = self.activation.identity
 
-    def build(self, input_shape):
-        require_vector(self, input_shape)
-
     def forward(self, x, out, ctx):
-        ctx.k.add_backward(out, x)  # a copy: only 'linear' gets here
+        ctx.k.add_backward(rows(out), rows(x))  # a copy: only 'linear' gets here
 
     def backward(self, x, out, dout, dx, ctx):
         if dx is not None:
-            ctx.k.add_backward(dx, dout)
+            ctx.k.add_backward(rows(dx), rows(dout))
 
     def get_config(self):
         config = super().get_config()
@@ -46,3 +45,24 @@ class Softmax(Activation):
 
     def get_config(self):
         return Layer.get_config(self)
+
+
+class LeakyReLU(Activation):
+    """Keras's LeakyReLU layer: x for x > 0, negative_slope * x below (the layer's default slope is 0.3; the
+    'leaky_relu' activation's is 0.2, as in Keras)."""
+
+    def __init__(self, negative_slope=0.3, **kwargs):
+        super().__init__(activations.LeakyReLU(negative_slope=negative_slope), **kwargs)
+        self.negative_slope = self.activation.negative_slope
+
+    def get_config(self):
+        return {**Layer.get_config(self), 'negative_slope': self.negative_slope}
+
+
+class ELU(Activation):
+    def __init__(self, alpha=1.0, **kwargs):
+        super().__init__(activations.ELU(alpha=alpha), **kwargs)
+        self.alpha = self.activation.alpha
+
+    def get_config(self):
+        return {**Layer.get_config(self), 'alpha': self.alpha}

@@ -19,7 +19,7 @@ from collections import Counter
 
 import numpy as np
 
-from numbanet import activations, initializers
+from numbanet import activations, initializers, regularizers
 from numbanet.backend import get_backend, to_numpy, write
 from numbanet.checks import as_float_array, check_weight_list, positive_int
 from numbanet.graph import Graph, KerasTensor, Node, call_layer
@@ -63,7 +63,8 @@ def shape_tuple(shape, what):
 def require_vector(layer, input_shape):
     if len(input_shape) != 1:
         raise ValueError(f"layer '{layer.name}' needs inputs shaped (batch, features); got "
-                         f"{(None,) + tuple(input_shape)}. Reshape the data to (N, {int(np.prod(input_shape))}) first")
+                         f"{(None,) + tuple(input_shape)}. Put a Flatten() before it, or reshape the data to "
+                         f"(N, {int(np.prod(input_shape))})")
 
 
 class Layer:
@@ -97,9 +98,11 @@ class Layer:
         self.built_input_shape = None
 
     # ---- declaring weights -------------------------------------------------------------------------------
-    def add_weight(self, name=None, shape=None, initializer='glorot_uniform', trainable=True, dtype='float32'):
+    def add_weight(self, name=None, shape=None, initializer='glorot_uniform', trainable=True, dtype='float32',
+                   regularizer=None):
         """A weight of this layer, stored in the model's flat buffers (trainable=False: in its state
-        buffer, untouched by the optimizer). Read `.value` in forward, add into `.grad` in backward."""
+        buffer, untouched by the optimizer). Read `.value` in forward, add into `.grad` in backward.
+        A regularizer (numbanet.regularizers) adds its penalty to the loss and its gradient in each step."""
         if self.built:
             raise RuntimeError(f"layer '{self.name}' is built already: add its weights in build()")
         name = f"weight_{len(self.weights_list)}" if name is None else name
@@ -112,7 +115,8 @@ class Layer:
         if np.dtype(dtype) not in (np.float32, np.int8):
             raise ValueError(f"weight '{name}' must be float32 (int8 for quantized kernels), got dtype {dtype!r}")
         shape = () if isinstance(shape, tuple) and shape == () else shape_tuple(shape, f"shape of weight '{name}'")
-        w = Weight(f"{self.name}/{name}", shape, initializers.get(initializer), trainable, dtype)
+        w = Weight(f"{self.name}/{name}", shape, initializers.get(initializer), trainable, dtype,
+                   regularizers.get(regularizer))
         self.weights_list.append(w)
         return w
 
@@ -178,7 +182,7 @@ class Layer:
         plan = Plan(Graph(inputs, node.output), held[0].backend if held else get_backend('cpu'), arrays[0].shape[0])
         for buf, a in zip(plan.inputs, arrays):
             write(buf, a)
-        plan.forward(training)
+        plan.forward(training, seed=int(global_rng().integers(2**63)) if training else 0)
         plan.head_forward()
         return to_numpy(plan.output)
 

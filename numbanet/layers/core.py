@@ -1,25 +1,34 @@
-"""Dense: out = activation(inp @ kernel + bias), kernel shaped (in, units) as in Keras."""
-from numbanet import activations, initializers
+"""Dense, Dropout and the shape layers Flatten and Reshape."""
+import numpy as np
+
+from numbanet import activations, initializers, regularizers
+from numbanet.backend import rows
 from numbanet.checks import positive_int
 from numbanet.layers.base import Layer, require_vector
+from numbanet.utils import mix_seed
 
 
 class Dense(Layer):
+    """out = activation(inp @ kernel + bias), kernel shaped (in, units) as in Keras."""
+
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer='glorot_uniform',
-                 bias_initializer='zeros', **kwargs):
+                 bias_initializer='zeros', kernel_regularizer=None, bias_regularizer=None, **kwargs):
         self.units = positive_int(units, 'units')
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
         self.kernel = self.bias = None
         super().__init__(**kwargs)
 
     def build(self, input_shape):
         require_vector(self, input_shape)
-        self.kernel = self.add_weight('kernel', (input_shape[0], self.units), self.kernel_initializer)
+        self.kernel = self.add_weight('kernel', (input_shape[0], self.units), self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer)
         if self.use_bias:
-            self.bias = self.add_weight('bias', (self.units,), self.bias_initializer)
+            self.bias = self.add_weight('bias', (self.units,), self.bias_initializer, regularizer=self.bias_regularizer)
 
     def compute_output_shape(self, input_shape):
         require_vector(self, input_shape)
@@ -43,6 +52,10 @@ class Dense(Layer):
         config.update(units=self.units, activation=activations.serialize(self.activation), use_bias=self.use_bias,
                       kernel_initializer=initializers.name_of(self.kernel_initializer),
                       bias_initializer=initializers.name_of(self.bias_initializer))
+        if self.kernel_regularizer is not None:
+            config['kernel_regularizer'] = regularizers.serialize(self.kernel_regularizer)
+        if self.bias_regularizer is not None:
+            config['bias_regularizer'] = regularizers.serialize(self.bias_regularizer)
         return config
 
     @classmethod
@@ -59,3 +72,100 @@ class Dense(Layer):
 
     def extra_repr(self):
         return f"units={self.units}, activation={self.activation.name}"
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training each element is zeroed with probability `rate` and the rest scaled by
+    1 / (1 - rate); in inference it passes its input through. The masks come from a counter-based
+    generator seeded by the model's seed, the training step and the layer's place in the graph (and
+    `seed` when given), so training repeats bit for bit and nothing is allocated per step."""
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
+            raise ValueError(f"Dropout rate must be in [0, 1), got {rate!r}")
+        if noise_shape is not None:
+            raise ValueError("Dropout's noise_shape is not supported: every element gets its own draw")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
+        super().__init__(**kwargs)
+        self.rate = float(rate)
+        self.seed = None if seed is None else int(seed)
+
+    def workspace(self, batch, training):
+        return {'mask': (batch,) + self.built_input_shape} if training and self.rate else {}
+
+    def forward(self, x, out, ctx):
+        if ctx.training and self.rate:
+            seed = np.uint64(mix_seed(ctx.seed, ctx.index, 0 if self.seed is None else self.seed + 1))
+            ctx.k.dropout_forward(rows(out), rows(ctx.ws['mask']), rows(x), self.rate, seed)
+        else:
+            ctx.k.add_backward(rows(out), rows(x))  # a copy
+
+    def backward(self, x, out, dout, dx, ctx):
+        if dx is None:
+            return
+        if self.rate:
+            ctx.k.dropout_backward(rows(dx), rows(dout), rows(ctx.ws['mask']))
+        else:
+            ctx.k.add_backward(rows(dx), rows(dout))
+
+    def get_config(self):
+        return {**super().get_config(), 'rate': self.rate, 'seed': self.seed}
+
+    def extra_repr(self):
+        return f"rate={self.rate}"
+
+
+class _Copy(Layer):
+    """A layer whose output holds its input's values in another shape: forward and backward are copies."""
+
+    def forward(self, x, out, ctx):
+        ctx.k.add_backward(rows(out.reshape(x.shape)), rows(x))
+
+    def backward(self, x, out, dout, dx, ctx):
+        if dx is not None:
+            ctx.k.add_backward(rows(dx), rows(dout.reshape(dx.shape)))
+
+
+class Flatten(_Copy):
+    """(batch, d1, d2, ...) -> (batch, d1 * d2 * ...), in row-major order (Keras's channels-last order)."""
+
+    def compute_output_shape(self, input_shape):
+        return (int(np.prod(input_shape)),)
+
+
+class Reshape(_Copy):
+    """Reshape(target_shape), the batch left out; one dimension may be -1, worked out from the others."""
+
+    def __init__(self, target_shape, **kwargs):
+        super().__init__(**kwargs)
+        try:
+            target = tuple(int(d) for d in target_shape)
+            if any(d != td for d, td in zip(target, target_shape)):
+                raise ValueError
+        except (TypeError, ValueError):
+            raise ValueError(f"target_shape must be a tuple of ints, got {target_shape!r}") from None
+        if target.count(-1) > 1 or any(d < 1 and d != -1 for d in target) or not target:
+            raise ValueError(f"target_shape must be positive ints with at most one -1, got {target_shape!r}")
+        self.target_shape = target
+
+    def build(self, input_shape):
+        self.compute_output_shape(input_shape)  # refuse a shape that does not fit before anything is built
+
+    def compute_output_shape(self, input_shape):
+        size, known = int(np.prod(input_shape)), int(np.prod([d for d in self.target_shape if d != -1]))
+        if -1 in self.target_shape:
+            if size % known:
+                raise ValueError(f"layer '{self.name}' cannot reshape {(None,) + tuple(input_shape)} to "
+                                 f"{(None,) + self.target_shape}: {size} values do not split into rows of {known}")
+            return tuple(size // known if d == -1 else d for d in self.target_shape)
+        if size != known:
+            raise ValueError(f"layer '{self.name}' cannot reshape {(None,) + tuple(input_shape)} ({size} values) "
+                             f"to {(None,) + self.target_shape} ({known} values)")
+        return self.target_shape
+
+    def get_config(self):
+        return {**super().get_config(), 'target_shape': list(self.target_shape)}
+
+    def extra_repr(self):
+        return f"target_shape={self.target_shape}"

@@ -136,3 +136,27 @@ def test_distiller_on_cuda_matches_cpu(data):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match='same device'):
         compression.Distiller(tiny('cpu'), students['cuda'])
+
+
+def test_dropout_norms_activations_and_binary_crossentropy_on_cuda_match_cpu():
+    # The dropout masks come from a counter-based generator: the same on both devices, so the same steps.
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((6, 2, 3)).astype(np.float32)
+    y = (rng.random((6, 2)) > 0.5).astype(np.float32)
+
+    def model(device):
+        inputs = layers.Input(shape=(2, 3))
+        h = layers.Dense(5, activation='gelu')(layers.Flatten()(inputs))
+        h = layers.Dropout(0.4)(layers.BatchNormalization()(h))
+        h = layers.LayerNormalization()(layers.Dense(4, activation='silu', kernel_regularizer='l2')(h))
+        return numbanet.Model(inputs, layers.Dense(2, activation='sigmoid')(h), seed=3, device=device)
+    models = {d: model(d) for d in ('cpu', 'cuda')}
+    for m in models.values():
+        m.compile(optimizer='adam', loss='binary_crossentropy', metrics=['accuracy', 'auc'])
+    histories = {d: m.fit(x, y, batch_size=3, epochs=2, shuffle=False, verbose=0) for d, m in models.items()}
+    for a, b in zip(models['cpu'].get_weights(), models['cuda'].get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    for key in ('loss', 'accuracy', 'auc'):
+        np.testing.assert_allclose(histories['cuda'].history[key], histories['cpu'].history[key], rtol=1e-4)
+    np.testing.assert_allclose(models['cuda'].predict(x, verbose=0), models['cpu'].predict(x, verbose=0),
+                               rtol=1e-4, atol=1e-5)

@@ -1,17 +1,36 @@
 """The CPU kernel set: every name the runtime may ask a backend for."""
-from numbanet.kernels.cpu.accuracy import (binary_accuracy_count, categorical_accuracy_count,
-                                           error_sums, sparse_categorical_accuracy_count)
+from numbanet.kernels.cpu.accuracy import (binary_accuracy_count, categorical_accuracy_count, error_sums,
+                                           sparse_categorical_accuracy_count, sparse_top_k_categorical_count,
+                                           top_k_categorical_count)
+from numbanet.kernels.cpu.activations import (elu_backward, elu_forward, exponential_backward, exponential_forward,
+                                              gelu_backward, gelu_forward, hard_sigmoid_backward,
+                                              hard_sigmoid_forward, leaky_relu_backward, leaky_relu_forward,
+                                              selu_backward, selu_forward, sigmoid_backward, sigmoid_forward,
+                                              silu_backward, silu_forward, softplus_backward, softplus_forward,
+                                              softsign_backward, softsign_forward, tanh_backward, tanh_forward)
 from numbanet.kernels.cpu.adam import adam_update
 from numbanet.kernels.cpu.add import add_backward, add_forward
+from numbanet.kernels.cpu.batchnorm import (batchnorm_backward, batchnorm_backward_infer, batchnorm_forward_infer,
+                                            batchnorm_forward_train, batchnorm_update_moving)
+from numbanet.kernels.cpu.binary_crossentropy import binary_crossentropy_forward, binary_crossentropy_fused
+from numbanet.kernels.cpu.categorical_hinge import categorical_hinge_backward, categorical_hinge_forward
 from numbanet.kernels.cpu.concat import concat_backward, concat_forward
+from numbanet.kernels.cpu.confusion import confusion_counts
 from numbanet.kernels.cpu.dense import bias_backward, dense_backward, dense_forward
 from numbanet.kernels.cpu.distillation import distillation_backward, distillation_forward
+from numbanet.kernels.cpu.dropout import dropout_backward, dropout_forward
 from numbanet.kernels.cpu.gather import gather_rows
+from numbanet.kernels.cpu.huber import huber_backward, huber_forward
 from numbanet.kernels.cpu.int8_dense import (int8_dense_forward, int8_dense_reference, pack_int8_weights,
                                              quantize_rows, quantize_static)
+from numbanet.kernels.cpu.kl_divergence import kl_divergence_backward, kl_divergence_forward
+from numbanet.kernels.cpu.layernorm import layernorm_backward, layernorm_forward
+from numbanet.kernels.cpu.log_cosh import log_cosh_backward, log_cosh_forward
+from numbanet.kernels.cpu.mae import mae_backward, mae_forward
 from numbanet.kernels.cpu.mask import apply_mask
 from numbanet.kernels.cpu.matmul import gemm, gemm_at, gemm_reference, transpose
 from numbanet.kernels.cpu.mse import mse_backward, mse_forward
+from numbanet.kernels.cpu.regularizer import regularizer_backward, regularizer_forward
 from numbanet.kernels.cpu.relu import relu_backward, relu_forward
 from numbanet.kernels.cpu.sgd import sgd_update
 from numbanet.kernels.cpu.softmax import softmax_backward, softmax_forward

@@ -1,19 +1,39 @@
 """The CUDA kernel set: the same names and arguments as numbanet.kernels.cpu, on device arrays.
 Importing it needs numba's CUDA target (numba-cuda) but no GPU; launching a kernel needs one (or the
 simulator, NUMBA_ENABLE_CUDASIM=1, which the tests use)."""
-from numbanet.kernels.cuda.accuracy import (binary_accuracy_count, categorical_accuracy_count,
-                                            error_sums, sparse_categorical_accuracy_count)
+from numbanet.kernels.cuda.accuracy import (binary_accuracy_count, categorical_accuracy_count, error_sums,
+                                            sparse_categorical_accuracy_count, sparse_top_k_categorical_count,
+                                            top_k_categorical_count)
+from numbanet.kernels.cuda.activations import (elu_backward, elu_forward, exponential_backward,
+                                               exponential_forward, gelu_backward, gelu_forward,
+                                               hard_sigmoid_backward, hard_sigmoid_forward, leaky_relu_backward,
+                                               leaky_relu_forward, selu_backward, selu_forward, sigmoid_backward,
+                                               sigmoid_forward, silu_backward, silu_forward, softplus_backward,
+                                               softplus_forward, softsign_backward, softsign_forward,
+                                               tanh_backward, tanh_forward)
 from numbanet.kernels.cuda.adam import adam_update
 from numbanet.kernels.cuda.add import add_backward, add_forward
+from numbanet.kernels.cuda.batchnorm import (batchnorm_backward, batchnorm_backward_infer, batchnorm_forward_infer,
+                                             batchnorm_forward_train, batchnorm_update_moving)
+from numbanet.kernels.cuda.binary_crossentropy import binary_crossentropy_forward, binary_crossentropy_fused
+from numbanet.kernels.cuda.categorical_hinge import categorical_hinge_backward, categorical_hinge_forward
 from numbanet.kernels.cuda.concat import concat_backward, concat_forward
+from numbanet.kernels.cuda.confusion import confusion_counts
 from numbanet.kernels.cuda.dense import bias_backward, dense_backward, dense_forward
 from numbanet.kernels.cuda.distillation import distillation_backward, distillation_forward
+from numbanet.kernels.cuda.dropout import dropout_backward, dropout_forward
 from numbanet.kernels.cuda.gather import gather_rows
+from numbanet.kernels.cuda.huber import huber_backward, huber_forward
 from numbanet.kernels.cuda.int8_dense import (int8_dense_forward, int8_dense_reference, pack_int8_weights,
                                               quantize_rows, quantize_static)
+from numbanet.kernels.cuda.kl_divergence import kl_divergence_backward, kl_divergence_forward
+from numbanet.kernels.cuda.layernorm import layernorm_backward, layernorm_forward
+from numbanet.kernels.cuda.log_cosh import log_cosh_backward, log_cosh_forward
+from numbanet.kernels.cuda.mae import mae_backward, mae_forward
 from numbanet.kernels.cuda.mask import apply_mask
 from numbanet.kernels.cuda.matmul import gemm, gemm_at, gemm_reference, transpose
 from numbanet.kernels.cuda.mse import mse_backward, mse_forward
+from numbanet.kernels.cuda.regularizer import regularizer_backward, regularizer_forward
 from numbanet.kernels.cuda.relu import relu_backward, relu_forward
 from numbanet.kernels.cuda.sgd import sgd_update
 from numbanet.kernels.cuda.softmax import softmax_backward, softmax_forward
