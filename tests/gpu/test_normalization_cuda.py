@@ -40,6 +40,11 @@ def f32(rng, *shape, scale=1.0, shift=0.0):
     return (rng.standard_normal(shape) * scale + shift).astype(np.float32)
 
 
+def work(C, device=False):
+    """The kernels' float64 (4, C) scratch, contents undefined: NaN on the host, whatever the device had."""
+    return cuda.device_array((4, C), np.float64) if device else np.full((4, C), np.nan)
+
+
 def param_grads(C):
     """Gradients of gamma and beta that already hold something: the kernels add to them."""
     return np.full(C, 0.5, np.float32), np.full(C, -0.25, np.float32)
@@ -50,29 +55,31 @@ def test_batchnorm(rng, shape):
     R, C = shape
     x, gamma, beta, dout = f32(rng, R, C, scale=3, shift=2), f32(rng, C, shift=1), f32(rng, C), f32(rng, R, C)
     out, mean, var = np.empty_like(x), np.empty(C, np.float32), np.empty(C, np.float32)
-    cpu_bn.batchnorm_forward_train(out, mean, var, x, gamma, beta, EPS)
+    cpu_bn.batchnorm_forward_train(out, mean, var, x, gamma, beta, EPS, work(C))
     d_out, d_mean, d_var, d_x = (cuda.device_array_like(a) for a in (out, mean, var, x))
     d_x.copy_to_device(x)
-    gpu_bn.batchnorm_forward_train(d_out, d_mean, d_var, d_x, dev(gamma), dev(beta), EPS)
+    d_work = work(C, device=True)  # one buffer for all four kernels, as a layer keeps it
+    gpu_bn.batchnorm_forward_train(d_out, d_mean, d_var, d_x, dev(gamma), dev(beta), EPS, d_work)
     np.testing.assert_allclose(host(d_mean), mean, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(host(d_var), var, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(host(d_out), out, rtol=1e-6, atol=1e-6)
 
     dx, (dgamma, dbeta) = np.empty_like(x), param_grads(C)
-    cpu_bn.batchnorm_backward(dx, dgamma, dbeta, dout, x, mean, var, gamma, EPS)
+    cpu_bn.batchnorm_backward(dx, dgamma, dbeta, dout, x, mean, var, gamma, EPS, work(C))
     d_dx, (d_dgamma, d_dbeta) = cuda.device_array_like(x), (dev(a) for a in param_grads(C))
-    gpu_bn.batchnorm_backward(d_dx, d_dgamma, d_dbeta, dev(dout), d_x, dev(mean), dev(var), dev(gamma), EPS)
+    gpu_bn.batchnorm_backward(d_dx, d_dgamma, d_dbeta, dev(dout), d_x, dev(mean), dev(var), dev(gamma), EPS,
+                              d_work)
     np.testing.assert_allclose(host(d_dx), dx, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(host(d_dgamma), dgamma, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(host(d_dbeta), dbeta, rtol=1e-6, atol=1e-6)
 
     moving_mean, moving_var = f32(rng, C), (rng.random(C) + 0.5).astype(np.float32)
     d_mm, d_mv = dev(moving_mean), dev(moving_var)
-    cpu_bn.batchnorm_forward_infer(out, x, moving_mean, moving_var, gamma, beta, EPS)
-    gpu_bn.batchnorm_forward_infer(d_out, d_x, d_mm, d_mv, dev(gamma), dev(beta), EPS)
+    cpu_bn.batchnorm_forward_infer(out, x, moving_mean, moving_var, gamma, beta, EPS, work(C))
+    gpu_bn.batchnorm_forward_infer(d_out, d_x, d_mm, d_mv, dev(gamma), dev(beta), EPS, d_work)
     np.testing.assert_allclose(host(d_out), out, rtol=1e-6, atol=1e-6)
-    cpu_bn.batchnorm_backward_infer(dx, dout, moving_var, gamma, EPS)
-    gpu_bn.batchnorm_backward_infer(d_dx, dev(dout), d_mv, dev(gamma), EPS)
+    cpu_bn.batchnorm_backward_infer(dx, dout, moving_var, gamma, EPS, work(C))
+    gpu_bn.batchnorm_backward_infer(d_dx, dev(dout), d_mv, dev(gamma), EPS, d_work)
     np.testing.assert_allclose(host(d_dx), dx, rtol=1e-6, atol=1e-7)
     cpu_bn.batchnorm_update_moving(moving_mean, moving_var, mean, var, 0.9)
     gpu_bn.batchnorm_update_moving(d_mm, d_mv, dev(mean), dev(var), 0.9)
@@ -93,12 +100,27 @@ def test_layernorm(rng, shape):
     np.testing.assert_allclose(host(d_invstd), invstd, rtol=1e-6)
     np.testing.assert_allclose(host(d_out), out, rtol=1e-6, atol=1e-6)
     dx, (dgamma, dbeta) = np.empty_like(x), param_grads(C)
-    cpu_ln.layernorm_backward(dx, dgamma, dbeta, dout, x, mean, invstd, gamma)
+    cpu_ln.layernorm_backward(dx, dgamma, dbeta, dout, x, mean, invstd, gamma, work(C))
     d_dx, (d_dgamma, d_dbeta) = cuda.device_array_like(x), (dev(a) for a in param_grads(C))
-    gpu_ln.layernorm_backward(d_dx, d_dgamma, d_dbeta, dev(dout), d_x, d_mean, d_invstd, dev(gamma))
+    gpu_ln.layernorm_backward(d_dx, d_dgamma, d_dbeta, dev(dout), d_x, d_mean, d_invstd, dev(gamma),
+                              work(C, device=True))
     np.testing.assert_allclose(host(d_dx), dx, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(host(d_dgamma), dgamma, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(host(d_dbeta), dbeta, rtol=1e-6, atol=1e-6)
+
+
+def test_work_of_the_wrong_shape_is_refused_on_the_device(rng):
+    x, gamma, v = dev(f32(rng, 5, 6)), dev(f32(rng, 6)), dev(np.ones(6, np.float32))
+    rows = dev(np.ones(5, np.float32))
+    calls = [lambda w: gpu_bn.batchnorm_forward_train(cuda.device_array_like(x), v, v, x, gamma, gamma, EPS, w),
+             lambda w: gpu_bn.batchnorm_forward_infer(cuda.device_array_like(x), x, v, v, gamma, gamma, EPS, w),
+             lambda w: gpu_bn.batchnorm_backward(cuda.device_array_like(x), v, v, x, x, v, v, gamma, EPS, w),
+             lambda w: gpu_bn.batchnorm_backward_infer(cuda.device_array_like(x), x, v, gamma, EPS, w),
+             lambda w: gpu_ln.layernorm_backward(cuda.device_array_like(x), v, v, x, x, rows, rows, gamma, w)]
+    for call in calls:
+        for bad in ((4, 5), (3, 6)):
+            with pytest.raises(ValueError, match=r'shape \(4, 6\)'):
+                call(cuda.device_array(bad, np.float64))
 
 
 @pytest.mark.parametrize('seed', [0, 2 ** 64 - 2])

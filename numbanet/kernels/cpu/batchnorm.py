@@ -6,6 +6,9 @@ result depends on the thread count. Above PARALLEL_MIN elements the work is spli
 write one cell: the per-channel sums by runs of channels (multiples of CB), the per-element passes by
 bands of rows. The loops walk row slices, which LLVM vectorizes across channels (3x faster than indexing
 x[r, c] from a variable first channel). Outputs are computed in float64 and rounded once.
+
+The per-channel float64 scratch (mean, invstd and the backward's two sums) lives in `work` (4, C), which the
+caller owns and keeps from step to step: no kernel here creates an array, so a training step allocates nothing.
 """
 import numba
 import numpy as np
@@ -27,13 +30,19 @@ def _threads(size):
     return numba.get_num_threads() if size >= PARALLEL_MIN else 1
 
 
+def _check_work(work, C):
+    # The kernels index work[0:4, 0:C] unchecked: a smaller buffer would be written out of bounds.
+    if work.shape != (4, C):
+        raise ValueError(f"work must be a float64 array of shape (4, {C}), got shape {work.shape}")
+
+
 # ---- the pieces: per-channel sums over channels [c0, c1), per-element work over rows [r0, r1) ---------------
 @njit(cache=True, error_model='numpy')
-def _stats(mean, var, m64, inv64, x, epsilon, c0, c1):
-    # Two passes (mean, then squared deviations) in float64; m64, inv64 (C,) keep mean and 1/sqrt(var + eps).
+def _stats(mean, var, work, x, epsilon, c0, c1):
+    # Two passes (mean, then squared deviations) in float64; work[0], work[1] keep mean and 1/sqrt(var + eps).
     # Row slices let LLVM vectorize across channels (indexing x[r, c] directly with c >= c0 does not).
     R = x.shape[0]
-    m, s = m64[c0:c1], inv64[c0:c1]
+    m, s = work[0, c0:c1], work[1, c0:c1]
     m[:] = 0.0
     s[:] = 0.0
     for r in range(R):
@@ -55,8 +64,9 @@ def _stats(mean, var, m64, inv64, x, epsilon, c0, c1):
 
 
 @njit(cache=True)
-def _normalize(out, x, m64, inv64, gamma, beta, r0, r1):
-    # out = (x - mean) * invstd * gamma + beta, in float64, rounded once.
+def _normalize(out, x, work, gamma, beta, r0, r1):
+    # out = (x - mean) * invstd * gamma + beta, in float64, rounded once; work[0], work[1]: mean, invstd.
+    m64, inv64 = work[0], work[1]
     for r in range(r0, r1):
         xr, orow = x[r], out[r]
         for c in range(xr.shape[0]):
@@ -64,10 +74,10 @@ def _normalize(out, x, m64, inv64, gamma, beta, r0, r1):
 
 
 @njit(cache=True, error_model='numpy')
-def _grad_sums(dgamma, dbeta, sums, dout, x, mean, var, epsilon, c0, c1):
-    # sums (4, C): mean, invstd, sum(dout) / R, sum(dout * xhat) / R; dbeta += sum dout, dgamma += sum dout xhat.
+def _grad_sums(dgamma, dbeta, work, dout, x, mean, var, epsilon, c0, c1):
+    # work (4, C): mean, invstd, sum(dout) / R, sum(dout * xhat) / R; dbeta += sum dout, dgamma += sum dout xhat.
     R = x.shape[0]
-    m, inv, s1, s2 = sums[0, c0:c1], sums[1, c0:c1], sums[2, c0:c1], sums[3, c0:c1]
+    m, inv, s1, s2 = work[0, c0:c1], work[1, c0:c1], work[2, c0:c1], work[3, c0:c1]
     for c in range(m.shape[0]):
         m[c] = mean[c0 + c]
         inv[c] = 1.0 / np.sqrt(np.float64(var[c0 + c]) + epsilon)
@@ -87,9 +97,9 @@ def _grad_sums(dgamma, dbeta, sums, dout, x, mean, var, epsilon, c0, c1):
 
 
 @njit(cache=True)
-def _grad_input(dx, dout, x, sums, gamma, r0, r1):
-    # dx = gamma * invstd * (dout - mean(dout) - xhat * mean(dout * xhat)).
-    m, inv, s1, s2 = sums[0], sums[1], sums[2], sums[3]
+def _grad_input(dx, dout, x, work, gamma, r0, r1):
+    # dx = gamma * invstd * (dout - mean(dout) - xhat * mean(dout * xhat)), with _grad_sums's work.
+    m, inv, s1, s2 = work[0], work[1], work[2], work[3]
     for r in range(r0, r1):
         xr, dr, dxr = x[r], dout[r], dx[r]
         for c in range(xr.shape[0]):
@@ -98,49 +108,52 @@ def _grad_input(dx, dout, x, sums, gamma, r0, r1):
 
 
 @njit(cache=True, parallel=True)
-def _forward_train_parallel(out, mean, var, x, gamma, beta, epsilon, m64, inv64, threads):
+def _forward_train_parallel(out, mean, var, x, gamma, beta, epsilon, work, threads):
     R, C = x.shape
     cper = _channels_per_thread(C, threads)
     for t in prange((C + cper - 1) // cper):
-        _stats(mean, var, m64, inv64, x, epsilon, t * cper, min(C, (t + 1) * cper))
+        _stats(mean, var, work, x, epsilon, t * cper, min(C, (t + 1) * cper))
     per = (R + threads - 1) // threads
     for t in prange(threads):
-        _normalize(out, x, m64, inv64, gamma, beta, min(R, t * per), min(R, (t + 1) * per))
+        _normalize(out, x, work, gamma, beta, min(R, t * per), min(R, (t + 1) * per))
 
 
 @njit(cache=True, parallel=True)
-def _backward_parallel(dx, dgamma, dbeta, dout, x, mean, var, gamma, epsilon, sums, threads):
+def _backward_parallel(dx, dgamma, dbeta, dout, x, mean, var, gamma, epsilon, work, threads):
     R, C = x.shape
     cper = _channels_per_thread(C, threads)
     for t in prange((C + cper - 1) // cper):
-        _grad_sums(dgamma, dbeta, sums, dout, x, mean, var, epsilon, t * cper, min(C, (t + 1) * cper))
+        _grad_sums(dgamma, dbeta, work, dout, x, mean, var, epsilon, t * cper, min(C, (t + 1) * cper))
     per = (R + threads - 1) // threads
     for t in prange(threads):
-        _grad_input(dx, dout, x, sums, gamma, min(R, t * per), min(R, (t + 1) * per))
+        _grad_input(dx, dout, x, work, gamma, min(R, t * per), min(R, (t + 1) * per))
 
 
-# ---- the kernels -----------------------------------------------------------------------------------------------
-def batchnorm_forward_train(out, mean, var, x, gamma, beta, epsilon):
+# ---- the kernels: work (4, C) float64, C-contiguous, is the caller's scratch; its contents do not matter -------
+def batchnorm_forward_train(out, mean, var, x, gamma, beta, epsilon, work):
     # out, x: (R, C); mean, var (C,) are written with the batch's mean and biased variance; gamma, beta: (C,).
     C = x.shape[1]
-    m64, inv64 = np.empty(C), np.empty(C)
+    _check_work(work, C)
     threads = _threads(x.size)
     if threads > 1:
-        _forward_train_parallel(out, mean, var, x, gamma, beta, epsilon, m64, inv64, threads)
+        _forward_train_parallel(out, mean, var, x, gamma, beta, epsilon, work, threads)
     else:
-        _stats(mean, var, m64, inv64, x, epsilon, 0, C)
-        _normalize(out, x, m64, inv64, gamma, beta, 0, x.shape[0])
+        _stats(mean, var, work, x, epsilon, 0, C)
+        _normalize(out, x, work, gamma, beta, 0, x.shape[0])
 
 
 @njit(cache=True, error_model='numpy')
-def batchnorm_forward_infer(out, x, moving_mean, moving_var, gamma, beta, epsilon):
+def _forward_infer(out, x, moving_mean, moving_var, gamma, beta, epsilon, work):
+    for c in range(x.shape[1]):
+        work[0, c] = moving_mean[c]
+        work[1, c] = 1.0 / np.sqrt(np.float64(moving_var[c]) + epsilon)
+    _normalize(out, x, work, gamma, beta, 0, x.shape[0])
+
+
+def batchnorm_forward_infer(out, x, moving_mean, moving_var, gamma, beta, epsilon, work):
     # out, x: (R, C); moving_mean, moving_var, gamma, beta: (C,). Normalizes with the moving statistics.
-    C = x.shape[1]
-    m64, inv64 = np.empty(C), np.empty(C)
-    for c in range(C):
-        m64[c] = moving_mean[c]
-        inv64[c] = 1.0 / np.sqrt(np.float64(moving_var[c]) + epsilon)
-    _normalize(out, x, m64, inv64, gamma, beta, 0, x.shape[0])
+    _check_work(work, x.shape[1])
+    _forward_infer(out, x, moving_mean, moving_var, gamma, beta, epsilon, work)
 
 
 @njit(cache=True)
@@ -151,27 +164,32 @@ def batchnorm_update_moving(moving_mean, moving_var, mean, var, momentum):
         moving_var[c] = moving_var[c] * momentum + np.float64(var[c]) * (1.0 - momentum)
 
 
-def batchnorm_backward(dx, dgamma, dbeta, dout, x, mean, var, gamma, epsilon):
+def batchnorm_backward(dx, dgamma, dbeta, dout, x, mean, var, gamma, epsilon, work):
     # dx, dout, x: (R, C); dgamma, dbeta, mean, var, gamma: (C,). The gradient through the batch statistics:
     # dgamma += sum dout * xhat, dbeta += sum dout (over rows), dx is overwritten.
     C = x.shape[1]
-    sums = np.empty((4, C))
+    _check_work(work, C)
     threads = _threads(x.size)
     if threads > 1:
-        _backward_parallel(dx, dgamma, dbeta, dout, x, mean, var, gamma, epsilon, sums, threads)
+        _backward_parallel(dx, dgamma, dbeta, dout, x, mean, var, gamma, epsilon, work, threads)
     else:
-        _grad_sums(dgamma, dbeta, sums, dout, x, mean, var, epsilon, 0, C)
-        _grad_input(dx, dout, x, sums, gamma, 0, x.shape[0])
+        _grad_sums(dgamma, dbeta, work, dout, x, mean, var, epsilon, 0, C)
+        _grad_input(dx, dout, x, work, gamma, 0, x.shape[0])
 
 
 @njit(cache=True, error_model='numpy')
-def batchnorm_backward_infer(dx, dout, moving_var, gamma, epsilon):
-    # dx, dout: (R, C); moving_var, gamma: (C,). Fixed statistics (a frozen layer): dx = dout * gamma / sqrt(var + eps).
+def _backward_infer(dx, dout, moving_var, gamma, epsilon, work):
     C = dout.shape[1]
-    k = np.empty(C)
+    k = work[0]
     for c in range(C):
         k[c] = gamma[c] / np.sqrt(np.float64(moving_var[c]) + epsilon)
     for r in range(dout.shape[0]):
         dr, dxr = dout[r], dx[r]
         for c in range(C):
             dxr[c] = dr[c] * k[c]
+
+
+def batchnorm_backward_infer(dx, dout, moving_var, gamma, epsilon, work):
+    # dx, dout: (R, C); moving_var, gamma: (C,). Fixed statistics (a frozen layer): dx = dout * gamma / sqrt(var + eps).
+    _check_work(work, dout.shape[1])
+    _backward_infer(dx, dout, moving_var, gamma, epsilon, work)

@@ -1,14 +1,21 @@
 """LayerNormalization over the last axis on the GPU. Twin of kernels/cpu/layernorm.py.
 
 The row statistics and the input gradient run one thread per row, the dgamma and dbeta sums one thread
-per channel over the rows in ascending order: float64, no atomics, the same bits on every run. Array
-reads are wrapped in float() so the simulator sums in float64 as the GPU does.
+per channel over the rows in ascending order: float64, no atomics, the same bits on every run. Each
+thread keeps its sums in registers, so the backward's `work` (the CPU twin's scratch) is checked but not
+needed. Array reads are wrapped in float() so the simulator sums in float64 as the GPU does.
 """
 import math
 
 from numba import cuda
 
 from numbanet.kernels.cuda._grid import THREADS, blocks
+
+
+def _check_work(work, C):
+    # The same check as the CPU twin's, so a buffer that is wrong on one device is wrong on both.
+    if work.shape != (4, C):
+        raise ValueError(f"work must be a float64 array of shape (4, {C}), got shape {work.shape}")
 
 
 @cuda.jit
@@ -73,8 +80,9 @@ def layernorm_forward(out, mean, invstd, x, gamma, beta, epsilon):
     _forward[blocks(x.shape[0]), THREADS](out, mean, invstd, x, gamma, beta, float(epsilon))
 
 
-def layernorm_backward(dx, dgamma, dbeta, dout, x, mean, invstd, gamma):
-    # dx, dout, x: (R, C); mean, invstd: (R,); dgamma, dbeta, gamma: (C,). dgamma, dbeta accumulate; dx is
-    # overwritten.
+def layernorm_backward(dx, dgamma, dbeta, dout, x, mean, invstd, gamma, work):
+    # dx, dout, x: (R, C); mean, invstd: (R,); dgamma, dbeta, gamma: (C,); work: (4, C) float64. dgamma, dbeta
+    # accumulate; dx is overwritten.
+    _check_work(work, x.shape[1])
     _backward_rows[blocks(x.shape[0]), THREADS](dx, dout, x, mean, invstd, gamma)
     _param_sums[blocks(x.shape[1]), THREADS](dgamma, dbeta, dout, x, mean, invstd)
