@@ -67,7 +67,7 @@ def _signatures():
     from numba import boolean, float32, float64, int32, int64, uint8, uint64
     f2, fa = float32[:, ::1], float32[:, :]  # fa: any layout (a transposed view)
     u2, w2 = uint8[:, ::1], int32[:, ::1]
-    f1, d1, i1 = float32[::1], float64[::1], int64[::1]
+    f1, d1, i1, d2 = float32[::1], float64[::1], int64[::1], float64[:, ::1]
     return {
         '_grid._sum_kernel': (d1, d1, int64), '_grid._fill': (f1, float64),
         'matmul._gemm_tiled': (f2, fa, f2, f1, boolean, boolean), 'matmul._gemm_simple': (f2, f2, f2, f1, boolean),
@@ -102,9 +102,9 @@ def _signatures():
         'huber._forward': (d1, f2, f2, float64), 'huber._backward': (f2, f2, f2, float64),
         **{f'{name}._forward': (d1, f2, f2) for name in ('mae', 'kl_divergence', 'categorical_hinge', 'log_cosh')},
         **{f'{name}._backward': (f2, f2, f2) for name in ('mae', 'kl_divergence', 'categorical_hinge', 'log_cosh')},
-        'batchnorm._stats': (f1, f1, d1, f2, float64), 'batchnorm._infer_coef': (d1, f1, f1, float64),
-        'batchnorm._normalize': (f2, f2, d1, f1, f1), 'batchnorm._update_moving': (f1, f1, f1, f1, float64),
-        'batchnorm._grad_sums': (f1, f1, d1, f2, f2, f1, f1, float64), 'batchnorm._grad_input': (f2, f2, f2, d1, f1),
+        'batchnorm._stats': (f1, f1, d2, f2, float64), 'batchnorm._infer_coef': (d2, f1, f1, float64),
+        'batchnorm._normalize': (f2, f2, d2, f1, f1), 'batchnorm._update_moving': (f1, f1, f1, f1, float64),
+        'batchnorm._grad_sums': (f1, f1, d2, f2, f2, f1, f1, float64), 'batchnorm._grad_input': (f2, f2, f2, d2, f1),
         'batchnorm._backward_infer': (f2, f2, f1, f1, float64),
         'layernorm._forward': (f2, f1, f1, f2, f1, f1, float64), 'layernorm._backward_rows': (f2, f2, f2, f1, f1, f1),
         'layernorm._param_sums': (f1, f1, f2, f2, f1, f1),

@@ -4,7 +4,7 @@ import pytest
 
 import numbanet
 from numbanet import layers
-from tests.helpers import mlp, residual
+from tests.helpers import every_layer_model, mlp, residual
 
 
 @pytest.mark.parametrize('build', [residual, lambda: mlp(functional=True)])
@@ -37,26 +37,10 @@ def test_onnx_export_with_two_inputs(tmp_path, rng):
     np.testing.assert_allclose(got, model.predict([x1, x2], verbose=0), atol=1e-5, rtol=0)
 
 
-def _every_layer(seed=0):
-    """One model holding every layer and activation with an ONNX mapping, trained a little so batch
-    statistics are not the initial ones."""
-    inputs = layers.Input(shape=(4, 6))
-    x = layers.Flatten()(inputs)
-    x = layers.Dense(16, activation='gelu')(x)
-    x = layers.BatchNormalization()(x)
-    for name in ('sigmoid', 'tanh', 'elu', 'selu', 'softplus', 'softsign', 'silu', 'hard_sigmoid', 'leaky_relu',
-                 numbanet.activations.GELU(approximate=True)):
-        x = layers.Dense(16, activation=name)(x)
-    x = layers.Dropout(0.3)(layers.LeakyReLU(negative_slope=0.1)(layers.ELU(alpha=0.7)(x)))
-    x = layers.LayerNormalization()(layers.Reshape((4, 4))(x))
-    x = layers.Dense(8, activation='exponential')(layers.Flatten()(x))
-    return numbanet.Model(inputs, layers.Dense(3, activation='softmax')(x), seed=seed)
-
-
 def test_onnx_export_of_every_layer_and_activation(tmp_path, rng):
     pytest.importorskip('onnx')
     ort = pytest.importorskip('onnxruntime')
-    model = _every_layer()
+    model = every_layer_model()
     x = rng.standard_normal((20, 4, 6)).astype(np.float32)
     model.compile(optimizer='adam', loss='sparse_categorical_crossentropy')
     model.fit(x, rng.integers(0, 3, 20), epochs=2, verbose=0)

@@ -2,6 +2,7 @@
 finite differences), and a training step that allocates nothing."""
 
 import numpy as np
+import pytest
 
 from numbanet import layers
 from numbanet import Model
@@ -61,8 +62,20 @@ import numbanet
 from numbanet.kernels import cpu
 from tests.helpers import mlp
 
+rng = np.random.default_rng(0)
+model = MODEL
+model.compile(optimizer='adam', loss='categorical_crossentropy', metrics=['accuracy'])
+x = rng.standard_normal((512, 100)).astype(np.float32)
+y = numbanet.utils.to_categorical(rng.integers(0, 10, 512), 10)
+model.fit(x, y, batch_size=128, epochs=1, verbose=0)  # compile kernels, make the plan
+xs, targets = model._data(x, y)
+idx = np.arange(128)
+comm = numbanet.distributed.SingleProcess()
+model._train_step(xs, targets, idx, comm)
+
 # numba registers one allocation (a MemInfo) for each array a Python call hands to a jitted function;
 # count those hand-overs, so that whatever else the allocator counted was allocated inside a kernel.
+# (Wrapped only now that everything is compiled: a kernel compiled later would see a Python function.)
 handed = [0]
 def counting(f):
     def call(*args):
@@ -74,16 +87,6 @@ for name, module in list(sys.modules.items()):
         for attr, value in list(vars(module).items()):
             if isinstance(value, CPUDispatcher):
                 setattr(module, attr, counting(value))
-
-rng = np.random.default_rng(0)
-model = mlp(hidden=(64, 32), n_in=100, n_out=10)
-model.compile(optimizer='adam', loss='categorical_crossentropy', metrics=['accuracy'])
-x = rng.standard_normal((512, 100)).astype(np.float32)
-y = numbanet.utils.to_categorical(rng.integers(0, 10, 512), 10)
-model.fit(x, y, batch_size=128, epochs=1, verbose=0)  # compile kernels, make the plan
-xs, targets = model._data(x, y)
-idx = np.arange(128)
-comm = numbanet.distributed.SingleProcess()
 model._train_step(xs, targets, idx, comm)
 before, handed[0] = nrt.rtsys.get_allocation_stats().alloc, 0
 tracemalloc.start()
@@ -96,14 +99,27 @@ print(peak, nrt.rtsys.get_allocation_stats().alloc - before - handed[0], handed[
 """
 
 
-def test_training_step_allocates_nothing():
+_MODELS = {
+    'mlp': "mlp(hidden=(64, 32), n_in=100, n_out=10)",
+    # Every layer that keeps per-step state: dropout masks, batch statistics, moving averages, penalties.
+    'dropout-norms': (
+        "numbanet.Sequential([numbanet.layers.Input(shape=(100,)),"
+        " numbanet.layers.Dense(64, activation='gelu', kernel_regularizer='l2'), numbanet.layers.BatchNormalization(),"
+        " numbanet.layers.Dropout(0.3), numbanet.layers.Dense(32, activation='silu'),"
+        " numbanet.layers.LayerNormalization(), numbanet.layers.Dense(10, activation='softmax')], seed=0)"),
+}
+
+
+@pytest.mark.parametrize('kind', sorted(_MODELS))
+def test_training_step_allocates_nothing(kind):
     # A subprocess, because numba counts its allocations only when NUMBA_NRT_STATS is set at start.
     import os
     import subprocess
     import sys
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, NUMBA_NRT_STATS='1', PYTHONPATH=root)
-    out = subprocess.run([sys.executable, '-c', _ALLOCATION_PROBE], env=env, cwd=root, capture_output=True,
+    probe = _ALLOCATION_PROBE.replace('MODEL', _MODELS[kind])
+    out = subprocess.run([sys.executable, '-c', probe], env=env, cwd=root, capture_output=True,
                          text=True, check=True).stdout.split()
     python_peak, kernel_allocs, handed = int(out[-3]), int(out[-2]), int(out[-1])
     assert handed > 20 * 20  # the counting saw the kernel calls

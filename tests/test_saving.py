@@ -171,3 +171,16 @@ def test_a_config_json_cannot_hold_is_named():
     model = numbanet.Model(inputs, _Unsaveable(2, name='odd')(inputs))
     with pytest.raises(ValueError, match="layer 'odd' .*JSON"):
         model.save(os.devnull)
+
+
+def test_every_layer_and_activation_saves_and_loads(tmp_path, rng):
+    from tests.helpers import every_layer_model
+    model = every_layer_model()
+    x = rng.standard_normal((12, 4, 6)).astype(np.float32)
+    model.compile(optimizer='adam', loss='categorical_crossentropy', metrics=['accuracy', 'auc'])
+    model.fit(x, numbanet.utils.to_categorical(rng.integers(0, 3, 12), 3), epochs=1, verbose=0)
+    model.save(tmp_path / 'all.safetensors')
+    loaded = load_model(tmp_path / 'all.safetensors')
+    assert [type(l) for l in loaded.layers] == [type(l) for l in model.layers]
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert [m.name for m in loaded.compiled_metrics] == ['accuracy', 'auc']

@@ -1,4 +1,6 @@
 """BatchNormalization and LayerNormalization, on the last axis (channels-last, as Keras defaults)."""
+import numpy as np
+
 from numbanet import initializers
 from numbanet.backend import rows
 from numbanet.layers.base import Layer
@@ -80,34 +82,38 @@ class BatchNormalization(_Normalization):
                                                trainable=False)
 
     def workspace(self, batch, training):
-        # The batch's statistics, and room for an input gradient the model does not need (a first layer).
-        if not training:
-            return {}
+        # The kernels' float64 scratch; in training the batch's statistics, and room for an input gradient
+        # the model does not need (a first layer).
         channels = self.built_input_shape[-1]
-        return {'mean': (channels,), 'var': (channels,), 'dx': (batch,) + self.built_input_shape}
+        ws = {'work': ((4, channels), np.float64)}
+        if training:
+            ws.update(mean=(channels,), var=(channels,), dx=(batch,) + self.built_input_shape)
+        return ws
 
     def forward(self, x, out, ctx):
         gamma, beta = self._affine(ctx)
         if ctx.training and self.trainable:
             ws = ctx.ws
-            ctx.k.batchnorm_forward_train(rows(out), ws['mean'], ws['var'], rows(x), gamma, beta, self.epsilon)
+            ctx.k.batchnorm_forward_train(rows(out), ws['mean'], ws['var'], rows(x), gamma, beta, self.epsilon,
+                                          ws['work'])
             ctx.k.batchnorm_update_moving(self.moving_mean.value, self.moving_variance.value, ws['mean'], ws['var'],
                                           self.momentum)
         else:
             ctx.k.batchnorm_forward_infer(rows(out), rows(x), self.moving_mean.value, self.moving_variance.value,
-                                          gamma, beta, self.epsilon)
+                                          gamma, beta, self.epsilon, ctx.ws['work'])
 
     def backward(self, x, out, dout, dx, ctx):
         if not self.trainable:  # inference mode: the statistics are constants
             if dx is not None:
                 gamma, _ = self._affine(ctx)
-                ctx.k.batchnorm_backward_infer(rows(dx), rows(dout), self.moving_variance.value, gamma, self.epsilon)
+                ctx.k.batchnorm_backward_infer(rows(dx), rows(dout), self.moving_variance.value, gamma, self.epsilon,
+                                               ctx.ws['work'])
             return
         gamma, _ = self._affine(ctx)
         dgamma, dbeta = self._affine_grads(ctx)
         ws = ctx.ws
         ctx.k.batchnorm_backward(rows(ws['dx'] if dx is None else dx), dgamma, dbeta, rows(dout), rows(x),
-                                 ws['mean'], ws['var'], gamma, self.epsilon)
+                                 ws['mean'], ws['var'], gamma, self.epsilon, ws['work'])
 
     def get_config(self):
         return {**super().get_config(), 'momentum': self.momentum,
@@ -129,7 +135,7 @@ class LayerNormalization(_Normalization):
             count *= d
         ws = {'mean': (count,), 'invstd': (count,)}
         if training:
-            ws['dx'] = (batch,) + self.built_input_shape
+            ws.update(dx=(batch,) + self.built_input_shape, work=((4, self.built_input_shape[-1]), np.float64))
         return ws
 
     def forward(self, x, out, ctx):
@@ -140,4 +146,4 @@ class LayerNormalization(_Normalization):
         gamma, _ = self._affine(ctx)
         dgamma, dbeta = self._affine_grads(ctx)
         ctx.k.layernorm_backward(rows(ctx.ws['dx'] if dx is None else dx), dgamma, dbeta, rows(dout), rows(x),
-                                 ctx.ws['mean'], ctx.ws['invstd'], gamma)
+                                 ctx.ws['mean'], ctx.ws['invstd'], gamma, ctx.ws['work'])

@@ -123,6 +123,22 @@ def finite_difference_check(model, x, y, rng, count=12, eps=2e-3, loss='mse', ob
     model.set_weights(w0)
 
 
+def every_layer_model(seed=0):
+    """One model holding every layer and activation with an ONNX mapping, trained a little so batch
+    statistics are not the initial ones."""
+    inputs = layers.Input(shape=(4, 6))
+    x = layers.Flatten()(inputs)
+    x = layers.Dense(16, activation='gelu')(x)
+    x = layers.BatchNormalization()(x)
+    for name in ('sigmoid', 'tanh', 'elu', 'selu', 'softplus', 'softsign', 'silu', 'hard_sigmoid', 'leaky_relu',
+                 numbanet.activations.GELU(approximate=True)):
+        x = layers.Dense(16, activation=name)(x)
+    x = layers.Dropout(0.3)(layers.LeakyReLU(negative_slope=0.1)(layers.ELU(alpha=0.7)(x)))
+    x = layers.LayerNormalization()(layers.Reshape((4, 4))(x))
+    x = layers.Dense(8, activation='exponential')(layers.Flatten()(x))
+    return numbanet.Model(inputs, layers.Dense(3, activation='softmax')(x), seed=seed)
+
+
 # ---- the examples ----------------------------------------------------------------------------------------------
 def load_example(name):
     """examples/<name>.py as a module, so tests call its main() and helpers in this process. It is
