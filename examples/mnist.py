@@ -50,6 +50,10 @@ def parse_args(argv=None):
         args.hidden = [int(h) for h in args.hidden.split(',') if h.strip()]
     except ValueError:
         p.error(f"--hidden must be comma-separated ints, got {args.hidden!r}")
+    if not args.hidden or min(args.hidden) < 1:
+        p.error(f"--hidden needs one or more positive widths, got {args.hidden}")
+    if args.lr is not None and not 0 < args.lr < float('inf'):
+        p.error(f"--lr must be a positive number, got {args.lr}")
     for name in ('epochs', 'batch_size', 'limit', 'threads'):
         value = getattr(args, name)
         if value is not None and value < (0 if name == 'epochs' else 1):
@@ -113,6 +117,7 @@ def main(argv=None):
     # The seed's preprocessing: flatten, scale to [0, 1], one-hot labels.
     x_train = x_train.reshape(len(x_train), 784).astype('float32') / 255.0
     x_test = x_test.reshape(len(x_test), 784).astype('float32') / 255.0
+    labels_train, labels_test = y_train, y_test
     y_train, y_test = targets(numbanet, y_train, args.task), targets(numbanet, y_test, args.task)
     loss = 'binary_crossentropy' if args.task == 'binary' else 'categorical_crossentropy'
 
@@ -123,6 +128,11 @@ def main(argv=None):
             # The saved model brings its architecture, and its optimizer state when it was compiled.
             model = numbanet.models.load_model(args.load, device=args.device)
             args.hidden = [layer.units for layer in model.layers if hasattr(layer, 'units')][:-1]
+            # The file decides the architecture: what it outputs says the task, and --model is ignored.
+            args.task = 'binary' if model.graph.output.shape[-1] == 1 else 'digits'
+            args.model = 'loaded'
+            y_train, y_test = targets(numbanet, labels_train, args.task), targets(numbanet, labels_test, args.task)
+            loss = 'binary_crossentropy' if args.task == 'binary' else 'categorical_crossentropy'
         else:
             model = build_model(numbanet, args.hidden, args.seed, args.device, args.model, args.task)
     except (ValueError, OSError, RuntimeError) as e:  # a bad file, or device='cuda' without a GPU
@@ -135,7 +145,8 @@ def main(argv=None):
     # Compile the kernels on a throwaway copy first, so the timing below is training alone (numba
     # compiles once, then loads from its on-disk cache in later runs).
     start = time.perf_counter()
-    warm = build_model(numbanet, args.hidden, args.seed, args.device, args.model, args.task)
+    kind = args.model if args.model in MODELS else 'mlp'  # a loaded model warms up the plain MLP's kernels
+    warm = build_model(numbanet, args.hidden, args.seed, args.device, kind, args.task)
     warm.compile(optimizer=model.optimizer.__class__(), loss=loss, metrics=['accuracy'])
     warm.train_on_batch(x_train[:args.batch_size], y_train[:args.batch_size])
     warm.evaluate(x_test[:args.batch_size], y_test[:args.batch_size], verbose=0)

@@ -7,6 +7,8 @@ a loss may fold it into itself (softmax into cross-entropy, sigmoid into binary 
 """
 import math
 
+from numbanet.checks import is_number
+
 
 class Activation:
     """forward(k, out, inp) and backward(k, dinp, dout, inp, out), on 2-D arrays; dinp is overwritten."""
@@ -23,6 +25,12 @@ class Activation:
         # The kernels' names and extra arguments, worked out once: these calls are on the training path.
         self.args = tuple(getattr(self, key) for key in self.defaults)
         self.forward_kernel, self.backward_kernel = f'{name}_forward', f'{name}_backward'
+        self._frozen = True
+
+    def __setattr__(self, key, value):
+        if getattr(self, '_frozen', False):  # layers share activation objects: a change would reach them all
+            raise AttributeError(f"activation '{self.name}' cannot be changed; make a new one")
+        super().__setattr__(key, value)
 
     @property
     def params(self):
@@ -87,7 +95,7 @@ class ELU(_FromBoth):
 
 
 def _finite(value, what):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if not is_number(value) or not math.isfinite(value):
         raise ValueError(f"{what} must be a finite number, got {value!r}")
     return float(value)
 
@@ -121,9 +129,12 @@ def get(identifier):
         return identifier
     if isinstance(identifier, str) and identifier in _BY_NAME:
         return _BY_NAME[identifier]
-    if isinstance(identifier, dict) and identifier.get('name') in _MAKERS:
+    if isinstance(identifier, dict) and isinstance(identifier.get('name'), str):
         params = {k: v for k, v in identifier.items() if k != 'name'}
-        return _MAKERS[identifier['name']](**params)
+        if identifier['name'] in _MAKERS:
+            return _MAKERS[identifier['name']](**params)
+        if identifier['name'] in _BY_NAME and not params:
+            return _BY_NAME[identifier['name']]
     raise ValueError(f"activation must be one of {sorted(_BY_NAME)} or None, got {identifier!r}")
 
 

@@ -1,5 +1,7 @@
 """Checks on what users hand in, run before any kernel so that a refused call changes nothing.
 Each error names the argument, the problem and the offending value."""
+import numbers
+
 import numpy as np
 
 _REFUSED_KINDS = {'O': 'Python objects', 'U': 'strings', 'S': 'bytes', 'V': 'structured records',
@@ -91,6 +93,11 @@ def weight_values(values, name, shape, dtype):
                              + (f" from {arr.min()} to {arr.max()}" if arr.dtype.kind in 'iu' else ''))
         return arr.astype(np.int8)
     return as_float_array(arr, f"weight '{name}'")
+
+
+def is_number(value):
+    """A real number, numpy's scalars included, and not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
 def positive_int(value, what):

@@ -4,6 +4,7 @@
 import numpy as np
 
 from numbanet.backend import to_numpy
+from numbanet.checks import is_number
 from numbanet.distillation import DistillationLoss, Distiller
 from numbanet.layers import Dense
 from numbanet.quantization import Int8Dense
@@ -35,7 +36,7 @@ def prune(model, sparsity=0.5, scope='global', layers=None):
 
     scope='global' ranks all kernels together (layers keep different shares); 'layer' prunes each kernel
     to the same sparsity. Pruning again only adds zeros. Returns the sparsity reached."""
-    if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float)) or not 0.0 <= sparsity < 1.0:
+    if not is_number(sparsity) or not 0.0 <= sparsity < 1.0:
         raise ValueError(f"sparsity must be in [0, 1), got {sparsity!r}")
     if scope not in ('global', 'layer'):
         raise ValueError(f"scope must be 'global' or 'layer', got {scope!r}")

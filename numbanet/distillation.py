@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from numbanet.backend import write
-from numbanet.checks import as_label_array
+from numbanet.checks import as_label_array, is_number
 from numbanet.losses import CategoricalCrossentropy, Loss
 from numbanet.model import Model
 from numbanet.utils import to_categorical
@@ -33,9 +33,9 @@ class DistillationLoss(Loss):
     def __init__(self, teacher, temperature=3.0, alpha=0.1, name='distillation'):
         if not isinstance(teacher, Model) or not teacher.built:
             raise ValueError("the teacher must be a built numbanet model")
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 < temperature < math.inf:
+        if not is_number(temperature) or not 0 < temperature < math.inf:
             raise ValueError(f"temperature must be a positive number, got {temperature!r}")
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 <= alpha <= 1.0:
+        if not is_number(alpha) or not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
         _softmax_or_logits(teacher.graph, 'teacher')
         self.teacher, self.temperature, self.alpha, self.name = teacher, float(temperature), float(alpha), name

@@ -15,7 +15,7 @@ cross-entropy does with softmax.
 """
 import numpy as np
 
-from numbanet.checks import as_array, as_float_array, as_label_array
+from numbanet.checks import as_array, as_float_array, as_label_array, is_number
 
 
 class Loss:
@@ -81,9 +81,11 @@ class _FoldsHead(Loss):
         head = graph.head
         if not self.from_logits and (head is None or head.name != self.folds):
             layer = graph.output_layer
-            raise ValueError(f"{self.name} with from_logits=False needs a model that ends in {self.folds}, but "
-                             f"the output layer '{layer.name}' ends in {head.name if head else 'no activation'}; "
-                             f"give it activation='{self.folds}', or use {type(self).__name__}(from_logits=True)")
+            raise ValueError(f"{self.name} with from_logits=False needs a model whose last layer ends in "
+                             f"{self.folds}, but the last layer, '{layer.name}' ({type(layer).__name__}), ends in "
+                             f"{head.name if head else 'no activation'}: make the last layer one with "
+                             f"activation='{self.folds}' (layers such as Dropout go before it), or use "
+                             f"{type(self).__name__}(from_logits=True)")
 
     def fused(self, k, dlogits, logits, targets):
         """The activation and the loss in one: the summed loss, and dlogits of the mean."""
@@ -216,7 +218,7 @@ class Huber(_Pointwise):
 
     def __init__(self, delta=1.0, name='huber_loss'):
         super().__init__(name)
-        if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not 0 < delta < float('inf'):
+        if not is_number(delta) or not 0 < delta < float('inf'):
             raise ValueError(f"delta must be a positive number, got {delta!r}")
         self.delta = float(delta)
         self.args = (self.delta,)

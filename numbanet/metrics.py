@@ -4,6 +4,7 @@ float64 array that data-parallel training sums across processes."""
 import numpy as np
 
 from numbanet.backend import get_backend, is_device_array, to_numpy, write
+from numbanet.checks import is_number
 
 
 class Metric:
@@ -100,10 +101,17 @@ class MeanAbsoluteError(Metric):
 
 class _Confusion(Metric):
     """Counts of true and false positives and negatives at each threshold, over every output element
-    (a prediction above the threshold is a positive; a target of 0.5 or more is one)."""
+    (a prediction above the threshold is a positive; a target of 0.5 or more is one). With from_logits=True
+    the outputs are logits: the thresholds move to logit(threshold) instead, which counts the same as
+    thresholding sigmoid(output)."""
 
-    def __init__(self, name, thresholds):
-        self.thresholds = np.asarray(thresholds, np.float32)
+    def __init__(self, name, thresholds, from_logits=False):
+        self.from_logits = bool(from_logits)
+        t = np.asarray(thresholds, np.float64)
+        if self.from_logits:
+            with np.errstate(divide='ignore'):
+                t = np.log(np.clip(t, 0, 1)) - np.log1p(-np.clip(t, 0, 1))  # -inf at 0 and below, +inf at 1
+        self.thresholds = t.astype(np.float32)
         self.size = 4 * len(self.thresholds)
         super().__init__(name)
         self._zeros = np.zeros((len(self.thresholds), 4), np.float64)
@@ -125,39 +133,41 @@ class _Confusion(Metric):
 
 
 class Precision(_Confusion):
-    def __init__(self, thresholds=0.5, name='precision'):
-        super().__init__(name, [_threshold(thresholds)])
+    def __init__(self, thresholds=0.5, name='precision', from_logits=False):
+        super().__init__(name, [_threshold(thresholds)], from_logits)
+        self.threshold = float(thresholds)
 
     def result(self):
         tp, fp, _, _ = self.counts()
         return float(tp[0] / (tp[0] + fp[0])) if tp[0] + fp[0] else 0.0
 
     def get_config(self):
-        return {'name': self.name, 'thresholds': float(self.thresholds[0])}
+        return {'name': self.name, 'thresholds': self.threshold, 'from_logits': self.from_logits}
 
 
 class Recall(_Confusion):
-    def __init__(self, thresholds=0.5, name='recall'):
-        super().__init__(name, [_threshold(thresholds)])
+    def __init__(self, thresholds=0.5, name='recall', from_logits=False):
+        super().__init__(name, [_threshold(thresholds)], from_logits)
+        self.threshold = float(thresholds)
 
     def result(self):
         tp, _, _, fn = self.counts()
         return float(tp[0] / (tp[0] + fn[0])) if tp[0] + fn[0] else 0.0
 
     def get_config(self):
-        return {'name': self.name, 'thresholds': float(self.thresholds[0])}
+        return {'name': self.name, 'thresholds': self.threshold, 'from_logits': self.from_logits}
 
 
 class AUC(_Confusion):
     """The area under the ROC curve, from counts at num_thresholds evenly spaced thresholds and the
     trapezoidal rule (Keras's defaults: curve='ROC', summation_method='interpolation')."""
 
-    def __init__(self, num_thresholds=200, name='auc'):
+    def __init__(self, num_thresholds=200, name='auc', from_logits=False):
         n = _positive(num_thresholds, 'num_thresholds')
-        if n < 2:
-            raise ValueError(f"num_thresholds must be at least 2, got {num_thresholds!r}")
+        if not 2 <= n <= 100_000:
+            raise ValueError(f"num_thresholds must be between 2 and 100000, got {num_thresholds!r}")
         eps = 1e-7
-        super().__init__(name, [-eps] + [(i + 1) / (n - 1) for i in range(n - 2)] + [1.0 + eps])
+        super().__init__(name, [-eps] + [(i + 1) / (n - 1) for i in range(n - 2)] + [1.0 + eps], from_logits)
         self.num_thresholds = n
 
     def result(self):
@@ -168,11 +178,11 @@ class AUC(_Confusion):
         return float(np.sum((fpr[:-1] - fpr[1:]) * (tpr[:-1] + tpr[1:]) / 2))
 
     def get_config(self):
-        return {'name': self.name, 'num_thresholds': self.num_thresholds}
+        return {'name': self.name, 'num_thresholds': self.num_thresholds, 'from_logits': self.from_logits}
 
 
 def _threshold(value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+    if not is_number(value) or not 0 <= value <= 1:
         raise ValueError(f"threshold must be a number in [0, 1], got {value!r}")
     return float(value)
 
@@ -218,4 +228,10 @@ def get(identifier, loss, n_out):
         want = 'integer labels' if metric.sparse else 'target rows'
         raise ValueError(f"metric '{metric.name}' reads {want}, but loss '{loss.name}' takes "
                          f"{'integer labels' if loss.sparse else 'target rows'}")
+    if isinstance(metric, _Confusion) and getattr(loss, 'from_logits', False) and not metric.from_logits:
+        raise ValueError(f"metric '{metric.name}' thresholds probabilities, but with {loss.name}(from_logits=True) "
+                         f"the model outputs logits: use numbanet.metrics.{type(metric).__name__}(from_logits=True)")
+    if isinstance(metric, TopKCategoricalAccuracy) and metric.k >= n_out:
+        raise ValueError(f"metric '{metric.name}' with k={metric.k} on a model with {n_out} outputs would count "
+                         f"every sample: k must be below {n_out}")
     return metric

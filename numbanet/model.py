@@ -14,7 +14,7 @@ from numbanet import callbacks as callbacks_module
 from numbanet import losses, onnx_export, optimizers, quantization, saving, utils
 from numbanet import metrics as metrics_module
 from numbanet.backend import to_numpy, write
-from numbanet.checks import (check_weight_list, input_arrays, non_negative_int, positive_int, seed_value,
+from numbanet.checks import (check_weight_list, input_arrays, is_number, non_negative_int, positive_int, seed_value,
                              verbosity)
 from numbanet.distributed import SingleProcess, communicator
 from numbanet.graph import Graph, KerasTensor
@@ -298,7 +298,7 @@ class Model:
         initial_epoch = non_negative_int(initial_epoch, 'initial_epoch')
         verbose = verbosity(verbose)
         xs, y = self._data(x, y)
-        if not isinstance(validation_split, (int, float)) or not 0.0 <= validation_split < 1.0:
+        if not is_number(validation_split) or not 0.0 <= validation_split < 1.0:
             raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
         val = None
         if validation_data is not None:
@@ -409,6 +409,8 @@ class Model:
             loss_sum += self._penalty(k, self._regularized) * count  # every process holds the same weights
         if not math.isfinite(loss_sum):
             return loss_sum, count  # nothing is updated: the weights stay at the last finite step
+        if local:
+            plan.after_step()
         grads = self._parameters.grads
         self._parameters.backend.fill(grads, 0.0)
         if local:
@@ -532,6 +534,8 @@ class Model:
             write(buf, arr)
         self._eager_calls += 1  # a new draw of random numbers (Dropout) for every call in training mode
         plan.forward(training=bool(training), seed=utils.mix_seed(self.seed, 1 << 62, self._eager_calls))
+        if training:
+            plan.after_step()
         plan.head_forward()
         return to_numpy(plan.output)
 

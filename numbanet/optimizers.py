@@ -3,16 +3,17 @@ model's flat parameter buffer, so one kernel call updates every weight."""
 import math
 
 from numbanet.backend import write
+from numbanet.checks import is_number
 
 
 def _rate(value, what):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+    if not is_number(value) or not math.isfinite(value) or value < 0:
         raise ValueError(f"{what} must be a finite number >= 0, got {value!r}")
     return float(value)
 
 
 def _fraction(value, what, upper_open=True):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+    if not is_number(value) or not (
             0.0 <= value < 1.0 if upper_open else 0.0 <= value <= 1.0):
         bounds = '[0, 1)' if upper_open else '[0, 1]'
         raise ValueError(f"{what} must be in {bounds}, got {value!r}")

@@ -96,6 +96,8 @@ class Plan:
         self.logits = self.values[self.logits_id]
         self._forward_calls = [step.forward_call(self.values) for step in self._body]
         self._contexts = [step.ctx for step in self.steps if isinstance(step, _LayerStep)]
+        self._after_calls = [(step.layer.after_step, step.ctx) for step in self.steps
+                             if isinstance(step, _LayerStep) and step.layer.after_step is not None]
         self._head_call = last.forward_call(self.values) if self.head is not None else None
         self._training = None
         self._backward_calls = None
@@ -150,6 +152,12 @@ class Plan:
         for fn, args in self._forward_calls:
             fn(*args)
         self._output_current = self.head is None  # without a head, output and logits are one array
+
+    def after_step(self):
+        """Let layers that keep state from training update it (BatchNormalization's moving statistics):
+        after a training forward pass whose loss turned out finite."""
+        for fn, ctx in self._after_calls:
+            fn(ctx)
 
     def head_forward(self):
         """output = head(logits), once per forward pass: later calls find it done."""

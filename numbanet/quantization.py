@@ -9,7 +9,7 @@ import numpy as np
 
 from numbanet import activations
 from numbanet.backend import to_numpy
-from numbanet.checks import positive_int
+from numbanet.checks import is_number, positive_int
 from numbanet.layers.base import Layer, require_vector
 from numbanet.layers.core import Dense
 
@@ -23,7 +23,7 @@ class Int8Dense(Layer):
         self.units = positive_int(units, 'units')
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
-        if input_scale is not None and (isinstance(input_scale, bool) or not isinstance(input_scale, (int, float))
+        if input_scale is not None and (not is_number(input_scale)
                                         or not 1e-30 < input_scale < 1e30):
             raise ValueError(f"input_scale must be a positive number (one step of the 8-bit input) or None, "
                              f"got {input_scale!r}")

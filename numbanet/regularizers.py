@@ -2,6 +2,8 @@
 to the loss fit reports, and its gradient to the weight's in every step (kernels/cpu/regularizer.py)."""
 import math
 
+from numbanet.checks import is_number
+
 
 class Regularizer:
     def __call__(self, k, values):
@@ -43,7 +45,7 @@ class L2(L1L2):
 
 
 def _factor(value, what):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+    if not is_number(value) or not math.isfinite(value) or value < 0:
         raise ValueError(f"{what} must be a finite number >= 0, got {value!r}")
     return float(value)
 

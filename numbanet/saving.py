@@ -112,7 +112,9 @@ def save_model(model, path):
     tensors = _weight_tensors(model)
     metadata = {'format': FORMAT, 'format_version': FORMAT_VERSION, 'kind': 'model', 'layout': 'numbanet',
                 'model': _config_json(model), 'compile': json.dumps(model.get_compile_config()),
-                'weight_order': json.dumps([w.name for w in model.parameters.weights])}
+                'weight_order': json.dumps([w.name for w in model.parameters.weights]),
+                # Where shuffling stands: the next epoch after loading draws the order it would have drawn.
+                'rng_state': json.dumps(model.rng.bit_generator.state)}
     opt = model.optimizer
     state = opt.state_for(model.parameters) if opt is not None else None
     if state is not None:
@@ -138,6 +140,7 @@ class SavedModel:
         self.config = _json(metadata, 'model', path)
         self.compile_config = _json(metadata, 'compile', path)
         self.weights, self.optimizer_state, self.masks = _split(tensors)
+        self.rng_state = _json(metadata, 'rng_state', path) if 'rng_state' in metadata else None
         iterations = metadata.get('optimizer_iterations', '0')
         if not iterations.isdigit() or int(iterations) >= 2**53:
             raise SavedFileError(f"{path}: optimizer_iterations must be a whole number of steps, got {iterations!r}")
@@ -153,10 +156,19 @@ class SavedModel:
             if array.shape != (n_params,):
                 raise SavedFileError(f"{self.path}: optimizer state '{slot}' has shape {array.shape}, the model "
                                      f"has {n_params} parameters")
+        rng = np.random.Generator(type(model.rng.bit_generator)())
+        if self.rng_state is not None:
+            try:
+                rng.bit_generator.state = self.rng_state
+            except (TypeError, ValueError, KeyError) as e:
+                raise SavedFileError(f"{self.path}: rng_state is not a {type(rng.bit_generator).__name__} state "
+                                     f"({type(e).__name__}: {e})") from None
         for w, mask in _check_masks(model, self.masks, self.path):
             w.mask = mask
         for w, array in pairs:
             w.assign(array)
+        if self.rng_state is not None:
+            model.rng.bit_generator.state = rng.bit_generator.state
 
 
 # ---- weights only --------------------------------------------------------------------------------------------

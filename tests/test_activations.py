@@ -84,3 +84,17 @@ def test_unknown_and_bad_activations_are_refused():
         layers.LeakyReLU(negative_slope=float('nan'))
     with pytest.raises(TypeError, match='slope'):
         activations.get({'name': 'gelu', 'slope': 1})
+
+
+def test_activations_and_their_layers_cannot_drift_apart():
+    leaky = layers.LeakyReLU(negative_slope=0.2)
+    with pytest.raises(AttributeError):
+        leaky.negative_slope = 0.1
+    with pytest.raises(AttributeError, match='cannot be changed'):
+        leaky.activation.negative_slope = 0.1
+    assert activations.get({'name': 'relu'}) is activations.relu
+    for bad in ({'name': ['relu']}, {'name': {}}):
+        with pytest.raises(ValueError, match='activation must be one of'):
+            activations.get(bad)
+    assert [layers.LeakyReLU().name.rstrip('_0123456789'), layers.ELU().name.rstrip('_0123456789')] == \
+        ['leaky_re_lu', 'elu']

@@ -128,3 +128,18 @@ def test_compress_example_prints_every_row(tmp_path, rng, capsys):
     assert by_method['int8, dynamic activations']['bytes'] < by_method[methods[0]]['bytes'] / 3.5
     assert by_method['pruned 95% + 1 epoch fine-tune']['gzip_bytes'] < by_method[methods[0]]['gzip_bytes'] / 3
     assert all(0 <= r['accuracy'] <= 1 and r['samples_per_s'] > 0 for r in rows)
+
+
+def test_example_load_takes_the_task_from_the_file(tmp_path, rng, capsys):
+    folder, saved = _tiny_folder(tmp_path, rng), str(tmp_path / 'binary.safetensors')
+    example = load_example('mnist')
+    common = ['--data-dir', folder, '--epochs', '1', '--batch-size', '32', '--hidden', '16', '--verbose', '0',
+              '--json']
+    assert example.main(common + ['--task', 'binary', '--save', saved]) == 0
+    capsys.readouterr()
+    assert example.main(common + ['--load', saved]) == 0  # no --task: the one output says binary
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result['task'] == 'binary' and result['model'] == 'loaded'
+    for bad in (['--hidden', ','], ['--hidden', '0'], ['--lr', '-1'], ['--lr', 'nan']):
+        with pytest.raises(SystemExit):
+            example.parse_args(bad)

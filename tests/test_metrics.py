@@ -75,3 +75,22 @@ def test_metric_arguments_are_checked():
         numbanet.metrics.Precision(thresholds=1.5)
     with pytest.raises(ValueError, match='num_thresholds'):
         numbanet.metrics.AUC(num_thresholds=1)
+
+
+def test_threshold_metrics_on_logits(rng):
+    z = rng.standard_normal((300, 1)).astype(np.float32) * 3
+    y = (rng.random((300, 1)) < 1 / (1 + np.exp(-z))).astype(np.float32)
+    model = _identity(1)
+    with pytest.raises(ValueError, match='from_logits=True'):
+        model.compile(optimizer='sgd', loss=numbanet.losses.BinaryCrossentropy(from_logits=True), metrics=['auc'])
+    model.compile(optimizer='sgd', loss=numbanet.losses.BinaryCrossentropy(from_logits=True),
+                  metrics=[numbanet.metrics.AUC(from_logits=True), numbanet.metrics.Precision(from_logits=True)])
+    logs = model.evaluate(z, y, verbose=0, return_dict=True)
+    probs = 1 / (1 + np.exp(-z.astype(np.float64)))
+    on_probs = _identity(1)
+    on_probs.compile(optimizer='sgd', loss='mse', metrics=['auc', 'precision'])
+    want = on_probs.evaluate(probs.astype(np.float32), y, verbose=0, return_dict=True)
+    assert logs['auc'] == pytest.approx(want['auc'], abs=2e-3)
+    assert logs['precision'] == pytest.approx(want['precision'])
+    with pytest.raises(ValueError, match='k must be below 4'):
+        _identity(4).compile(optimizer='sgd', loss='mse', metrics=['top_k_categorical_accuracy'])

@@ -59,6 +59,7 @@ def test_crafted_architectures_are_refused_clearly(tmp_path, trained):
         'not a layer': (lambda c, m, t: c['layers'][1].update({'class': 'Model'}), 'unknown layer'),
         'iterations': (lambda c, m, t: m.update(optimizer_iterations='-1'), 'whole number'),
         'huge iterations': (lambda c, m, t: m.update(optimizer_iterations='1' + '0' * 20), 'whole number'),
+        'rng state': (lambda c, m, t: m.update(rng_state='{"bit_generator": "PCG64", "state": 5}'), 'rng_state'),
         'nan weight': (lambda c, m, t: t[next(k for k in t if k.endswith('/kernel'))].__setitem__((0, 0), np.nan),
                        'NaN'),
     }

@@ -184,3 +184,13 @@ def test_every_layer_and_activation_saves_and_loads(tmp_path, rng):
     assert [type(l) for l in loaded.layers] == [type(l) for l in model.layers]
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
     assert [m.name for m in loaded.compiled_metrics] == ['accuracy', 'auc']
+
+
+def test_training_after_load_continues_with_the_same_shuffles(tmp_path, trained):
+    model, x, y = trained
+    model.save(tmp_path / 'm.safetensors')
+    loaded = load_model(tmp_path / 'm.safetensors')
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0)  # shuffle=True: the generator's state matters
+    loaded.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    for a, b in zip(model.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(a, b)

@@ -53,7 +53,10 @@ class LeakyReLU(Activation):
 
     def __init__(self, negative_slope=0.3, **kwargs):
         super().__init__(activations.LeakyReLU(negative_slope=negative_slope), **kwargs)
-        self.negative_slope = self.activation.negative_slope
+
+    @property
+    def negative_slope(self):
+        return self.activation.negative_slope
 
     def get_config(self):
         return {**Layer.get_config(self), 'negative_slope': self.negative_slope}
@@ -62,7 +65,10 @@ class LeakyReLU(Activation):
 class ELU(Activation):
     def __init__(self, alpha=1.0, **kwargs):
         super().__init__(activations.ELU(alpha=alpha), **kwargs)
-        self.alpha = self.activation.alpha
+
+    @property
+    def alpha(self):
+        return self.activation.alpha
 
     def get_config(self):
         return {**Layer.get_config(self), 'alpha': self.alpha}

@@ -44,7 +44,9 @@ def unique_name(base):
 
 
 def _snake(name):
-    return re.sub(r'(?<!^)(?=[A-Z])', '_', name).lower()
+    # Keras's: BatchNormalization -> batch_normalization, LeakyReLU -> leaky_re_lu, ELU -> elu.
+    name = re.sub(r'(.)([A-Z][a-z]+)', r'\1_\2', name)
+    return re.sub(r'([a-z0-9])([A-Z])', r'\1_\2', name).lower()
 
 
 def shape_tuple(shape, what):
@@ -151,6 +153,10 @@ class Layer:
         raise NotImplementedError(f"layer '{self.name}' ({type(self).__name__}) defines no backward(), "
                                   f"so it cannot be trained through")
 
+    # A layer that keeps state from training (moving statistics) defines after_step(ctx): called once a
+    # training step's loss is known to be finite, so a step refused for NaN leaves the state as it was.
+    after_step = None
+
     # ---- calling -----------------------------------------------------------------------------------------
     def __call__(self, inputs, training=False):
         tensors = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
@@ -183,6 +189,8 @@ class Layer:
         for buf, a in zip(plan.inputs, arrays):
             write(buf, a)
         plan.forward(training, seed=int(global_rng().integers(2**63)) if training else 0)
+        if training:
+            plan.after_step()
         plan.head_forward()
         return to_numpy(plan.output)
 

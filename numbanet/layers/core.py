@@ -3,7 +3,7 @@ import numpy as np
 
 from numbanet import activations, initializers, regularizers
 from numbanet.backend import rows
-from numbanet.checks import positive_int
+from numbanet.checks import is_number, positive_int
 from numbanet.layers.base import Layer, require_vector
 from numbanet.utils import mix_seed
 
@@ -81,18 +81,26 @@ class Dropout(Layer):
     `seed` when given), so training repeats bit for bit and nothing is allocated per step."""
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
-            raise ValueError(f"Dropout rate must be in [0, 1), got {rate!r}")
         if noise_shape is not None:
             raise ValueError("Dropout's noise_shape is not supported: every element gets its own draw")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
             raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
         super().__init__(**kwargs)
-        self.rate = float(rate)
+        self.rate = rate
         self.seed = None if seed is None else int(seed)
 
+    @property
+    def rate(self):
+        return self._rate
+
+    @rate.setter
+    def rate(self, value):  # checked however it is set: the kernels scale by 1 / (1 - rate)
+        if not is_number(value) or not 0.0 <= value < 1.0:
+            raise ValueError(f"Dropout rate must be in [0, 1), got {value!r}")
+        self._rate = float(value)
+
     def workspace(self, batch, training):
-        return {'mask': (batch,) + self.built_input_shape} if training and self.rate else {}
+        return {'mask': (batch,) + self.built_input_shape} if training else {}
 
     def forward(self, x, out, ctx):
         if ctx.training and self.rate:

@@ -3,6 +3,7 @@ import numpy as np
 
 from numbanet import initializers
 from numbanet.backend import rows
+from numbanet.checks import is_number
 from numbanet.layers.base import Layer
 
 
@@ -14,7 +15,7 @@ def _last_axis(layer, axis, input_shape):
 
 
 def _epsilon(value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+    if not is_number(value) or not 0 < value < 1:
         raise ValueError(f"epsilon must be a small positive number, got {value!r}")
     return float(value)
 
@@ -52,6 +53,9 @@ class _Normalization(Layer):
         dbeta = self.beta.grad if self.center else ctx.constant('unused_dbeta', (channels,), 0.0)
         return dgamma, dbeta
 
+    def extra_repr(self):
+        return f"axis={self.axis}, epsilon={self.epsilon}"
+
     def get_config(self):
         return {**super().get_config(), 'axis': self.axis, 'epsilon': self.epsilon, 'center': self.center,
                 'scale': self.scale, 'beta_initializer': initializers.name_of(self.beta_initializer),
@@ -68,7 +72,7 @@ class BatchNormalization(_Normalization):
                  gamma_initializer='ones', moving_mean_initializer='zeros', moving_variance_initializer='ones',
                  **kwargs):
         super().__init__(axis, epsilon, center, scale, beta_initializer, gamma_initializer, **kwargs)
-        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0 <= momentum < 1:
+        if not is_number(momentum) or not 0 <= momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
         self.momentum = float(momentum)
         self.moving_mean_initializer = initializers.get(moving_mean_initializer)
@@ -96,11 +100,15 @@ class BatchNormalization(_Normalization):
             ws = ctx.ws
             ctx.k.batchnorm_forward_train(rows(out), ws['mean'], ws['var'], rows(x), gamma, beta, self.epsilon,
                                           ws['work'])
-            ctx.k.batchnorm_update_moving(self.moving_mean.value, self.moving_variance.value, ws['mean'], ws['var'],
-                                          self.momentum)
         else:
             ctx.k.batchnorm_forward_infer(rows(out), rows(x), self.moving_mean.value, self.moving_variance.value,
                                           gamma, beta, self.epsilon, ctx.ws['work'])
+
+    def after_step(self, ctx):
+        # The moving statistics move only once the step's loss is known to be finite.
+        if self.trainable:
+            ctx.k.batchnorm_update_moving(self.moving_mean.value, self.moving_variance.value, ctx.ws['mean'],
+                                          ctx.ws['var'], self.momentum)
 
     def backward(self, x, out, dout, dx, ctx):
         if not self.trainable:  # inference mode: the statistics are constants
@@ -114,6 +122,9 @@ class BatchNormalization(_Normalization):
         ws = ctx.ws
         ctx.k.batchnorm_backward(rows(ws['dx'] if dx is None else dx), dgamma, dbeta, rows(dout), rows(x),
                                  ws['mean'], ws['var'], gamma, self.epsilon, ws['work'])
+
+    def extra_repr(self):
+        return f"{super().extra_repr()}, momentum={self.momentum}"
 
     def get_config(self):
         return {**super().get_config(), 'momentum': self.momentum,

@@ -137,3 +137,16 @@ def test_dropout_refuses_bad_arguments():
         layers.Dropout(0.5, seed=-1)
     with pytest.raises(ValueError, match='noise_shape'):
         layers.Dropout(0.5, noise_shape=(1, 3))
+
+
+def test_dropout_rate_can_change_between_fits_and_is_checked(rng):
+    model = _dropout_model(rate=0.0)
+    model.compile(optimizer='sgd', loss='mse')
+    x, y = rng.standard_normal((8, 20)).astype(np.float32), rng.standard_normal((8, 4)).astype(np.float32)
+    model.fit(x, y, verbose=0)
+    dropout = model.layers[2]
+    dropout.rate = 0.5
+    model.fit(x, y, verbose=0)
+    with pytest.raises(ValueError, match='rate'):
+        dropout.rate = 1.5
+    assert dropout.rate == 0.5

@@ -119,3 +119,20 @@ def test_normalization_arguments_are_checked():
     for bad in (0, -1e-3, 2.0):
         with pytest.raises(ValueError, match='epsilon'):
             layers.LayerNormalization(epsilon=bad)
+
+
+def test_a_step_refused_for_nan_leaves_the_moving_statistics(rng):
+    inputs = layers.Input(shape=(3,))
+    bn = layers.BatchNormalization()
+    model = numbanet.Model(inputs, layers.Dense(1)(bn(layers.Dense(4, activation='exponential')(inputs))))
+    model.compile(optimizer='sgd', loss='mse')
+    x = rng.standard_normal((8, 3)).astype(np.float32)
+    model.fit(x, np.zeros((8, 1)), epochs=1, verbose=0)
+    before = [w.copy() for w in bn.get_weights()]
+    big = model.layers[1].get_weights()
+    big[0][:] = 1e4  # exp overflows: the loss is not finite
+    model.layers[1].set_weights(big)
+    with pytest.warns(RuntimeWarning, match='loss became'):
+        model.fit(x, np.zeros((8, 1)), epochs=1, verbose=0)
+    for a, b in zip(before, bn.get_weights()):
+        np.testing.assert_array_equal(a, b)
