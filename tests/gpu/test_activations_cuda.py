@@ -8,6 +8,7 @@ from numba import cuda
 
 from numbanet.kernels.cpu import activations as cpu_act
 from numbanet.kernels.cuda import activations as gpu_act
+from tests.helpers.gpu import dev as to_device
 
 CASES = [('sigmoid', {}), ('tanh', {}), ('exponential', {}), ('gelu', {'approximate': False}),
          ('gelu', {'approximate': True}), ('leaky_relu', {'negative_slope': 0.2}), ('elu', {'alpha': 0.7}),
@@ -20,10 +21,6 @@ SPECIAL = [0.0, -80.0, 80.0, -3.0, 3.0, -1e-4, 1e-4, -10.0, 10.0]
 @pytest.fixture
 def rng():
     return np.random.default_rng(11)
-
-
-def to_device(a):
-    return cuda.to_device(np.ascontiguousarray(a))
 
 
 def call(fn, **named):

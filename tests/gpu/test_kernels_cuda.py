@@ -6,14 +6,7 @@ from numba import cuda
 
 from numbanet.kernels import cpu
 from numbanet.kernels import cuda as gpu
-
-
-def dev(a):
-    return cuda.to_device(np.ascontiguousarray(a))
-
-
-def host(d):
-    return d.copy_to_host()
+from tests.helpers.gpu import dev, host
 
 
 @pytest.fixture

@@ -11,16 +11,9 @@ from numbanet.kernels.cpu import (binary_crossentropy as cpu_bce, categorical_hi
 from numbanet.kernels.cuda import (binary_crossentropy as gpu_bce, categorical_hinge as gpu_hinge,
                                    huber as gpu_huber, kl_divergence as gpu_kl, log_cosh as gpu_log_cosh,
                                    mae as gpu_mae)
+from tests.helpers.gpu import dev, host
 
 BIG = float(np.finfo(np.float32).max)
-
-
-def dev(a):
-    return cuda.to_device(np.ascontiguousarray(a))
-
-
-def host(d):
-    return d.copy_to_host()
 
 
 @pytest.fixture

@@ -18,17 +18,10 @@ from numbanet.kernels.cuda import confusion as gpu_confusion
 from numbanet.kernels.cuda import dropout as gpu_dropout
 from numbanet.kernels.cuda import layernorm as gpu_ln
 from numbanet.kernels.cuda import regularizer as gpu_reg
+from tests.helpers.gpu import dev, host
 
 EPS = 1e-3
 SHAPES = [(5, 7), (1, 3)]
-
-
-def dev(a):
-    return cuda.to_device(np.ascontiguousarray(a))
-
-
-def host(d):
-    return d.copy_to_host()
 
 
 @pytest.fixture
