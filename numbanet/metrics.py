@@ -132,30 +132,31 @@ class _Confusion(Metric):
         return self.state.reshape(-1, 4).T
 
 
-class Precision(_Confusion):
-    def __init__(self, thresholds=0.5, name='precision', from_logits=False):
+class _OneThreshold(_Confusion):
+    def __init__(self, thresholds, name, from_logits):
         super().__init__(name, [_threshold(thresholds)], from_logits)
         self.threshold = float(thresholds)
+
+    def get_config(self):
+        return {'name': self.name, 'thresholds': self.threshold, 'from_logits': self.from_logits}
+
+
+class Precision(_OneThreshold):
+    def __init__(self, thresholds=0.5, name='precision', from_logits=False):
+        super().__init__(thresholds, name, from_logits)
 
     def result(self):
         tp, fp, _, _ = self.counts()
         return float(tp[0] / (tp[0] + fp[0])) if tp[0] + fp[0] else 0.0
 
-    def get_config(self):
-        return {'name': self.name, 'thresholds': self.threshold, 'from_logits': self.from_logits}
 
-
-class Recall(_Confusion):
+class Recall(_OneThreshold):
     def __init__(self, thresholds=0.5, name='recall', from_logits=False):
-        super().__init__(name, [_threshold(thresholds)], from_logits)
-        self.threshold = float(thresholds)
+        super().__init__(thresholds, name, from_logits)
 
     def result(self):
         tp, _, _, fn = self.counts()
         return float(tp[0] / (tp[0] + fn[0])) if tp[0] + fn[0] else 0.0
-
-    def get_config(self):
-        return {'name': self.name, 'thresholds': self.threshold, 'from_logits': self.from_logits}
 
 
 class AUC(_Confusion):

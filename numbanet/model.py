@@ -346,8 +346,9 @@ class Model:
         if flags != self._trainable_flags:
             self._plans = {}  # which tensors need gradients changed
             self._trainable_flags = flags
-        self.optimizer.build(self._parameters, self._parameters.ranges(self._frozen()))
-        self._regularized = self._parameters.regularized(self._frozen())
+        frozen = self._frozen()
+        self.optimizer.build(self._parameters, self._parameters.ranges(frozen))
+        self._regularized = self._parameters.regularized(frozen)
         self._parameters.refresh_mask()
 
     def _frozen(self):
