@@ -7,7 +7,9 @@ def _fans(shape):
         return 1, 1
     if len(shape) == 1:
         return shape[0], shape[0]
-    return shape[0], shape[1]
+    # A convolution kernel (..., in, out): every tap of the receptive field counts, as in Keras.
+    field = int(np.prod(shape[:-2]))
+    return shape[-2] * field, shape[-1] * field
 
 
 def _truncated_normal(shape, stddev, rng):

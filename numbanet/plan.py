@@ -109,13 +109,14 @@ class Plan:
         if not layer.computes:
             self.steps.append(_ActivationStep(act, ins[0], out, self.k))
             return
+        separate = not act.identity and act.name not in layer.fused_activations
         pre = out
-        if not act.identity:
+        if separate:
             self.values.append(self.backend.empty(self.values[out].shape))
             pre = len(self.values) - 1
         ctx = Context(self.backend, self._alloc(layer.workspace(self.batch, training=False)), out)
         self.steps.append(_LayerStep(layer, ins, pre, ctx))
-        if not act.identity:
+        if separate:
             self.steps.append(_ActivationStep(act, pre, out, self.k))
 
     def _alloc(self, shapes):
@@ -208,7 +209,8 @@ class Plan:
             if self.head is not None and step is self.steps[-1]:
                 self._head_backward_call = call  # the loss decides whether it runs
                 continue
-            calls += [(self.k.add_forward, (grads[step.out], grads[step.out], buf)) for buf in extras[step.out]]
+            calls += [(self.k.add_forward, (rows(grads[step.out]), rows(grads[step.out]), rows(buf)))
+                      for buf in extras[step.out]]
             calls.append(call)
         self.grads = grads
         self.grad_output = grads[self.graph.output_id]

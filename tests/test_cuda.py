@@ -68,12 +68,20 @@ def _signatures():
     f2, fa = float32[:, ::1], float32[:, :]  # fa: any layout (a transposed view)
     u2, w2 = uint8[:, ::1], int32[:, ::1]
     f1, d1, i1, d2 = float32[::1], float64[::1], int64[::1], float64[:, ::1]
+    f4, i4 = float32[:, :, :, ::1], int32[:, :, :, ::1]
     return {
         '_grid._sum_kernel': (d1, d1, int64), '_grid._fill': (f1, float64),
-        'matmul._gemm_tiled': (f2, fa, f2, f1, boolean, boolean), 'matmul._gemm_simple': (f2, f2, f2, f1, boolean),
+        'matmul._gemm_tiled': (f2, fa, f2, f1, boolean, boolean, boolean), 'matmul._gemm_simple': (f2, f2, f2, f1, boolean),
         'matmul._transpose_kernel': (f2, f2),
         'dense._bias_backward': (f1, f2),
-        'relu._relu_forward': (f2, f2), 'relu._relu_backward': (f2, f2, f2),
+        'conv2d._im2col': (f2, f4) + (int64,) * 10, 'conv2d._col2im': (f4, f2) + (int64,) * 10,
+        'conv2d._reference': (f4, f4, f4, f1) + (int64,) * 6,
+        'pooling._max_forward': (f4, i4, f4) + (int64,) * 6, 'pooling._max_backward': (f4, f4, i4),
+        'pooling._avg_forward': (f4, f4) + (int64,) * 6, 'pooling._avg_backward': (f4, f4) + (int64,) * 6,
+        'pooling._global_avg_forward': (f2, f4), 'pooling._global_avg_backward': (f4, f2),
+        'pooling._global_max_forward': (f2, w2, f4), 'pooling._global_max_backward': (f4, f2, w2),
+        'pooling._pad_forward': (f4, f4, int64, int64), 'pooling._pad_backward': (f4, f4, int64, int64),
+        'relu._relu_forward': (f2, f2), 'relu._relu_backward': (f2, f2, f2), 'relu._relu_mask': (f2, f2),
         'softmax._softmax_forward': (f2, f2), 'softmax._softmax_backward': (f2, f2, f2),
         'softmax_crossentropy._forward': (d1, f2, f2, f2), 'softmax_crossentropy._backward': (f2, f2, f2),
         'softmax_crossentropy._fused': (d1, f2, f2, f2), 'softmax_crossentropy._sparse_forward': (d1, f2, f2, i1),

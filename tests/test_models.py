@@ -22,7 +22,7 @@ def test_load_model_refuses_bad_architecture(tmp_path, trained):
     with safe_open(str(tmp_path / 'm.safetensors'), framework='np') as f:
         meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
     config = json.loads(meta['model'])
-    config['layers'][1]['class'] = 'Conv2D'
+    config['layers'][1]['class'] = 'LSTM'
     save_file(tensors, str(tmp_path / 'arch.safetensors'), metadata={**meta, 'model': json.dumps(config)})
     with pytest.raises(SavedFileError, match='unknown layer'):
         load_model(tmp_path / 'arch.safetensors')

@@ -44,9 +44,10 @@ def unique_name(base):
 
 
 def _snake(name):
-    # Keras's: BatchNormalization -> batch_normalization, LeakyReLU -> leaky_re_lu, ELU -> elu.
-    name = re.sub(r'(.)([A-Z][a-z]+)', r'\1_\2', name)
-    return re.sub(r'([a-z0-9])([A-Z])', r'\1_\2', name).lower()
+    # Keras's: BatchNormalization -> batch_normalization, LeakyReLU -> leaky_re_lu, ELU -> elu,
+    # Conv2D -> conv2d, MaxPooling2D -> max_pooling2d.
+    name = re.sub(r'(.)([A-Z][a-z0-9]+)', r'\1_\2', name)
+    return re.sub(r'([a-z])([A-Z])', r'\1_\2', name).lower()
 
 
 def shape_tuple(shape, what):
@@ -77,6 +78,11 @@ class Layer:
     # layer's input and never calls forward/backward.
     computes = True
     activation = activations.linear
+    # Activations (by name) that forward applies itself, fused into its product, instead of the plan
+    # running them as a step of their own: forward then writes the activated output, and backward gets
+    # the gradient of that output (and may overwrite it). A subclass that overrides forward or backward
+    # does not inherit this unless it says so again.
+    fused_activations = ()
 
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, **kwargs):
         if kwargs:
@@ -129,6 +135,8 @@ class Layer:
         super().__init_subclass__(**kwargs)
         if 'build' in cls.__dict__:
             cls.build = _builds_once(cls.__dict__['build'])
+        if ('forward' in cls.__dict__ or 'backward' in cls.__dict__) and 'fused_activations' not in cls.__dict__:
+            cls.fused_activations = ()
 
     def ensure_built(self, input_shape):
         if not self.built:

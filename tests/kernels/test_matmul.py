@@ -52,14 +52,28 @@ def test_gemm_takes_transposed_a_without_copy(rng, M, K, N):
     np.testing.assert_allclose(C, C0 + A.T @ B, rtol=1e-4, atol=1e-4)
 
 
-def test_serial_and_parallel_are_bitwise_equal(rng):
+@pytest.mark.parametrize('K', [300, 1100])  # 1100: three passes over k (KC = 512)
+@pytest.mark.parametrize('relu', [False, True])
+def test_serial_and_parallel_are_bitwise_equal(rng, K, relu):
     # Each C element is summed by one thread in one order, whatever the thread count.
-    A, B, bias, C0 = _operands(rng, 131, 300, 133)
+    A, B, bias, C0 = _operands(rng, 131, K, 133)
     C1, C2, C3 = C0.copy(), C0.copy(), C0.copy()
-    g._gemm_serial(C1, A, B, bias, False)
-    g._gemm_parallel(C2, A, B, bias, False, 2)
-    g._gemm_parallel(C3, A, B, bias, False, 3)
+    g._gemm_serial(C1, A, B, bias, False, relu)
+    g._gemm_parallel(C2, A, B, bias, False, relu, 2)
+    g._gemm_parallel(C3, A, B, bias, False, relu, 3)
     assert np.array_equal(C1, C2) and np.array_equal(C1, C3)
+
+
+@pytest.mark.parametrize('M,K,N', [(1, 1100, 300), (7, 1030, 33), (130, 9, 32), (5, 513, 96)])
+@pytest.mark.parametrize('accumulate', [False, True])
+def test_fused_relu_and_long_k(rng, M, K, N, accumulate):
+    # Past KC the tiles restart from C for every pass over k; ReLU applies once, after the last pass.
+    A, B, bias, C0 = _operands(rng, M, K, N)
+    C = C0.copy()
+    g.gemm(C, A, B, bias, accumulate, relu=True)
+    want = (C0 if accumulate else bias) + A.astype(np.float64) @ B
+    np.testing.assert_allclose(C, np.maximum(want, 0), rtol=1e-4, atol=1e-3)
+    assert (C >= 0).all()
 
 
 def test_gemm_refuses_shapes_that_do_not_chain(rng):

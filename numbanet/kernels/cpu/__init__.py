@@ -16,6 +16,7 @@ from numbanet.kernels.cpu.binary_crossentropy import binary_crossentropy_forward
 from numbanet.kernels.cpu.categorical_hinge import categorical_hinge_backward, categorical_hinge_forward
 from numbanet.kernels.cpu.concat import concat_backward, concat_forward
 from numbanet.kernels.cpu.confusion import confusion_counts
+from numbanet.kernels.cpu.conv2d import col2im, conv2d_backward, conv2d_forward, conv2d_reference, im2col
 from numbanet.kernels.cpu.dense import bias_backward, dense_backward, dense_forward
 from numbanet.kernels.cpu.distillation import distillation_backward, distillation_forward
 from numbanet.kernels.cpu.dropout import dropout_backward, dropout_forward
@@ -31,10 +32,14 @@ from numbanet.kernels.cpu.mask import apply_mask
 from numbanet.kernels.cpu.matmul import gemm, gemm_at, gemm_reference, transpose
 from numbanet.kernels.cpu.mse import mse_backward, mse_forward
 from numbanet.kernels.cpu.regularizer import regularizer_backward, regularizer_forward
-from numbanet.kernels.cpu.relu import relu_backward, relu_forward
+from numbanet.kernels.cpu.relu import relu_backward, relu_forward, relu_mask
 from numbanet.kernels.cpu.sgd import sgd_update
 from numbanet.kernels.cpu.softmax import softmax_backward, softmax_forward
 from numbanet.kernels.cpu.softmax_crossentropy import (
     softmax_crossentropy_backward, softmax_crossentropy_forward, softmax_crossentropy_fused,
     sparse_softmax_crossentropy_backward, sparse_softmax_crossentropy_forward,
     sparse_softmax_crossentropy_fused)
+from numbanet.kernels.cpu.pooling import (avg_pool2d_backward, avg_pool2d_forward, global_avg_pool2d_backward,
+                                          global_avg_pool2d_forward, global_max_pool2d_backward,
+                                          global_max_pool2d_forward, max_pool2d_backward, max_pool2d_forward,
+                                          zero_pad2d_backward, zero_pad2d_forward)

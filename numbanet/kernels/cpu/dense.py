@@ -4,9 +4,10 @@ from numba import njit
 from numbanet.kernels.cpu.matmul import gemm, gemm_at, transpose
 
 
-def dense_forward(out, inp, weight, bias):
-    # out (B,N) = inp (B,K) @ weight (K,N) + bias (N,); bias is None for use_bias=False.
-    gemm(out, inp, weight, bias, False)
+def dense_forward(out, inp, weight, bias, relu=False):
+    # out (B,N) = inp (B,K) @ weight (K,N) + bias (N,); bias is None for use_bias=False; relu: then
+    # max(out, 0), fused.
+    gemm(out, inp, weight, bias, False, relu)
 
 
 def dense_backward(dinp, dweight, dbias, weight_t, dout, inp, weight):

@@ -13,14 +13,18 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from numbanet.kernels.cpu._simd import LANES, fma16, fma16_partial
 from numbanet.kernels.cpu._stack import stack_f32
 
 MR = 4           # rows of C per register tile
 NR = 64          # columns of C per register tile
 TILE = MR * NR
-NE = 16          # width of the tiles that cover the last N % NR columns
+NE = LANES       # width of the tiles that cover the last N % NR columns: one vector
 TILE_E = MR * NE
+NH = NR // 2      # width of the half tile that may follow the full ones
+TILE_H = MR * NH
 NW = 256         # width of the one-row tiles: a lone row (batch-1 inference) reads each row of B whole
+KC = 512         # k per pass over a band of C: a 512 x 64 panel of B is 128 KB, well inside a core's L2
 # Contraction into FMA only. No reassociation: the k sum runs in a fixed order, reproducibly.
 _FM = {'contract'}
 # Below this many flops a thread pool costs more than it saves: waking a sleeping worker takes about
@@ -56,120 +60,160 @@ def _store_tile(C, acc, width, i0, rows, j0, cols):
             crow[c] = acc[r * width + c]
 
 
-# In the tiles, rows of B are sliced (bk = B[k, j0:...]) rather than indexed as B[k, j0 + c]: with a
-# variable j0 numba must allow for a negative index and wrap it, which stops LLVM from vectorising.
+# Each tile sums k over [k0, k1): _gemm_rows walks k in blocks of KC so that a panel of B stays in the
+# core's L2 while every tile of the band passes over it; a tile starts from C (accumulate) after the first.
 
 @njit(cache=True, fastmath=_FM)
-def _tile_4xNR(C, A, B, bias, accumulate, i0, j0):
+def _tile_4xNR(C, A, B, bias, accumulate, i0, j0, k0, k1):
     acc = stack_f32(TILE)
     _load_tile(acc, NR, C, bias, accumulate, i0, MR, j0, NR)
-    for k in range(A.shape[1]):
+    for k in range(k0, k1):
         a0 = A[i0, k]
         a1 = A[i0 + 1, k]
         a2 = A[i0 + 2, k]
         a3 = A[i0 + 3, k]
-        bk = B[k, j0:j0 + NR]
-        for c in range(NR):
-            b = bk[c]
-            acc[c] += a0 * b
-            acc[NR + c] += a1 * b
-            acc[2 * NR + c] += a2 * b
-            acc[3 * NR + c] += a3 * b
+        fma16(acc, 0, a0, B, k, j0)
+        fma16(acc, 16, a0, B, k, j0 + 16)
+        fma16(acc, 32, a0, B, k, j0 + 32)
+        fma16(acc, 48, a0, B, k, j0 + 48)
+        fma16(acc, 64, a1, B, k, j0)
+        fma16(acc, 80, a1, B, k, j0 + 16)
+        fma16(acc, 96, a1, B, k, j0 + 32)
+        fma16(acc, 112, a1, B, k, j0 + 48)
+        fma16(acc, 128, a2, B, k, j0)
+        fma16(acc, 144, a2, B, k, j0 + 16)
+        fma16(acc, 160, a2, B, k, j0 + 32)
+        fma16(acc, 176, a2, B, k, j0 + 48)
+        fma16(acc, 192, a3, B, k, j0)
+        fma16(acc, 208, a3, B, k, j0 + 16)
+        fma16(acc, 224, a3, B, k, j0 + 32)
+        fma16(acc, 240, a3, B, k, j0 + 48)
     _store_tile(C, acc, NR, i0, MR, j0, NR)
 
 
 @njit(cache=True, fastmath=_FM)
-def _tile_1xNR(C, A, B, bias, accumulate, i, j0):
+def _tile_1xNR(C, A, B, bias, accumulate, i, j0, k0, k1):
     # Leftover rows, and batch-1 inference: one row of C, still register-resident.
     acc = stack_f32(NR)
     _load_tile(acc, NR, C, bias, accumulate, i, 1, j0, NR)
-    for k in range(A.shape[1]):
+    for k in range(k0, k1):
         a = A[i, k]
-        bk = B[k, j0:j0 + NR]
-        for c in range(NR):
-            acc[c] += a * bk[c]
+        fma16(acc, 0, a, B, k, j0)
+        fma16(acc, 16, a, B, k, j0 + 16)
+        fma16(acc, 32, a, B, k, j0 + 32)
+        fma16(acc, 48, a, B, k, j0 + 48)
     _store_tile(C, acc, NR, i, 1, j0, NR)
 
 
 @njit(cache=True, fastmath=_FM)
-def _tile_1xNW(C, A, B, bias, accumulate, i, j0):
+def _tile_1xNW(C, A, B, bias, accumulate, i, j0, k0, k1):
     # One row of C is bound by how fast B streams in; 256 columns at once read every row of B as one
     # contiguous 1 KB run, which the prefetchers follow better than four 256-byte pieces.
     acc = stack_f32(NW)
     _load_tile(acc, NW, C, bias, accumulate, i, 1, j0, NW)
-    for k in range(A.shape[1]):
+    for k in range(k0, k1):
         a = A[i, k]
-        bk = B[k, j0:j0 + NW]
-        for c in range(NW):
-            acc[c] += a * bk[c]
+        for c in range(0, NW, LANES):
+            fma16(acc, c, a, B, k, j0 + c)
     _store_tile(C, acc, NW, i, 1, j0, NW)
 
 
 @njit(cache=True, fastmath=_FM)
-def _tile_4xNE(C, A, B, bias, accumulate, i0, j0, cols):
-    # The last cols <= NE columns. The width stays the constant NE so the tile stays in registers;
-    # columns past cols multiply zeros (a masked load) and are never stored.
-    acc = stack_f32(TILE_E)
-    _load_tile(acc, NE, C, bias, accumulate, i0, MR, j0, cols)
-    for k in range(A.shape[1]):
+def _tile_4xNH(C, A, B, bias, accumulate, i0, j0, k0, k1):
+    # Half a tile, 4 x 32, for the 32 columns past the last full tile (32 and 96 filters are common):
+    # 8 accumulators keep more multiply-adds in flight than two single-vector tiles.
+    acc = stack_f32(TILE_H)
+    _load_tile(acc, NH, C, bias, accumulate, i0, MR, j0, NH)
+    for k in range(k0, k1):
         a0 = A[i0, k]
         a1 = A[i0 + 1, k]
         a2 = A[i0 + 2, k]
         a3 = A[i0 + 3, k]
-        bk = B[k, j0:]
-        for c in range(NE):
-            b = bk[c] if c < cols else np.float32(0.0)
-            acc[c] += a0 * b
-            acc[NE + c] += a1 * b
-            acc[2 * NE + c] += a2 * b
-            acc[3 * NE + c] += a3 * b
+        fma16(acc, 0, a0, B, k, j0)
+        fma16(acc, 16, a0, B, k, j0 + 16)
+        fma16(acc, 32, a1, B, k, j0)
+        fma16(acc, 48, a1, B, k, j0 + 16)
+        fma16(acc, 64, a2, B, k, j0)
+        fma16(acc, 80, a2, B, k, j0 + 16)
+        fma16(acc, 96, a3, B, k, j0)
+        fma16(acc, 112, a3, B, k, j0 + 16)
+    _store_tile(C, acc, NH, i0, MR, j0, NH)
+
+
+@njit(cache=True, fastmath=_FM)
+def _tile_4xNE(C, A, B, bias, accumulate, i0, j0, cols, k0, k1):
+    # The last cols <= NE columns: one vector per row, loaded under a mask so nothing past the row is read.
+    acc = stack_f32(TILE_E)
+    _load_tile(acc, NE, C, bias, accumulate, i0, MR, j0, cols)
+    for k in range(k0, k1):
+        fma16_partial(acc, 0, A[i0, k], B, k, j0, cols)
+        fma16_partial(acc, NE, A[i0 + 1, k], B, k, j0, cols)
+        fma16_partial(acc, 2 * NE, A[i0 + 2, k], B, k, j0, cols)
+        fma16_partial(acc, 3 * NE, A[i0 + 3, k], B, k, j0, cols)
     _store_tile(C, acc, NE, i0, MR, j0, cols)
 
 
 @njit(cache=True, fastmath=_FM)
-def _tile_1xNE(C, A, B, bias, accumulate, i, j0, cols):
+def _tile_1xNE(C, A, B, bias, accumulate, i, j0, cols, k0, k1):
     acc = stack_f32(NE)
     _load_tile(acc, NE, C, bias, accumulate, i, 1, j0, cols)
-    for k in range(A.shape[1]):
-        a = A[i, k]
-        bk = B[k, j0:]
-        for c in range(NE):
-            b = bk[c] if c < cols else np.float32(0.0)
-            acc[c] += a * b
+    for k in range(k0, k1):
+        fma16_partial(acc, 0, A[i, k], B, k, j0, cols)
     _store_tile(C, acc, NE, i, 1, j0, cols)
 
 
+@njit(cache=True, inline='always')
+def _relu_rows(C, i0, i1):
+    # A fused ReLU, applied to rows the tiles have just stored, while they are still in L1.
+    for i in range(i0, i1):
+        crow = C[i]
+        for c in range(C.shape[1]):
+            v = crow[c]
+            crow[c] = v if v > 0.0 else 0.0
+
+
 @njit(cache=True)
-def _gemm_rows(C, A, B, bias, accumulate, r0, r1):
-    # Rows r0..r1 of C, every column: 4-row tiles, then single rows; 64-wide tiles, then 16-wide.
+def _gemm_rows(C, A, B, bias, accumulate, relu, r0, r1):
+    # Rows r0..r1 of C, every column: 4-row tiles, then single rows; 64-wide tiles, then 32-wide, then 16-wide.
     N = C.shape[1]
+    K = A.shape[1]
     full = N - N % NR
-    i = r0
-    while i < r1:
-        if i + MR <= r1:
-            for j0 in range(0, full, NR):
-                _tile_4xNR(C, A, B, bias, accumulate, i, j0)
-            for j0 in range(full, N, NE):
-                _tile_4xNE(C, A, B, bias, accumulate, i, j0, min(NE, N - j0))
-            i += MR
-        else:
-            wide = N - N % NW
-            for j0 in range(0, wide, NW):
-                _tile_1xNW(C, A, B, bias, accumulate, i, j0)
-            for j0 in range(wide, full, NR):
-                _tile_1xNR(C, A, B, bias, accumulate, i, j0)
-            for j0 in range(full, N, NE):
-                _tile_1xNE(C, A, B, bias, accumulate, i, j0, min(NE, N - j0))
-            i += 1
+    half = full + NH if N - full >= NH else full
+    wide = N - N % NW
+    for k0 in range(0, max(K, 1), KC):
+        k1 = min(K, k0 + KC)
+        acc = accumulate or k0 > 0
+        last = relu and k1 == K
+        i = r0
+        while i < r1:
+            if i + MR <= r1:
+                for j0 in range(0, full, NR):
+                    _tile_4xNR(C, A, B, bias, acc, i, j0, k0, k1)
+                if half > full:
+                    _tile_4xNH(C, A, B, bias, acc, i, full, k0, k1)
+                for j0 in range(half, N, NE):
+                    _tile_4xNE(C, A, B, bias, acc, i, j0, min(NE, N - j0), k0, k1)
+                step = MR
+            else:
+                for j0 in range(0, wide, NW):
+                    _tile_1xNW(C, A, B, bias, acc, i, j0, k0, k1)
+                for j0 in range(wide, full, NR):
+                    _tile_1xNR(C, A, B, bias, acc, i, j0, k0, k1)
+                for j0 in range(full, N, NE):
+                    _tile_1xNE(C, A, B, bias, acc, i, j0, min(NE, N - j0), k0, k1)
+                step = 1
+            if last:
+                _relu_rows(C, i, i + step)
+            i += step
 
 
 @njit(cache=True)
-def _gemm_serial(C, A, B, bias, accumulate):
-    _gemm_rows(C, A, B, bias, accumulate, 0, C.shape[0])
+def _gemm_serial(C, A, B, bias, accumulate, relu):
+    _gemm_rows(C, A, B, bias, accumulate, relu, 0, C.shape[0])
 
 
 @njit(cache=True, parallel=True)
-def _gemm_parallel(C, A, B, bias, accumulate, threads):
+def _gemm_parallel(C, A, B, bias, accumulate, relu, threads):
     # One contiguous block of rows per thread (a multiple of MR): no two threads write one cell,
     # and each thread walks the same panels of B, which every core then holds in its own L1.
     M = C.shape[0]
@@ -177,7 +221,7 @@ def _gemm_parallel(C, A, B, bias, accumulate, threads):
     chunks = min(threads, bands)
     per = (bands + chunks - 1) // chunks * MR
     for t in prange(chunks):
-        _gemm_rows(C, A, B, bias, accumulate, min(M, t * per), min(M, (t + 1) * per))
+        _gemm_rows(C, A, B, bias, accumulate, relu, min(M, t * per), min(M, (t + 1) * per))
 
 
 def _check(C, A, B, bias):
@@ -190,8 +234,9 @@ def _check(C, A, B, bias):
         raise ValueError(f"gemm bias has {bias.shape[0]} values for {N} columns")
 
 
-def gemm(C, A, B, bias=None, accumulate=False):
-    """C = A @ B + bias, or C += A @ B when accumulate (bias then ignored). bias None for none."""
+def gemm(C, A, B, bias=None, accumulate=False, relu=False):
+    """C = A @ B + bias, or C += A @ B when accumulate (bias then ignored). bias None for none. relu: then
+    C = max(C, 0), fused (a layer's ReLU, with no pass of its own over the output)."""
     if bias is None:
         bias = NO_BIAS
     _check(C, A, B, bias)
@@ -200,9 +245,9 @@ def gemm(C, A, B, bias=None, accumulate=False):
     if M > MR and 2 * M * N * A.shape[1] >= PARALLEL_MIN_FLOPS:
         threads = numba.get_num_threads()
         if threads > 1:
-            _gemm_parallel(C, A, B, bias, accumulate, threads)
+            _gemm_parallel(C, A, B, bias, accumulate, relu, threads)
             return
-    _gemm_serial(C, A, B, bias, accumulate)
+    _gemm_serial(C, A, B, bias, accumulate, relu)
 
 
 def gemm_at(C, A_t, B, accumulate=False):

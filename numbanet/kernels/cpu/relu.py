@@ -1,6 +1,9 @@
 """ReLU. Outputs must not overlap inputs: LLVM vectorises these loops only after a runtime check
 that they do not, and an in-place call would fall back to a scalar loop several times slower."""
-from numba import njit
+import numba
+from numba import njit, prange
+
+PARALLEL_MIN = 1 << 18     # elements; below this a thread pool costs more than it saves (probes.md)
 
 
 @njit(cache=True)
@@ -19,3 +22,32 @@ def relu_backward(dinp, dout, out):
     for b in range(out.shape[0]):
         for c in range(out.shape[1]):
             dinp[b, c] = dout[b, c] if out[b, c] > 0.0 else 0.0
+
+
+@njit(cache=True)
+def _relu_mask_rows(dout, out, r0, r1):
+    for b in range(r0, r1):
+        for c in range(out.shape[1]):
+            if not out[b, c] > 0.0:
+                dout[b, c] = 0.0
+
+
+@njit(cache=True, parallel=True)
+def _relu_mask_parallel(dout, out, threads):
+    B = out.shape[0]
+    per = (B + threads - 1) // threads
+    for t in prange(threads):
+        _relu_mask_rows(dout, out, min(B, t * per), min(B, (t + 1) * per))
+
+
+def relu_mask(dout, out):
+    # dout, out: (B, C); dout = dout where out > 0, else 0, in place: the backward of a ReLU that a layer
+    # applied itself (fused into its product), before the layer's own backward reads dout.
+    if dout.shape != out.shape:
+        raise ValueError(f"relu_mask needs dout and out of one shape, got {dout.shape} and {out.shape}")
+    if out.size >= PARALLEL_MIN:
+        threads = numba.get_num_threads()
+        if threads > 1:
+            _relu_mask_parallel(dout, out, threads)
+            return
+    _relu_mask_rows(dout, out, 0, out.shape[0])

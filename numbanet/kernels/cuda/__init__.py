@@ -19,6 +19,7 @@ from numbanet.kernels.cuda.binary_crossentropy import binary_crossentropy_forwar
 from numbanet.kernels.cuda.categorical_hinge import categorical_hinge_backward, categorical_hinge_forward
 from numbanet.kernels.cuda.concat import concat_backward, concat_forward
 from numbanet.kernels.cuda.confusion import confusion_counts
+from numbanet.kernels.cuda.conv2d import col2im, conv2d_backward, conv2d_forward, conv2d_reference, im2col
 from numbanet.kernels.cuda.dense import bias_backward, dense_backward, dense_forward
 from numbanet.kernels.cuda.distillation import distillation_backward, distillation_forward
 from numbanet.kernels.cuda.dropout import dropout_backward, dropout_forward
@@ -34,7 +35,7 @@ from numbanet.kernels.cuda.mask import apply_mask
 from numbanet.kernels.cuda.matmul import gemm, gemm_at, gemm_reference, transpose
 from numbanet.kernels.cuda.mse import mse_backward, mse_forward
 from numbanet.kernels.cuda.regularizer import regularizer_backward, regularizer_forward
-from numbanet.kernels.cuda.relu import relu_backward, relu_forward
+from numbanet.kernels.cuda.relu import relu_backward, relu_forward, relu_mask
 from numbanet.kernels.cuda.sgd import sgd_update
 from numbanet.kernels.cuda.softmax import softmax_backward, softmax_forward
 from numbanet.kernels.cuda.softmax_crossentropy import (
@@ -42,3 +43,7 @@ from numbanet.kernels.cuda.softmax_crossentropy import (
     sparse_softmax_crossentropy_backward, sparse_softmax_crossentropy_forward,
     sparse_softmax_crossentropy_fused)
 
+from numbanet.kernels.cuda.pooling import (avg_pool2d_backward, avg_pool2d_forward, global_avg_pool2d_backward,
+                                           global_avg_pool2d_forward, global_max_pool2d_backward,
+                                           global_max_pool2d_forward, max_pool2d_backward, max_pool2d_forward,
+                                           zero_pad2d_backward, zero_pad2d_forward)

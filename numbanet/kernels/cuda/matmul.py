@@ -13,7 +13,7 @@ TILE = 16
 
 
 @cuda.jit
-def _gemm_tiled(C, A, B, bias, accumulate, transpose_a):
+def _gemm_tiled(C, A, B, bias, accumulate, transpose_a, relu):
     # transpose_a: A holds A^T (K, M), so dense_backward needs no transposed copy of its input.
     tile_a = cuda.shared.array((TILE, TILE), float32)
     tile_b = cuda.shared.array((TILE, TILE), float32)
@@ -42,14 +42,15 @@ def _gemm_tiled(C, A, B, bias, accumulate, transpose_a):
         cuda.syncthreads()
     if row < M and col < N:
         if accumulate:
-            C[row, col] += acc
+            v = C[row, col] + acc
         elif bias.shape[0] > 0:
-            C[row, col] = acc + bias[col]
+            v = acc + bias[col]
         else:
-            C[row, col] = acc
+            v = acc
+        C[row, col] = v if not relu or v > 0.0 else float32(0.0)
 
 
-def _launch(C, A, B, bias, accumulate, transpose_a):
+def _launch(C, A, B, bias, accumulate, transpose_a, relu=False):
     M, N = C.shape
     K = A.shape[0] if transpose_a else A.shape[1]
     rows = A.shape[1] if transpose_a else A.shape[0]
@@ -59,12 +60,12 @@ def _launch(C, A, B, bias, accumulate, transpose_a):
     if bias.shape[0] != 0 and bias.shape[0] != N:
         raise ValueError(f"gemm bias has {bias.shape[0]} values for {N} columns")
     grid = ((N + TILE - 1) // TILE, (M + TILE - 1) // TILE)
-    _gemm_tiled[grid, (TILE, TILE)](C, A, B, bias, accumulate, transpose_a)
+    _gemm_tiled[grid, (TILE, TILE)](C, A, B, bias, accumulate, transpose_a, relu)
 
 
-def gemm(C, A, B, bias=None, accumulate=False):
-    """C = A @ B + bias, or C += A @ B when accumulate. bias None for none."""
-    _launch(C, A, B, no_bias() if bias is None else bias, accumulate, False)
+def gemm(C, A, B, bias=None, accumulate=False, relu=False):
+    """C = A @ B + bias, or C += A @ B when accumulate. bias None for none. relu: then C = max(C, 0), fused."""
+    _launch(C, A, B, no_bias() if bias is None else bias, accumulate, False, relu)
 
 
 def gemm_at(C, A_t, B, accumulate=False):

@@ -30,3 +30,20 @@ def relu_forward(out, inp):
 def relu_backward(dinp, dout, out):
     # dinp, dout, out: (B, C); dinp is overwritten
     _relu_backward[blocks(out.shape[0] * out.shape[1]), THREADS](dinp, dout, out)
+
+
+@cuda.jit
+def _relu_mask(dout, out):
+    i = cuda.grid(1)
+    C = out.shape[1]
+    if i < out.shape[0] * C:
+        b, c = i // C, i % C
+        if not out[b, c] > 0.0:
+            dout[b, c] = 0.0
+
+
+def relu_mask(dout, out):
+    # dout, out: (B, C); dout = dout where out > 0, else 0, in place (a ReLU fused into the layer before it).
+    if tuple(dout.shape) != tuple(out.shape):
+        raise ValueError(f"relu_mask needs dout and out of one shape, got {dout.shape} and {out.shape}")
+    _relu_mask[blocks(out.shape[0] * out.shape[1]), THREADS](dout, out)

@@ -1,0 +1,203 @@
+"""Conv2D as im2col + GEMM, channels-last: inp (N,H,W,C), weight (KH,KW,C,F) as Keras stores it, out (N,Ho,Wo,F).
+
+im2col copies every receptive field into one row of `col` (N*Ho*Wo, KH*KW*C), in the order (ky, kx, c)
+that weight.reshape(KH*KW*C, F) already has, so the convolution is one product with our GEMM tiles. This
+beat a direct convolution at the MNIST convnet's shapes: the product runs at GEMM speed, while the copy
+is one streaming pass. The backward reuses `col`: the weight gradient reads it first, then it is
+overwritten with the column gradient, which col2im scatters back into the image. One workspace buffer,
+allocated once per batch shape, serves both.
+
+`geometry` is (stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w); padding cells are zeros.
+Both copies run one image per iteration, so each output cell is written by one thread in a fixed order:
+results do not depend on the thread count.
+"""
+import numba
+import numpy as np
+from numba import njit, prange
+
+from numbanet.kernels.cpu.dense import bias_backward
+from numbanet.kernels.cpu.matmul import NO_BIAS, gemm, gemm_at, transpose
+
+# Below this many copied values per batch a thread pool costs more than it saves.
+PARALLEL_MIN_VALUES = 1 << 16
+
+
+@njit(cache=True)
+def _im2col_rows(col, inp, n, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw):
+    # Flat offsets rather than slices: a first layer (C = 1) copies single values, and a slice per value
+    # cost more than the copy.
+    H, W, C = inp.shape[1], inp.shape[2], inp.shape[3]
+    src = inp.reshape(inp.size)
+    dst = col.reshape(col.size)
+    span = KW * C
+    depth = KH * span
+    for y in range(Ho):
+        for x in range(Wo):
+            base = ((n * Ho + y) * Wo + x) * depth
+            ix0 = x * sw - pl
+            inside = ix0 >= 0 and ix0 + (KW - 1) * dw < W
+            for ky in range(KH):
+                iy = y * sh - pt + ky * dh
+                at = base + ky * span
+                if iy < 0 or iy >= H:
+                    for j in range(span):
+                        dst[at + j] = 0.0
+                elif inside and dw == 1:
+                    # The whole kernel row lies in the image: KW * C adjacent values.
+                    start = ((n * H + iy) * W + ix0) * C
+                    d = dst[at:at + span]
+                    v = src[start:start + span]
+                    for j in range(span):
+                        d[j] = v[j]
+                else:
+                    for kx in range(KW):
+                        ix = ix0 + kx * dw
+                        if 0 <= ix < W:
+                            start = ((n * H + iy) * W + ix) * C
+                            for c in range(C):
+                                dst[at + kx * C + c] = src[start + c]
+                        else:
+                            for c in range(C):
+                                dst[at + kx * C + c] = 0.0
+
+
+@njit(cache=True)
+def _col2im_rows(dinp, col, n, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw):
+    H, W, C = dinp.shape[1], dinp.shape[2], dinp.shape[3]
+    img = dinp[n]
+    for iy in range(H):
+        for ix in range(W):
+            for c in range(C):
+                img[iy, ix, c] = 0.0
+    for y in range(Ho):
+        for x in range(Wo):
+            row = col[(n * Ho + y) * Wo + x]
+            for ky in range(KH):
+                iy = y * sh - pt + ky * dh
+                if iy < 0 or iy >= H:
+                    continue
+                for kx in range(KW):
+                    ix = x * sw - pl + kx * dw
+                    if 0 <= ix < W:
+                        seg = row[(ky * KW + kx) * C:(ky * KW + kx + 1) * C]
+                        dst = img[iy, ix]
+                        for c in range(C):
+                            dst[c] += seg[c]
+
+
+@njit(cache=True)
+def _im2col_serial(col, inp, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw):
+    for n in range(inp.shape[0]):
+        _im2col_rows(col, inp, n, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
+
+
+@njit(cache=True, parallel=True)
+def _im2col_parallel(col, inp, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw):
+    for n in prange(inp.shape[0]):
+        _im2col_rows(col, inp, n, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
+
+
+@njit(cache=True)
+def _col2im_serial(dinp, col, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw):
+    for n in range(dinp.shape[0]):
+        _col2im_rows(dinp, col, n, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
+
+
+@njit(cache=True, parallel=True)
+def _col2im_parallel(dinp, col, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw):
+    for n in prange(dinp.shape[0]):
+        _col2im_rows(dinp, col, n, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
+
+
+def _check(out, inp, weight, geometry):
+    # The copies index without bounds checks, so every size they loop over is checked here first.
+    if inp.ndim != 4 or weight.ndim != 4 or out.ndim != 4:
+        raise ValueError(f"conv2d needs inp (N,H,W,C), weight (KH,KW,C,F) and out (N,Ho,Wo,F); got {inp.shape}, "
+                         f"{weight.shape}, {out.shape}")
+    sh, sw, pt, pl, dh, dw = geometry
+    if min(sh, sw, dh, dw) < 1 or min(pt, pl) < 0:
+        raise ValueError(f"conv2d geometry must have strides and dilations >= 1 and paddings >= 0, got {geometry}")
+    N, H, W, C = inp.shape
+    KH, KW, Cw, F = weight.shape
+    Ho, Wo = out.shape[1], out.shape[2]
+    # Windows that hang over the edge read zeros (every read is bounds-checked), so any Ho, Wo >= 1 is
+    # safe; what must agree are the sizes the product and the copies loop over.
+    if Cw != C or out.shape[0] != N or out.shape[3] != F or Ho < 1 or Wo < 1:
+        raise ValueError(f"conv2d shapes do not fit: inp {inp.shape}, weight {weight.shape}, out {out.shape}")
+    return N, Ho, Wo, KH, KW, C, F
+
+
+def _check_col(col, N, Ho, Wo, KH, KW, C):
+    if col.shape != (N * Ho * Wo, KH * KW * C):
+        raise ValueError(f"conv2d col workspace must be {(N * Ho * Wo, KH * KW * C)}, got {col.shape}")
+
+
+def _parallel(values):
+    return values >= PARALLEL_MIN_VALUES and numba.get_num_threads() > 1
+
+
+def im2col(col, inp, KH, KW, Ho, Wo, geometry):
+    # col (N*Ho*Wo, KH*KW*C) = every receptive field of inp (N,H,W,C), zeros where it hangs over the edge.
+    if _parallel(col.size):
+        _im2col_parallel(col, inp, Ho, Wo, KH, KW, *geometry)
+    else:
+        _im2col_serial(col, inp, Ho, Wo, KH, KW, *geometry)
+
+
+def col2im(dinp, col, KH, KW, Ho, Wo, geometry):
+    # dinp (N,H,W,C) = the sum of col's values (N*Ho*Wo, KH*KW*C) over every place each input cell was copied to.
+    if _parallel(col.size):
+        _col2im_parallel(dinp, col, Ho, Wo, KH, KW, *geometry)
+    else:
+        _col2im_serial(dinp, col, Ho, Wo, KH, KW, *geometry)
+
+
+def conv2d_forward(out, col, inp, weight, bias, geometry, relu=False):
+    # out (N,Ho,Wo,F) = conv(inp (N,H,W,C), weight (KH,KW,C,F)) + bias (F,); bias None for use_bias=False;
+    # relu: then max(out, 0), fused. col (N*Ho*Wo, KH*KW*C) is the workspace the backward reads.
+    N, Ho, Wo, KH, KW, C, F = _check(out, inp, weight, geometry)
+    _check_col(col, N, Ho, Wo, KH, KW, C)
+    im2col(col, inp, KH, KW, Ho, Wo, geometry)
+    gemm(out.reshape(N * Ho * Wo, F), col, weight.reshape(KH * KW * C, F), bias, False, relu)
+
+
+def conv2d_backward(dinp, dweight, dbias, weight_t, col, dout, inp, weight, geometry):
+    # dweight (KH,KW,C,F) += col^T @ dout, dbias (F,) += sums of dout over (N,Ho,Wo), dinp (N,H,W,C) =
+    # col2im(dout @ weight^T). col holds the forward's im2col on entry and the column gradient on return.
+    # What is None is skipped, as in dense_backward; weight_t (F, KH*KW*C) is scratch for weight^T.
+    N, Ho, Wo, KH, KW, C, F = _check(dout, inp, weight, geometry)
+    _check_col(col, N, Ho, Wo, KH, KW, C)
+    dout2 = dout.reshape(N * Ho * Wo, F)
+    if dweight is not None:
+        gemm_at(dweight.reshape(KH * KW * C, F), col, dout2, True)
+    if dbias is not None:
+        bias_backward(dbias, dout2)
+    if dinp is not None:
+        transpose(weight_t, weight.reshape(KH * KW * C, F))
+        gemm(col, dout2, weight_t, None, False)
+        col2im(dinp, col, KH, KW, Ho, Wo, geometry)
+
+
+@njit(cache=True)
+def _reference(out, inp, weight, bias, sh, sw, pt, pl, dh, dw):
+    N, Ho, Wo, F = out.shape
+    H, W, C = inp.shape[1], inp.shape[2], inp.shape[3]
+    for n in range(N):
+        for y in range(Ho):
+            for x in range(Wo):
+                for f in range(F):
+                    s = bias[f] if bias.shape[0] > 0 else np.float32(0.0)
+                    for ky in range(weight.shape[0]):
+                        iy = y * sh - pt + ky * dh
+                        for kx in range(weight.shape[1]):
+                            ix = x * sw - pl + kx * dw
+                            if 0 <= iy < H and 0 <= ix < W:
+                                for c in range(C):
+                                    s += inp[n, iy, ix, c] * weight[ky, kx, c, f]
+                    out[n, y, x, f] = s
+
+
+def conv2d_reference(out, inp, weight, bias, geometry):
+    """The direct convolution conv2d_forward is tested against: no im2col, no tiles."""
+    _check(out, inp, weight, geometry)
+    _reference(out, inp, weight, NO_BIAS if bias is None else bias, *geometry)

@@ -1,0 +1,144 @@
+"""Conv2D on the GPU as im2col + GEMM, channels-last. Twin of kernels/cpu/conv2d.py: same names, same
+arguments, same workspace (`col` holds the receptive fields from forward to backward, then the column
+gradient). im2col runs one thread per col element; col2im one thread per input element, gathering the
+column entries it was copied to in a fixed order: no atomics, deterministic sums.
+"""
+import numpy as np
+from numba import cuda
+
+from numbanet.kernels.cuda._grid import THREADS, blocks, no_bias
+from numbanet.kernels.cuda.dense import bias_backward
+from numbanet.kernels.cuda.matmul import gemm, gemm_at, transpose
+
+
+@cuda.jit
+def _im2col(col, inp, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw):
+    i = cuda.grid(1)
+    H, W, C = inp.shape[1], inp.shape[2], inp.shape[3]
+    depth = col.shape[1]
+    if i < col.shape[0] * depth:
+        row, j = i // depth, i % depth
+        c = j % C
+        kx = (j // C) % KW
+        ky = j // (C * KW)
+        x = row % Wo
+        y = (row // Wo) % Ho
+        n = row // (Wo * Ho)
+        iy = y * sh - pt + ky * dh
+        ix = x * sw - pl + kx * dw
+        if 0 <= iy < H and 0 <= ix < W:
+            col[row, j] = inp[n, iy, ix, c]
+        else:
+            col[row, j] = 0.0
+
+
+@cuda.jit
+def _col2im(dinp, col, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw):
+    i = cuda.grid(1)
+    N, H, W, C = dinp.shape[0], dinp.shape[1], dinp.shape[2], dinp.shape[3]
+    if i < N * H * W * C:
+        c = i % C
+        ix = (i // C) % W
+        iy = (i // (C * W)) % H
+        n = i // (C * W * H)
+        s = np.float32(0.0)
+        for ky in range(KH):
+            ty = iy + pt - ky * dh  # = y * sh for the output row y that reads this input through tap ky
+            if ty < 0 or ty % sh != 0 or ty // sh >= Ho:
+                continue
+            y = ty // sh
+            for kx in range(KW):
+                tx = ix + pl - kx * dw
+                if tx < 0 or tx % sw != 0 or tx // sw >= Wo:
+                    continue
+                s += col[(n * Ho + y) * Wo + tx // sw, (ky * KW + kx) * C + c]
+        dinp[n, iy, ix, c] = s
+
+
+def _check(out, inp, weight, geometry):
+    # The kernels index without bounds checks past the guards above, so the sizes must agree first.
+    if len(inp.shape) != 4 or len(weight.shape) != 4 or len(out.shape) != 4:
+        raise ValueError(f"conv2d needs inp (N,H,W,C), weight (KH,KW,C,F) and out (N,Ho,Wo,F); got {inp.shape}, "
+                         f"{weight.shape}, {out.shape}")
+    sh, sw, pt, pl, dh, dw = geometry
+    if min(sh, sw, dh, dw) < 1 or min(pt, pl) < 0:
+        raise ValueError(f"conv2d geometry must have strides and dilations >= 1 and paddings >= 0, got {geometry}")
+    N, H, W, C = inp.shape
+    KH, KW, Cw, F = weight.shape
+    Ho, Wo = out.shape[1], out.shape[2]
+    if Cw != C or out.shape[0] != N or out.shape[3] != F or Ho < 1 or Wo < 1:
+        raise ValueError(f"conv2d shapes do not fit: inp {inp.shape}, weight {weight.shape}, out {out.shape}")
+    return N, Ho, Wo, KH, KW, C, F
+
+
+def _check_col(col, N, Ho, Wo, KH, KW, C):
+    if tuple(col.shape) != (N * Ho * Wo, KH * KW * C):
+        raise ValueError(f"conv2d col workspace must be {(N * Ho * Wo, KH * KW * C)}, got {tuple(col.shape)}")
+
+
+def im2col(col, inp, KH, KW, Ho, Wo, geometry):
+    # col (N*Ho*Wo, KH*KW*C) = every receptive field of inp (N,H,W,C), zeros where it hangs over the edge.
+    _im2col[blocks(col.shape[0] * col.shape[1]), THREADS](col, inp, Ho, Wo, KH, KW, *geometry)
+
+
+def col2im(dinp, col, KH, KW, Ho, Wo, geometry):
+    # dinp (N,H,W,C) = the sum of col's values (N*Ho*Wo, KH*KW*C) over every place each input cell was copied to.
+    N, H, W, C = dinp.shape
+    _col2im[blocks(N * H * W * C), THREADS](dinp, col, Ho, Wo, KH, KW, *geometry)
+
+
+def _flat(array, rows, cols):
+    return array.reshape(rows, cols)
+
+
+def conv2d_forward(out, col, inp, weight, bias, geometry, relu=False):
+    # out (N,Ho,Wo,F) = conv(inp (N,H,W,C), weight (KH,KW,C,F)) + bias (F,); bias None for use_bias=False;
+    # relu: then max(out, 0), fused.
+    N, Ho, Wo, KH, KW, C, F = _check(out, inp, weight, geometry)
+    _check_col(col, N, Ho, Wo, KH, KW, C)
+    im2col(col, inp, KH, KW, Ho, Wo, geometry)
+    gemm(_flat(out, N * Ho * Wo, F), col, _flat(weight, KH * KW * C, F), bias, False, relu)
+
+
+def conv2d_backward(dinp, dweight, dbias, weight_t, col, dout, inp, weight, geometry):
+    # dweight (KH,KW,C,F) += col^T @ dout, dbias (F,) += sums of dout over (N,Ho,Wo), dinp (N,H,W,C) =
+    # col2im(dout @ weight^T). col holds the forward's im2col on entry and the column gradient on return.
+    N, Ho, Wo, KH, KW, C, F = _check(dout, inp, weight, geometry)
+    _check_col(col, N, Ho, Wo, KH, KW, C)
+    dout2 = _flat(dout, N * Ho * Wo, F)
+    if dweight is not None:
+        gemm_at(_flat(dweight, KH * KW * C, F), col, dout2, True)
+    if dbias is not None:
+        bias_backward(dbias, dout2)
+    if dinp is not None:
+        transpose(weight_t, _flat(weight, KH * KW * C, F))
+        gemm(col, dout2, weight_t, None, False)
+        col2im(dinp, col, KH, KW, Ho, Wo, geometry)
+
+
+@cuda.jit
+def _reference(out, inp, weight, bias, sh, sw, pt, pl, dh, dw):
+    # One thread per output element, the taps summed in the order im2col lays them out.
+    i = cuda.grid(1)
+    N, Ho, Wo, F = out.shape[0], out.shape[1], out.shape[2], out.shape[3]
+    H, W, C = inp.shape[1], inp.shape[2], inp.shape[3]
+    if i < N * Ho * Wo * F:
+        f = i % F
+        x = (i // F) % Wo
+        y = (i // (F * Wo)) % Ho
+        n = i // (F * Wo * Ho)
+        s = bias[f] if bias.shape[0] > 0 else np.float32(0.0)
+        for ky in range(weight.shape[0]):
+            iy = y * sh - pt + ky * dh
+            for kx in range(weight.shape[1]):
+                ix = x * sw - pl + kx * dw
+                if 0 <= iy < H and 0 <= ix < W:
+                    for c in range(C):
+                        s += inp[n, iy, ix, c] * weight[ky, kx, c, f]
+        out[n, y, x, f] = s
+
+
+def conv2d_reference(out, inp, weight, bias, geometry):
+    """The direct convolution conv2d_forward is tested against: no im2col, no shared memory."""
+    _check(out, inp, weight, geometry)
+    _reference[blocks(out.size), THREADS](out, inp, weight, no_bias() if bias is None else bias, *geometry)

@@ -1,0 +1,160 @@
+"""Conv2D on (batch, H, W, C) and Conv1D on (batch, L, C), channels-last with kernels (kh, kw, in, out) and
+(k, in, out) as Keras stores them. Conv1D is Conv2D over a height of one: the same kernels, through views."""
+import numpy as np
+
+from numbanet import activations, initializers, regularizers
+from numbanet.backend import rows
+from numbanet.layers.base import Layer
+from numbanet.layers.windows import channels_last, int_tuple, padding_mode, window
+
+
+class _Conv(Layer):
+    rank = 2
+
+    def __init__(self, filters, kernel_size, strides=1, padding='valid', data_format=None, dilation_rate=1,
+                 groups=1, activation=None, use_bias=True, kernel_initializer='glorot_uniform',
+                 bias_initializer='zeros', kernel_regularizer=None, bias_regularizer=None, **kwargs):
+        n = self.rank
+        if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters < 1:
+            raise ValueError(f"filters must be a positive int, got {filters!r}")
+        self.filters = int(filters)
+        self.kernel_size = int_tuple(kernel_size, n, 'kernel_size')
+        self.strides = int_tuple(strides, n, 'strides')
+        self.dilation_rate = int_tuple(dilation_rate, n, 'dilation_rate')
+        self.padding = padding_mode(padding, ('valid', 'same', 'causal') if n == 1 else ('valid', 'same'))
+        channels_last(data_format)
+        if groups != 1:
+            raise ValueError(f"grouped convolutions are not supported: groups must be 1, got {groups!r}")
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
+            # Keras refuses the combination too: a dilated kernel moved by more than one skips inputs.
+            raise ValueError(f"strides > 1 and dilation_rate > 1 cannot be combined, got strides={self.strides}, "
+                             f"dilation_rate={self.dilation_rate}")
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel = self.bias = None
+        super().__init__(**kwargs)
+
+    # ---- shapes: every layer works on (H, W, C); Conv1D's (L, C) is (1, L, C) --------------------------------
+    def _image(self, input_shape):
+        input_shape = tuple(input_shape)
+        if len(input_shape) != self.rank + 1:
+            want = '(batch, length, channels)' if self.rank == 1 else '(batch, height, width, channels)'
+            raise ValueError(f"layer '{self.name}' needs inputs shaped {want}; got {(None,) + input_shape}")
+        return (1,) + input_shape if self.rank == 1 else input_shape
+
+    def _geometry(self, input_shape):
+        # ((Ho, Wo), (stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w)) for the kernels.
+        H, W, _ = self._image(input_shape)
+        ks, st, dil = ((1,) * (2 - self.rank) + t for t in (self.kernel_size, self.strides, self.dilation_rate))
+        dims = ('height', 'width') if self.rank == 2 else ('', 'length')
+        sizes, pads = [], []
+        for size, k, s, d, dim in zip((H, W), ks, st, dil, dims):
+            out, pad = window(self, size, d * (k - 1) + 1, s, self.padding if dim else 'valid', dim)
+            sizes.append(out)
+            pads.append(pad)
+        return tuple(sizes), (st[0], st[1], pads[0], pads[1], dil[0], dil[1])
+
+    def _kernel2d(self, value):
+        return value if self.rank == 2 else value.reshape((1,) + tuple(value.shape))
+
+    def _as_image(self, array):
+        return array if array is None or self.rank == 2 else array.reshape((array.shape[0], 1) + tuple(array.shape[1:]))
+
+    def build(self, input_shape):
+        channels = self._image(input_shape)[-1]
+        self._geometry(input_shape)  # refuse a window that does not fit before anything is built
+        self.kernel = self.add_weight('kernel', self.kernel_size + (channels, self.filters), self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer)
+        if self.use_bias:
+            self.bias = self.add_weight('bias', (self.filters,), self.bias_initializer,
+                                        regularizer=self.bias_regularizer)
+
+    def compute_output_shape(self, input_shape):
+        (Ho, Wo), _ = self._geometry(input_shape)
+        return (Wo, self.filters) if self.rank == 1 else (Ho, Wo, self.filters)
+
+    def workspace(self, batch, training):
+        # col: every receptive field as a row, kept from forward to backward and reused there for the
+        # column gradient; weight_t: the kernel transposed, for the input gradient's product.
+        (Ho, Wo), _ = self._geometry(self.built_input_shape)
+        depth = int(np.prod(self.kernel_size)) * self.built_input_shape[-1]
+        ws = {'col': (batch * Ho * Wo, depth)}
+        if training:
+            ws['weight_t'] = (self.filters, depth)
+        return ws
+
+    # As Dense: ReLU fused into the product's output, its backward a mask on dout in place.
+    fused_activations = ('relu',)
+
+    def forward(self, x, out, ctx):
+        _, geometry = self._geometry(self.built_input_shape)
+        ctx.k.conv2d_forward(self._as_image(out), ctx.ws['col'], self._as_image(x), self._kernel2d(self.kernel.value),
+                             self.bias.value if self.use_bias else None, geometry, self.activation.name == 'relu')
+
+    def backward(self, x, out, dout, dx, ctx):
+        if self.activation.name == 'relu':
+            ctx.k.relu_mask(rows(dout), rows(out))
+        _, geometry = self._geometry(self.built_input_shape)
+        trains = self.trainable
+        ctx.k.conv2d_backward(self._as_image(dx), self._kernel2d(self.kernel.grad) if trains else None,
+                              self.bias.grad if trains and self.use_bias else None, ctx.ws.get('weight_t'),
+                              ctx.ws['col'], self._as_image(dout), self._as_image(x),
+                              self._kernel2d(self.kernel.value), geometry)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(filters=self.filters, kernel_size=list(self.kernel_size), strides=list(self.strides),
+                      padding=self.padding, dilation_rate=list(self.dilation_rate),
+                      activation=activations.serialize(self.activation), use_bias=self.use_bias,
+                      kernel_initializer=initializers.name_of(self.kernel_initializer),
+                      bias_initializer=initializers.name_of(self.bias_initializer))
+        if self.kernel_regularizer is not None:
+            config['kernel_regularizer'] = regularizers.serialize(self.kernel_regularizer)
+        if self.bias_regularizer is not None:
+            config['bias_regularizer'] = regularizers.serialize(self.bias_regularizer)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        # As Dense: a saved model carries its weights, so an initializer saved by name only may fall back.
+        config = dict(config)
+        for key, default in (('kernel_initializer', 'glorot_uniform'), ('bias_initializer', 'zeros')):
+            try:
+                initializers.get(config.get(key, default))
+            except ValueError:
+                config[key] = default
+        return cls(**config)
+
+    def extra_repr(self):
+        extra = f"filters={self.filters}, kernel_size={self.kernel_size}"
+        if max(self.strides) > 1:
+            extra += f", strides={self.strides}"
+        if max(self.dilation_rate) > 1:
+            extra += f", dilation_rate={self.dilation_rate}"
+        return f"{extra}, padding={self.padding}, activation={self.activation.name}"
+
+
+class Conv2D(_Conv):
+    """2-D convolution: out = activation(conv(inp, kernel) + bias), inp (batch, H, W, C), kernel
+    (kh, kw, C, filters). padding 'valid' or 'same'; strides and dilation_rate an int or a pair."""
+    rank = 2
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding='valid', data_format=None,
+                 dilation_rate=(1, 1), groups=1, activation=None, use_bias=True, **kwargs):
+        super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate, groups, activation,
+                         use_bias, **kwargs)
+
+
+class Conv1D(_Conv):
+    """1-D convolution over (batch, length, channels), kernel (k, C, filters); padding 'valid', 'same' or
+    'causal' (pads only the start, so no output sees a later input)."""
+    rank = 1
+
+    def __init__(self, filters, kernel_size, strides=1, padding='valid', data_format=None, dilation_rate=1,
+                 groups=1, activation=None, use_bias=True, **kwargs):
+        super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate, groups, activation,
+                         use_bias, **kwargs)
