@@ -1,10 +1,18 @@
 """Export a model to ONNX (opset 17 or later) with the onnx package, for inference elsewhere.
 
-Each layer maps to standard operators: Dense to Gemm (a MatMul over the last axis for higher ranks),
-activations to their ONNX operators (GELU and SiLU as the formulas they are), Add to Sum, Concatenate to
-Concat on the last axis, Flatten and Reshape to themselves, Dropout to Identity, BatchNormalization to its
-inference form (one Mul and one Add on the last axis), LayerNormalization to LayerNormalization. The batch
-dimension stays symbolic.
+Each layer maps to standard operators: Dense to Gemm, activations to their ONNX operators (GELU and SiLU as
+the formulas they are), Add to Sum, Concatenate to Concat on the last axis, Flatten and Reshape to
+themselves, Dropout to Identity, BatchNormalization to its inference form (one Mul and one Add per channel),
+LayerNormalization to LayerNormalization. The batch dimension stays symbolic.
+
+Convolutions and pools: Conv1D and Conv2D to Conv (kernel (out, in, k...), the bias its third input,
+explicit pads by Keras's rule: the odd cell after, 'causal' all before), MaxPooling to MaxPool (padding
+never wins), AveragePooling to AveragePool with count_include_pad=0 (padding is not counted, as in Keras),
+GlobalAverage/MaxPooling to GlobalAveragePool/GlobalMaxPool (then Flatten unless keepdims), ZeroPadding2D
+to Pad. ONNX computes these channels-first (N, C, ...) where numbanet holds its tensors channels-last
+(N, ..., C); the graph keeps numbanet's layout at its inputs and output and transposes only where a layer
+needs the other layout, so a chain of convolutions, pools, activations and batch normalizations stays
+channels-first, and a Flatten sees the channels-last order its Dense was trained on.
 """
 import math
 
@@ -12,10 +20,20 @@ import numpy as np
 
 from numbanet.backend import to_numpy
 from numbanet.files import write_atomic
-from numbanet.layers import (Activation, Add, BatchNormalization, Concatenate, Dense, Dropout, Flatten, InputLayer,
-                             LayerNormalization, Reshape)
+from numbanet.layers import (Activation, Add, AveragePooling1D, AveragePooling2D, BatchNormalization, Concatenate,
+                             Conv1D, Conv2D, Dense, Dropout, Flatten, GlobalAveragePooling1D, GlobalAveragePooling2D,
+                             GlobalMaxPooling1D, GlobalMaxPooling2D, InputLayer, LayerNormalization, MaxPooling1D,
+                             MaxPooling2D, Reshape, ZeroPadding2D)
+from numbanet.layers.windows import window_pads
 
 _SELU = {'alpha': 1.6732632423543772, 'gamma': 1.0507009873554805}
+_POOLS = (AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D)
+_GLOBAL_POOLS = (GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D)
+_MAX = (MaxPooling1D, MaxPooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D)
+# Computed channels-first, as ONNX's operators for them take images.
+_CHANNELS_FIRST = (Conv1D, Conv2D, ZeroPadding2D) + _POOLS + _GLOBAL_POOLS
+# The same on either layout given the channel axis: computed in whichever their input is held in.
+_EITHER = (Activation, BatchNormalization, Dropout)
 
 
 def _require_onnx():
@@ -41,7 +59,8 @@ class _Builder:
         self.initializers.append(self.numpy_helper.from_array(np.asarray(values), name))
         return name
 
-    def activation(self, act, x, name):
+    def activation(self, act, x, name, axis=-1):
+        """act on x, whose channels are on `axis` (softmax's axis)."""
         if act.identity:
             return x
         n = f'{name}/{act.name}'
@@ -50,7 +69,7 @@ class _Builder:
         if act.name in simple:
             return self.node(simple[act.name], [x], n)
         if act.name == 'softmax':
-            return self.node('Softmax', [x], n, axis=-1)
+            return self.node('Softmax', [x], n, axis=axis)
         if act.name == 'leaky_relu':
             return self.node('LeakyRelu', [x], n, alpha=act.negative_slope)
         if act.name == 'elu':
@@ -78,8 +97,72 @@ class _Builder:
         return self.node('Mul', [half_x, self.node('Add', [t, c('one', 1.0)], f'{n}/one_plus')], n)
 
 
-def _layer(b, layer, ins):
-    """The ONNX value name of the layer's output, adding its nodes to b."""
+def _pads(layer, sizes, spans):
+    """ONNX's pads (each axis's padding before, then each axis's after) for the layer's windows spanning
+    `spans` cells over an input of `sizes`: the padding before and the output size from Keras's rule
+    (layers/windows.window_pads), and after it what the last window needs beyond the input."""
+    pads = [window_pads(layer, size, span, stride, layer.padding)
+            for size, span, stride in zip(sizes, spans, layer.strides)]
+    return [before for before, _ in pads] + [after for _, after in pads]
+
+
+def _channels_first(b, layer, x, shape):
+    """The ONNX value name of a convolution, pool or padding layer's output, channels-first (N, C, ...) as
+    x is; shape is the layer's channels-last input shape (..., C), without the batch."""
+    name, sizes = layer.name, shape[:-1]
+    if isinstance(layer, (Conv1D, Conv2D)):
+        n = layer.rank
+        kernel = to_numpy(layer.kernel.value).transpose((n + 1, n) + tuple(range(n)))  # (out, in, k...)
+        weights = [b.constant(f'{name}/kernel', np.ascontiguousarray(kernel))]
+        if layer.use_bias:
+            weights.append(b.constant(f'{name}/bias', to_numpy(layer.bias.value)))
+        spans = [d * (k - 1) + 1 for k, d in zip(layer.kernel_size, layer.dilation_rate)]
+        out = b.node('Conv', [x] + weights, f'{name}/conv', kernel_shape=list(layer.kernel_size),
+                     strides=list(layer.strides), dilations=list(layer.dilation_rate),
+                     pads=_pads(layer, sizes, spans))
+        return b.activation(layer.activation, out, name, axis=1)
+    if isinstance(layer, _POOLS):
+        attrs = {} if isinstance(layer, _MAX) else {'count_include_pad': 0}  # Keras averages the inputs only
+        return b.node('MaxPool' if isinstance(layer, _MAX) else 'AveragePool', [x], f'{name}/pool',
+                      kernel_shape=list(layer.pool_size), strides=list(layer.strides),
+                      pads=_pads(layer, sizes, layer.pool_size), **attrs)
+    if isinstance(layer, _GLOBAL_POOLS):
+        out = b.node('GlobalMaxPool' if isinstance(layer, _MAX) else 'GlobalAveragePool', [x], f'{name}/pool')
+        return out if layer.keepdims else b.node('Flatten', [out], f'{name}/flatten', axis=1)  # (N, C, 1...)
+    (top, bottom), (left, right) = layer.padding  # ZeroPadding2D
+    pads = b.constant(f'{name}/pads', np.array([0, 0, top, left, 0, 0, bottom, right], np.int64))
+    return b.node('Pad', [x, pads], f'{name}/pad', mode='constant')
+
+
+class _Layouts:
+    """Each tensor's ONNX value, held channels-last as numbanet holds it or channels-first as ONNX's
+    convolutions take it; a Transpose makes the other form, once, where a layer asks for it. A tensor of
+    rank 2 (batch, features) is both."""
+
+    def __init__(self, b, graph):
+        self.b, self.graph, self.values = b, graph, {}
+
+    def put(self, i, name, first):
+        rank = len(self.graph.tensors[i].shape)
+        self.values[i] = {True: name, False: name} if rank <= 2 else {first: name}
+
+    def held_first(self, i):
+        return False not in self.values[i]
+
+    def get(self, i, first):
+        """Tensor i's value, channels-first when `first`."""
+        held = self.values[i]
+        if first not in held:
+            rank = len(self.graph.tensors[i].shape)
+            perm = [0, rank - 1, *range(1, rank - 1)] if first else [0, *range(2, rank), 1]
+            source = held[not first]
+            held[first] = self.b.node('Transpose', [source], f"{source}/{'nchw' if first else 'nhwc'}", perm=perm)
+        return held[first]
+
+
+def _layer(b, layer, ins, first):
+    """The ONNX value name of the layer's output, adding its nodes to b; the inputs are channels-first
+    when `first` (only for the layers in _EITHER)."""
     name = layer.name
     if isinstance(layer, Dense):
         kernel = b.constant(f'{name}/kernel', to_numpy(layer.kernel.value))
@@ -89,7 +172,7 @@ def _layer(b, layer, ins):
     if isinstance(layer, Activation):
         if layer.activation.identity:
             return b.node('Identity', ins, f'{name}/identity')
-        return b.activation(layer.activation, ins[0], name)
+        return b.activation(layer.activation, ins[0], name, axis=1 if first else -1)
     if isinstance(layer, Add):
         return b.node('Sum', ins, f'{name}/sum')
     if isinstance(layer, Concatenate):
@@ -102,15 +185,17 @@ def _layer(b, layer, ins):
         shape = b.constant(f'{name}/shape', np.array((0,) + layer.target_shape, np.int64))  # 0: keep the batch
         return b.node('Reshape', [ins[0], shape], f'{name}/reshape')
     if isinstance(layer, BatchNormalization):
-        # Inference: y = x * scale + shift on the last axis, whatever the rank (ONNX's BatchNormalization
-        # wants channels on axis 1).
+        # Inference: y = x * scale + shift per channel, whatever the rank (ONNX's BatchNormalization
+        # wants channels on axis 1 and is not worth two transposes where they are last).
         channels = layer.built_input_shape[-1]
         gamma = to_numpy(layer.gamma.value) if layer.scale else np.ones(channels, np.float32)
         beta = to_numpy(layer.beta.value) if layer.center else np.zeros(channels, np.float32)
         scale = gamma / np.sqrt(to_numpy(layer.moving_variance.value).astype(np.float64) + layer.epsilon)
         shift = beta - to_numpy(layer.moving_mean.value) * scale
-        scaled = b.node('Mul', [ins[0], b.constant(f'{name}/scale', scale.astype(np.float32))], f'{name}/scaled')
-        return b.node('Add', [scaled, b.constant(f'{name}/shift', shift.astype(np.float32))], f'{name}/shifted')
+        shape = (-1,) + (1,) * (len(layer.built_input_shape) - 1) if first else (-1,)  # broadcast over (C, H, W)
+        scale, shift = (b.constant(f'{name}/{what}', v.astype(np.float32).reshape(shape))
+                        for what, v in (('scale', scale), ('shift', shift)))
+        return b.node('Add', [b.node('Mul', [ins[0], scale], f'{name}/scaled'), shift], f'{name}/shifted')
     if isinstance(layer, LayerNormalization):
         channels = layer.built_input_shape[-1]
         gamma = to_numpy(layer.gamma.value) if layer.scale else np.ones(channels, np.float32)
@@ -128,16 +213,19 @@ def build(model, opset=17):
         raise ValueError(f"opset must be 17 or later, got {opset}")
     graph = model.graph
     b = _Builder(helper, numpy_helper)
-    names = {}  # tensor id -> ONNX value name
+    values = _Layouts(b, graph)
     inputs = {}
     for i, node in enumerate(graph.nodes):
-        layer = node.layer
+        layer, ids = node.layer, graph.in_ids[i]
         if isinstance(layer, InputLayer):
-            names[i] = layer.name
+            values.put(i, layer.name, first=False)
             inputs[i] = helper.make_tensor_value_info(layer.name, TensorProto.FLOAT, ['batch', *layer.shape])
+        elif isinstance(layer, _CHANNELS_FIRST):
+            values.put(i, _channels_first(b, layer, values.get(ids[0], True), graph.tensors[ids[0]].shape[1:]), True)
         else:
-            names[i] = _layer(b, layer, [names[j] for j in graph.in_ids[i]])
-    b.node('Identity', [names[graph.output_id]], 'output')
+            first = isinstance(layer, _EITHER) and values.held_first(ids[0])
+            values.put(i, _layer(b, layer, [values.get(j, first) for j in ids], first), first)
+    b.node('Identity', [values.get(graph.output_id, False)], 'output')
     outputs = [helper.make_tensor_value_info('output', TensorProto.FLOAT, ['batch', *graph.output.shape[1:]])]
     onnx_graph = helper.make_graph(b.nodes, model.name, [inputs[j] for j in graph.input_ids], outputs,
                                    b.initializers)

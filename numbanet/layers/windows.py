@@ -48,3 +48,9 @@ def window(layer, size, span, stride, padding, dim):
         return (size - 1) // stride + 1, span - 1
     out = (size + stride - 1) // stride
     return out, max((out - 1) * stride + span - size, 0) // 2
+
+
+def window_pads(layer, size, span, stride, padding):
+    """(padding before, padding after) of window(): after is what the last window needs past the input."""
+    out, before = window(layer, size, span, stride, padding, 'axis')
+    return before, max((out - 1) * stride + span - size - before, 0)

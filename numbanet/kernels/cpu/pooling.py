@@ -95,22 +95,29 @@ def _windows_over(i, stride, pad, pool, count):
 # ---- max pooling ----------------------------------------------------------------------------------------------
 @njit(cache=True)
 def _max_forward(out, argmax, inp, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left, n0, n1):
+    # One (C,) row of out and argmax at a time, compared against each (C,) row of the window: the channel
+    # loop is contiguous, so it vectorises.
     _, H, W, C = inp.shape
     for n in range(n0, n1):
         for oh in range(out.shape[1]):
             h0, h1 = _window(oh, stride_h, pad_top, pool_h, H)
             for ow in range(out.shape[2]):
                 w0, w1 = _window(ow, stride_w, pad_left, pool_w, W)
+                best = out[n, oh, ow]
+                where = argmax[n, oh, ow]
+                first = inp[n, h0, w0]
                 for c in range(C):
-                    out[n, oh, ow, c] = inp[n, h0, w0, c]
-                    argmax[n, oh, ow, c] = h0 * W + w0
+                    best[c] = first[c]
+                    where[c] = h0 * W + w0
                 for h in range(h0, h1):
                     for w in range(w0, w1):
+                        row = inp[n, h, w]
+                        cell = h * W + w
                         for c in range(C):
-                            x = inp[n, h, w, c]
-                            if x > out[n, oh, ow, c]:  # strictly: the first of equal values wins
-                                out[n, oh, ow, c] = x
-                                argmax[n, oh, ow, c] = h * W + w
+                            x = row[c]
+                            if x > best[c]:  # strictly: the first of equal values wins
+                                best[c] = x
+                                where[c] = cell
 
 
 @njit(cache=True, parallel=True)

@@ -1,0 +1,93 @@
+"""The convnet's kernels (Keras's simple MNIST convnet, batch 128) against the same operation in numpy
+(im2col through a strided view + BLAS matmul, the usual numpy convolution).
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m pytest bench/test_conv.py
+"""
+import numpy as np
+import pytest
+from numpy.lib.stride_tricks import sliding_window_view
+
+from numbanet.kernels import cpu as k
+
+B = 128
+# (H, W, C, F): the convnet's two 3x3 'valid' convolutions
+CONVS = [(28, 28, 1, 32), (13, 13, 32, 64)]
+GEOMETRY = (1, 1, 0, 0, 1, 1)
+rng = np.random.default_rng(0)
+
+
+def _f32(*shape):
+    return rng.standard_normal(shape, dtype=np.float32)
+
+
+def numpy_im2col(x):
+    # (B, Ho, Wo, C, 3, 3) view -> (B*Ho*Wo, 3*3*C) rows in the kernel's (ky, kx, c) order: one copy.
+    win = sliding_window_view(x, (3, 3), axis=(1, 2))
+    return win.transpose(0, 1, 2, 4, 5, 3).reshape(-1, 9 * x.shape[3])
+
+
+@pytest.mark.parametrize('H,W,C,F', CONVS)
+@pytest.mark.parametrize('who', ['numbanet', 'numpy'])
+def test_conv2d_forward(run, H, W, C, F, who):
+    x, w, b = _f32(B, H, W, C), _f32(3, 3, C, F), _f32(F)
+    out = np.empty((B, H - 2, W - 2, F), np.float32)
+    col = np.empty((B * (H - 2) * (W - 2), 9 * C), np.float32)
+    if who == 'numbanet':
+        fn = lambda: k.conv2d_forward(out, col, x, w, b, GEOMETRY, True)  # noqa: E731
+    else:
+        def fn():
+            z = np.matmul(numpy_im2col(x), w.reshape(9 * C, F), out=out.reshape(-1, F))
+            np.maximum(np.add(z, b, out=z), 0, out=z)
+    run(f'conv2d_forward+relu[{B}x{H}x{W}x{C}->{F}]', f'{who} conv2d_forward', fn, rounds=30)
+
+
+@pytest.mark.parametrize('H,W,C,F', CONVS)
+@pytest.mark.parametrize('who', ['numbanet', 'numpy'])
+def test_conv2d_backward(run, H, W, C, F, who):
+    # Weight and bias gradients, and the input gradient except for a first layer (C = 1), as in training.
+    x, w, dout = _f32(B, H, W, C), _f32(3, 3, C, F), _f32(B, H - 2, W - 2, F)
+    col = np.empty((B * (H - 2) * (W - 2), 9 * C), np.float32)
+    dw, db = np.zeros_like(w), np.zeros(F, np.float32)
+    dx = np.empty_like(x) if C > 1 else None
+    out = np.empty_like(dout)
+    k.conv2d_forward(out, col, x, w, None, GEOMETRY)
+    saved = col.copy()
+    wt = np.empty((F, 9 * C), np.float32)
+    if who == 'numbanet':
+        def fn():
+            col[...] = saved  # the forward's columns, which the input gradient overwrites
+            k.conv2d_backward(dx, dw, db, wt, col, dout, x, w, GEOMETRY)
+    else:
+        d2 = dout.reshape(-1, F)
+
+        def fn():
+            cols = numpy_im2col(x)
+            dw.reshape(9 * C, F)[...] += cols.T @ d2
+            db[...] += d2.sum(0)
+            if dx is not None:
+                dcol = (d2 @ w.reshape(9 * C, F).T).reshape(B, H - 2, W - 2, 3, 3, C)
+                dx[...] = 0
+                for ky in range(3):
+                    for kx in range(3):
+                        dx[:, ky:ky + H - 2, kx:kx + W - 2] += dcol[:, :, :, ky, kx]
+    run(f'conv2d_backward[{B}x{H}x{W}x{C}->{F}]', f'{who} conv2d_backward', fn, rounds=30)
+
+
+@pytest.mark.parametrize('H,C', [(26, 32), (11, 64)])
+@pytest.mark.parametrize('who', ['numbanet', 'numpy'])
+def test_max_pool2d(run, H, C, who):
+    x, dout = _f32(B, H, H, C), _f32(B, H // 2, H // 2, C)
+    out, argmax, dx = np.empty_like(dout), np.empty(dout.shape, np.int32), np.empty_like(x)
+    if who == 'numbanet':
+        def fn():
+            k.max_pool2d_forward(out, argmax, x, 2, 2, 2, 2, 0, 0)
+            k.max_pool2d_backward(dx, dout, argmax)
+    else:
+        h = H // 2 * 2
+
+        def fn():
+            win = x[:, :h, :h].reshape(B, h // 2, 2, h // 2, 2, C)
+            m = win.max(axis=(2, 4))
+            dx[...] = 0
+            dx[:, :h, :h] = ((win == m[:, :, None, :, None]) * dout[:, :, None, :, None]).reshape(B, h, h, C)
+    run(f'max_pool2d forward+backward[{B}x{H}x{H}x{C}]', f'{who} max_pool2d', fn, rounds=30)
