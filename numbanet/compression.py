@@ -6,33 +6,42 @@ import numpy as np
 from numbanet.backend import to_numpy
 from numbanet.checks import is_number
 from numbanet.distillation import DistillationLoss, Distiller
-from numbanet.layers import Dense
-from numbanet.quantization import Int8Dense
+from numbanet.layers import Conv1D, Conv2D, Dense
+from numbanet.quantization import INT8_LAYERS
 
 __all__ = ['prune', 'sparsity', 'strip_pruning', 'Distiller', 'DistillationLoss']
 
 
 # ---- pruning -------------------------------------------------------------------------------------------------
-def _kernels(model, layers=None):
+# The layers whose kernels are pruned (subclasses included): their `kernel` weight, never the bias.
+PRUNABLE = (Dense, Conv1D, Conv2D)
+
+
+def _pruned_layers(model, layers, what):
+    """The model's Dense and convolution layers, those named in `layers` only when given."""
     if not model.built:
-        raise ValueError(f"model '{model.name}' is not built yet, so there is nothing to prune")
-    if any(isinstance(layer, Int8Dense) for layer in model.layers):
+        raise ValueError(f"model '{model.name}' is not built yet, so there is {what}")
+    found = [layer for layer in model.layers if isinstance(layer, PRUNABLE)]
+    if layers is None:
+        return found, set()
+    names = {layer if isinstance(layer, str) else layer.name for layer in layers}
+    return [layer for layer in found if layer.name in names], names - {layer.name for layer in found}
+
+
+def _kernels(model, layers=None):
+    found, unknown = _pruned_layers(model, layers, 'nothing to prune')
+    if any(isinstance(layer, INT8_LAYERS) for layer in model.layers):
         raise ValueError("prune before quantize(): int8 kernels cannot be pruned")
-    dense = [layer for layer in model.layers if isinstance(layer, Dense)]
-    if layers is not None:
-        names = {layer if isinstance(layer, str) else layer.name for layer in layers}
-        unknown = names - {layer.name for layer in dense}
-        if unknown:
-            raise ValueError(f"no Dense layers named {sorted(unknown)} in model '{model.name}'")
-        dense = [layer for layer in dense if layer.name in names]
-    if not dense:
-        raise ValueError(f"model '{model.name}' has no Dense kernels to prune")
-    return [layer.kernel for layer in dense]
+    if unknown:
+        raise ValueError(f"no Dense, Conv1D or Conv2D layers named {sorted(unknown)} in model '{model.name}'")
+    if not found:
+        raise ValueError(f"model '{model.name}' has no Dense or convolution kernels to prune")
+    return [layer.kernel for layer in found]
 
 
 def prune(model, sparsity=0.5, scope='global', layers=None):
-    """Zero the smallest-magnitude weights of the Dense kernels (biases are kept) and keep them zero
-    through later training: the optimizer's step is followed by the mask every time.
+    """Zero the smallest-magnitude weights of the Dense, Conv2D and Conv1D kernels (biases are kept) and keep
+    them zero through later training: the optimizer's step is followed by the mask every time.
 
     scope='global' ranks all kernels together (layers keep different shares); 'layer' prunes each kernel
     to the same sparsity. Pruning again only adds zeros. Returns the sparsity reached."""
@@ -61,18 +70,14 @@ def prune(model, sparsity=0.5, scope='global', layers=None):
 
 
 def sparsity(model, layers=None, per_layer=False):
-    """Fraction of the Dense kernels' weights that are exactly zero (per layer name with per_layer=True)."""
+    """Fraction of the Dense and convolution kernels' weights that are exactly zero (per layer name with
+    per_layer=True)."""
     return _zero_fraction(model, layers, per_layer)
 
 
 def _zero_fraction(model, layers, per_layer):
-    if not model.built:
-        raise ValueError(f"model '{model.name}' is not built yet, so there is no sparsity to measure")
-    dense = [layer for layer in model.layers if isinstance(layer, Dense)]
-    if layers is not None:
-        names = {layer if isinstance(layer, str) else layer.name for layer in layers}
-        dense = [layer for layer in dense if layer.name in names]
-    zeros = {layer.name: (int((to_numpy(layer.kernel.value) == 0).sum()), layer.kernel.size) for layer in dense}
+    found, _ = _pruned_layers(model, layers, 'no sparsity to measure')
+    zeros = {layer.name: (int((to_numpy(layer.kernel.value) == 0).sum()), layer.kernel.size) for layer in found}
     if per_layer:
         return {name: z / n for name, (z, n) in zeros.items()}
     total = sum(n for _, n in zeros.values())

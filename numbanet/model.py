@@ -183,11 +183,12 @@ class Model:
     # ---- int8 -----------------------------------------------------------------------------------------
     @property
     def quantized(self):
-        return any(isinstance(layer, quantization.Int8Dense) for layer in self.layers)
+        return any(isinstance(layer, quantization.INT8_LAYERS) for layer in self.layers)
 
     def quantize(self, mode='int8', calibration_data=None):
-        """Keras's model.quantize('int8'): every Dense becomes an Int8Dense (quantization.py). Activations are
-        quantized per row of each batch or, given calibration_data, with one scale per layer measured on it.
+        """Keras's model.quantize('int8'): every Dense becomes an Int8Dense, every Conv2D an Int8Conv2D and every
+        Conv1D an Int8Conv1D (quantization.py). Activations are quantized per row of each batch (per receptive
+        field in a convolution) or, given calibration_data, with one scale per layer measured on it.
         A quantized model is for inference: fit is refused."""
         if mode != 'int8':
             raise ValueError(f"quantize supports mode='int8', got {mode!r}")

@@ -6,12 +6,12 @@ come back when you name them: load_model(path, custom_objects={'MyLayer': MyLaye
 """
 from numbanet import layers, losses, metrics, optimizers
 from numbanet.model import Model
-from numbanet.quantization import Int8Dense
+from numbanet.quantization import INT8_LAYERS, Int8Dense
 from numbanet.saving import SavedFileError, SavedModel
 from numbanet.sequential import Sequential
 
 LAYERS = {name: getattr(layers, name) for name in layers.__all__ if name not in ('Input', 'Layer')}
-LAYERS['Int8Dense'] = Int8Dense
+LAYERS.update({cls.__name__: cls for cls in INT8_LAYERS})
 
 
 class ConfigError(ValueError):

@@ -46,8 +46,10 @@ class _Conv(Layer):
             raise ValueError(f"layer '{self.name}' needs inputs shaped {want}; got {(None,) + input_shape}")
         return (1,) + input_shape if self.rank == 1 else input_shape
 
-    def _geometry(self, input_shape):
-        # ((Ho, Wo), (stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w)) for the kernels.
+    def geometry(self, input_shape):
+        """((Ho, Wo), (stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w)): where the windows land
+        on an input of this shape (batch left out), as the conv2d kernels take it; Conv1D's Ho is 1. Public
+        for the int8 convolutions (quantization.py), which run the same windows."""
         H, W, _ = self._image(input_shape)
         ks, st, dil = ((1,) * (2 - self.rank) + t for t in (self.kernel_size, self.strides, self.dilation_rate))
         dims = ('height', 'width') if self.rank == 2 else ('', 'length')
@@ -66,7 +68,7 @@ class _Conv(Layer):
 
     def build(self, input_shape):
         channels = self._image(input_shape)[-1]
-        self._geometry(input_shape)  # refuse a window that does not fit before anything is built
+        self.geometry(input_shape)  # refuse a window that does not fit before anything is built
         self.kernel = self.add_weight('kernel', self.kernel_size + (channels, self.filters), self.kernel_initializer,
                                       regularizer=self.kernel_regularizer)
         if self.use_bias:
@@ -74,13 +76,13 @@ class _Conv(Layer):
                                         regularizer=self.bias_regularizer)
 
     def compute_output_shape(self, input_shape):
-        (Ho, Wo), _ = self._geometry(input_shape)
+        (Ho, Wo), _ = self.geometry(input_shape)
         return (Wo, self.filters) if self.rank == 1 else (Ho, Wo, self.filters)
 
     def workspace(self, batch, training):
         # col: every receptive field as a row, kept from forward to backward and reused there for the
         # column gradient; weight_t: the kernel transposed, for the input gradient's product.
-        (Ho, Wo), _ = self._geometry(self.built_input_shape)
+        (Ho, Wo), _ = self.geometry(self.built_input_shape)
         depth = int(np.prod(self.kernel_size)) * self.built_input_shape[-1]
         ws = {'col': (batch * Ho * Wo, depth)}
         if training:
@@ -91,14 +93,14 @@ class _Conv(Layer):
     fused_activations = ('relu',)
 
     def forward(self, x, out, ctx):
-        _, geometry = self._geometry(self.built_input_shape)
+        _, geometry = self.geometry(self.built_input_shape)
         ctx.k.conv2d_forward(self._as_image(out), ctx.ws['col'], self._as_image(x), self._kernel2d(self.kernel.value),
                              self.bias.value if self.use_bias else None, geometry, self.activation.name == 'relu')
 
     def backward(self, x, out, dout, dx, ctx):
         if self.activation.name == 'relu':
             ctx.k.relu_mask(rows(dout), rows(out))
-        _, geometry = self._geometry(self.built_input_shape)
+        _, geometry = self.geometry(self.built_input_shape)
         trains = self.trainable
         ctx.k.conv2d_backward(self._as_image(dx), self._kernel2d(self.kernel.grad) if trains else None,
                               self.bias.grad if trains and self.use_bias else None, ctx.ws.get('weight_t'),

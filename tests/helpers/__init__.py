@@ -47,6 +47,41 @@ def trained_mlp(rng, hidden=(32, 16), n=400):
     return model, x, labels
 
 
+def convnet(seed=0, shape=(10, 9, 2), n_out=3):
+    """Every kind of window in one graph: Conv2D 'same', 'valid' with stride 2 and dilated 2, MaxPooling2D, and
+    a Conv1D branch ('causal' with stride 3, dilated 'same' without bias) over the image read as a sequence,
+    joined before a Dense softmax."""
+    inputs = layers.Input(shape=shape)
+    a = layers.Conv2D(6, 3, padding='same', activation='relu')(inputs)
+    a = layers.Conv2D(6, 3, strides=2, padding='valid', activation='relu')(a)
+    a = layers.Conv2D(5, (2, 3), dilation_rate=2, padding='same')(a)
+    a = layers.Flatten()(layers.MaxPooling2D(2)(a))
+    b = layers.Reshape((shape[0] * shape[1], shape[2]))(inputs)
+    b = layers.Conv1D(4, 5, strides=3, padding='causal', activation='relu')(b)
+    b = layers.Flatten()(layers.Conv1D(3, 3, dilation_rate=2, padding='same', use_bias=False)(b))
+    outputs = layers.Dense(n_out, activation='softmax')(layers.Concatenate()([a, b]))
+    return Model(inputs, outputs, seed=seed)
+
+
+def images(rng, n=300, shape=(10, 9, 2), n_out=3, spread=2.5):
+    """Blobs in image space: one random picture per class, plus noise (enough that a small convnet is not
+    sure of every answer)."""
+    centers = rng.standard_normal((n_out,) + shape)
+    labels = rng.integers(0, n_out, n)
+    x = (centers[labels] + spread * rng.standard_normal((n,) + shape)).astype(np.float32)
+    return x, labels
+
+
+def trained_convnet(rng, n=300):
+    """convnet() trained for four epochs on images(): (model, x, labels)."""
+    x, labels = images(rng, n=n)
+    model = convnet()
+    model.compile(optimizer=numbanet.optimizers.Adam(0.01), loss='sparse_categorical_crossentropy',
+                  metrics=['accuracy'])
+    model.fit(x, labels, batch_size=32, epochs=4, verbose=0)
+    return model, x, labels
+
+
 def residual(seed=1):
     """A graph with a skip connection (Add) and a Concatenate of a hidden tensor with the input."""
     inputs = layers.Input(shape=(6,))
