@@ -1,10 +1,15 @@
-"""Matrix multiply, the arithmetic behind Dense: C (M,N) = A (M,K) @ B (K,N), plus bias or plus C.
+"""Matrix multiply, the arithmetic behind Dense and Conv: C (M,N) = A (M,K) @ B (K,N), plus bias or plus C.
 
-gemm() computes C in register tiles of MR x NR. For each k a tile broadcasts MR values of A's column
-k and multiplies them into one NR-wide contiguous row of B (the outer-product form). The tile sits on
-the stack (see _stack.py), which lets LLVM keep it in vector registers for the whole k loop:
-4 x 64 float32 is 16 AVX-512 registers. (Blocking k so a panel of B stays in L1 was measured at the
-MLP's shapes and gained nothing over streaming B from L2, so the loops stay simple.)
+gemm() computes C in register tiles of MR x NR = 4 x 64. For each k a tile broadcasts MR values of A's
+column k and multiplies them into one NR-wide contiguous row of B (the outer-product form), 16 lanes at a
+time through one 512-bit fused multiply-add (_simd.py: left to itself LLVM uses 256-bit vectors here, at
+half the speed). The tile sits on the stack (see _stack.py), which lets LLVM keep it in vector registers
+for the whole k loop: 4 x 64 float32 is 16 AVX-512 registers. Columns past the last 64 take a 4 x 32
+tile, then 16-wide tiles under a mask; rows past the last 4 take one-row tiles. (A 6 x 64 tile was 10-25%
+faster alone, but its leftover rows made the convnet's thin products, 9 rows for a first layer's weight
+gradient, slower; measured with bench/convnet.py.)
+k runs in blocks of KC: a conv's weight gradient sums over N*Ho*Wo rows (15,488 in the MNIST convnet), and
+a panel of B that long would fall out of L2 between tiles. (At the MLP's shapes k fits in one block.)
 B and C should be C-contiguous (other layouts work, slowly); A may have any layout, so dense_backward
 passes inp.T without a copy.
 Every C element is summed by one thread in ascending k, so results do not depend on the thread count.
