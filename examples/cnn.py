@@ -62,7 +62,11 @@ def main(argv=None):
     args = parse_args(argv)
     import numbanet
     if args.threads:
-        numbanet.set_num_threads(args.threads)
+        try:
+            numbanet.set_num_threads(args.threads)
+        except ValueError as e:  # more threads than numba may start
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     loader = numbanet.datasets.mnist if args.dataset == 'mnist' else numbanet.datasets.fashion_mnist
     try:
         (x_train, y_train), (x_test, y_test) = loader.load_data(args.data_dir)
@@ -95,8 +99,12 @@ def main(argv=None):
     if args.verbose:
         print(f"Kernels ready in {warmup_time:.2f} s (JIT compilation, or loading numba's cache)")
     start = time.perf_counter()
-    history = model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs,
-                        validation_split=args.validation_split, verbose=args.verbose)
+    try:
+        history = model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs,
+                            validation_split=args.validation_split, verbose=args.verbose)
+    except ValueError as e:  # a split that leaves nothing to train on, say
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     train_time = time.perf_counter() - start
     loss, accuracy = model.evaluate(x_test, y_test, batch_size=1000, verbose=0)
     epochs_run = len(history.epoch)

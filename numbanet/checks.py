@@ -130,8 +130,7 @@ def input_arrays(x, tensors, what, model_name):
         if arr.shape[1:] != want or arr.ndim != len(want) + 1:
             raise ValueError(f"{name} has shape {arr.shape}, but input '{tensor.name}' of model "
                              f"'{model_name}' expects (N,) + {want}" +
-                             (f"; reshape with {what}.reshape(len({what}), -1)"
-                              if arr.ndim > 2 and int(np.prod(arr.shape[1:])) == int(np.prod(want)) else ""))
+                             _reshape_hint(what, arr.shape, want))
         arrays.append(as_float_array(arr, name))
     n = arrays[0].shape[0]
     for i, arr in enumerate(arrays[1:], 1):
@@ -140,6 +139,19 @@ def input_arrays(x, tensors, what, model_name):
     if n == 0:
         raise ValueError(f"{what} is empty: there are no samples")
     return arrays
+
+
+def _reshape_hint(what, got, want):
+    # Only when the samples hold the right number of values; channels-first images need a transpose.
+    if len(got) < 2 or int(np.prod(got[1:])) != int(np.prod(want)):
+        return ""
+    if len(got) == 4 and len(want) == 3 and tuple(got[1:]) == (want[2], want[0], want[1]) and want[2] != 1:
+        return f"; numbanet is channels-last: {what}.transpose(0, 2, 3, 1) turns channels-first images around"
+    if len(want) == 1:
+        return f"; reshape with {what}.reshape(len({what}), -1)"
+    if tuple(got[1:]) + (1,) == tuple(want):
+        return f"; add the channel axis with {what}[..., None]"
+    return f"; reshape with {what}.reshape((len({what}),) + {want})"
 
 
 def seed_value(seed):

@@ -117,3 +117,12 @@ def test_set_weights_checks_everything_first(setup):
     wrong[-1] = np.full(5, np.nan)
     _refused(model, lambda: model.set_weights(wrong), ValueError, 'NaN')
     _refused(model, lambda: model.set_weights(ws[0]), TypeError, 'list')
+
+
+@pytest.mark.parametrize('shape,hint', [((4, 8, 8), r'x\[\.\.\., None\]'), ((4, 3, 8, 8), r'x.transpose\(0, 2, 3, 1\)'),
+                                        ((4, 192), r'x.reshape\(\(len\(x\),\) \+ \(8, 8, 3\)\)')])
+def test_image_shape_errors_say_how_to_fix_them(shape, hint):
+    layers = numbanet.layers
+    model = numbanet.Sequential([layers.Input((8, 8, 3 if len(shape) != 3 else 1)), layers.Flatten(), layers.Dense(2)])
+    with pytest.raises(ValueError, match=hint):
+        model.predict(np.zeros(shape, np.float32), verbose=0)

@@ -1,4 +1,4 @@
-"""The command-line examples (mnist, transfer, compress), on a tiny generated data set."""
+"""The command-line examples (mnist, cnn, transfer, compress), on a tiny generated data set."""
 import json
 import os
 import subprocess
@@ -143,3 +143,23 @@ def test_example_load_takes_the_task_from_the_file(tmp_path, rng, capsys):
     for bad in (['--hidden', ','], ['--hidden', '0'], ['--lr', '-1'], ['--lr', 'nan']):
         with pytest.raises(SystemExit):
             example.parse_args(bad)
+
+
+def test_cnn_example_trains_on_a_tiny_dataset(tmp_path, rng, capsys):
+    x_train, y_train = _digits_like(rng, 400)
+    x_test, y_test = _digits_like(rng, 100)
+    folder = write_idx_folder(tmp_path / 'data', {'x_train': x_train, 'y_train': y_train,
+                                                  'x_test': x_test, 'y_test': y_test})
+    cnn = load_example('cnn')
+    code = cnn.main(['--data-dir', str(folder), '--epochs', '2', '--batch-size', '32', '--seed', '1', '--json',
+                     '--save', str(tmp_path / 'cnn.safetensors')])
+    out = capsys.readouterr().out.strip().splitlines()
+    assert code == 0
+    result = json.loads(out[-1])
+    assert result['model'] == 'simple-convnet' and result['epochs'] == 2 and result['train_samples'] == 400
+    assert result['test_accuracy'] > 0.9
+    assert (tmp_path / 'cnn.safetensors').exists()
+    # refused flags end in one message and exit code 2, not a traceback
+    assert cnn.main(['--data-dir', str(folder), '--threads', '4096', '--verbose', '0']) == 2
+    assert cnn.main(['--data-dir', str(folder), '--limit', '1', '--validation-split', '0.5', '--verbose', '0']) == 2
+    assert 'error:' in capsys.readouterr().err

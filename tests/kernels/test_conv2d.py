@@ -134,3 +134,54 @@ def test_inconsistent_shapes_are_refused_before_any_kernel_runs(rng, bad):
     with pytest.raises(ValueError, match='conv2d'):
         k.conv2d_forward(out, col, x, w, b, geometry)
     np.testing.assert_array_equal(col, before)
+
+
+@pytest.mark.parametrize('bad', ['dinp batch', 'dinp channels', 'dbias', 'weight_t', 'dweight permuted',
+                                 'float64 dout', 'strided inp'])
+def test_backward_refuses_every_mismatched_buffer(rng, bad):
+    # Each of these once reached the copies or the product and read or wrote past an array.
+    N, H, W, C, F, KH, KW, geometry = CASES[0]
+    x, w, b, col, (Ho, Wo) = setup(rng, *CASES[0])
+    dout = rng.standard_normal((N, Ho, Wo, F), dtype=np.float32)
+    args = dict(dinp=np.empty_like(x), dweight=np.zeros_like(w), dbias=np.zeros(F, np.float32),
+                weight_t=np.empty((F, KH * KW * C), np.float32), col=col, dout=dout, inp=x, weight=w)
+    if bad == 'dinp batch':
+        args['dinp'] = np.empty((N + 50,) + x.shape[1:], np.float32)
+    elif bad == 'dinp channels':
+        args['dinp'] = np.empty(x.shape[:3] + (C + 1,), np.float32)
+    elif bad == 'dbias':
+        args['dbias'] = np.zeros(1, np.float32)
+    elif bad == 'weight_t':
+        args['weight_t'] = np.empty((1, F), np.float32)
+    elif bad == 'dweight permuted':
+        args['dweight'] = np.zeros((F, KH, KW, C), np.float32)
+    elif bad == 'float64 dout':
+        args['dout'] = dout.astype(np.float64)
+    else:
+        args['inp'] = np.empty((N, H, 2 * W, C), np.float32)[:, :, ::2]
+    before = {k_: v.copy() for k_, v in args.items()}
+    with pytest.raises(ValueError, match='conv2d_backward: '):
+        k.conv2d_backward(*args.values(), geometry)
+    for name, value in args.items():
+        np.testing.assert_array_equal(value, before[name], err_msg=name)
+
+
+@pytest.mark.parametrize('call', [
+    lambda col, x, dx: k.im2col(col, x, 30, 30, 3, 3, (1, 1, 0, 0, 1, 1)),     # a kernel larger than the input
+    lambda col, x, dx: k.im2col(col, x, 3, 3, 3, 3, (-1, 1, 0, 0, 1, 1)),     # a negative stride
+    lambda col, x, dx: k.im2col(col, x, 3, 3, 3, 3, (1.5, 1, 0, 0, 1, 1)),    # a float stride
+    lambda col, x, dx: k.im2col(col, x, 3, 3, 4, 3, (1, 1, 0, 0, 1, 1)),      # more outputs than fit
+    lambda col, x, dx: k.im2col(col[:-1], x, 3, 3, 3, 3, (1, 1, 0, 0, 1, 1)),  # too few rows
+    lambda col, x, dx: k.col2im(np.empty((9, 5, 5, 3), np.float32), col, 3, 3, 3, 3, (1, 1, 0, 0, 1, 1)),
+    lambda col, x, dx: k.conv2d_forward(np.empty((2, 9, 9, 4), np.float32), col, x, np.zeros((3, 3, 3, 4), np.float32),
+                                        None, (1, 1, 0, 0, 1, 1)),            # out's size is not the geometry's
+    lambda col, x, dx: k.conv2d_forward(np.empty((2, 3, 3, 4), np.int32), col, x, np.zeros((3, 3, 3, 4), np.float32),
+                                        None, (1, 1, 0, 0, 1, 1)),
+])
+def test_copies_refuse_sizes_they_could_overrun(call):
+    x = np.ones((2, 5, 5, 3), np.float32)
+    guard = np.full(18 * 27 + 64, 7.0, np.float32)
+    col = guard[:18 * 27].reshape(18, 27)
+    with pytest.raises(ValueError):
+        call(col, x, None)
+    assert (guard == 7.0).all()  # nothing was written, in col or past it

@@ -279,10 +279,17 @@ def gemm_reference(C, A, B, bias, accumulate):
             C[i, j] = s
 
 
-@njit(cache=True)
 def transpose(out, inp):
-    """out (N,M) = inp (M,N)^T. Whole 8x8 blocks with constant trip counts (twice as fast as a
-    variable-size blocking: LLVM unrolls them), then the ragged edges."""
+    """out (N,M) = inp (M,N)^T."""
+    if len(out.shape) != 2 or len(inp.shape) != 2 or out.shape != inp.shape[::-1]:
+        raise ValueError(f"transpose of {inp.shape} needs an output of shape {inp.shape[::-1]}, got {out.shape}")
+    _transpose(out, inp)
+
+
+@njit(cache=True)
+def _transpose(out, inp):
+    # Whole 8x8 blocks with constant trip counts (twice as fast as a variable-size blocking: LLVM unrolls
+    # them), then the ragged edges.
     M, N = inp.shape
     Mf = M - M % 8
     Nf = N - N % 8

@@ -63,6 +63,9 @@ def _check_images(name, a, b):
     # a and b: (N, ., ., C) with one N and one C
     if a.shape[0] != b.shape[0] or a.shape[3] != b.shape[3]:
         raise ValueError(f"{name}: {tuple(a.shape)} and {tuple(b.shape)} differ in batch or channels")
+    # b is the pooled one: no window setting gives more outputs than inputs along an axis
+    if b.shape[1] > a.shape[1] or b.shape[2] > a.shape[2]:
+        raise ValueError(f"{name}: {tuple(b.shape)} cannot be a pooling of {tuple(a.shape)}")
 
 
 def _check_global(name, out, inp):

@@ -6,6 +6,7 @@ column entries it was copied to in a fixed order: no atomics, deterministic sums
 import numpy as np
 from numba import cuda
 
+from numbanet.kernels import shapes
 from numbanet.kernels.cuda._grid import THREADS, blocks, no_bias
 from numbanet.kernels.cuda.dense import bias_backward
 from numbanet.kernels.cuda.matmul import gemm, gemm_at, transpose
@@ -55,34 +56,21 @@ def _col2im(dinp, col, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw):
         dinp[n, iy, ix, c] = s
 
 
-def _check(out, inp, weight, geometry):
-    # The kernels index without bounds checks past the guards above, so the sizes must agree first.
-    if len(inp.shape) != 4 or len(weight.shape) != 4 or len(out.shape) != 4:
-        raise ValueError(f"conv2d needs inp (N,H,W,C), weight (KH,KW,C,F) and out (N,Ho,Wo,F); got {inp.shape}, "
-                         f"{weight.shape}, {out.shape}")
-    sh, sw, pt, pl, dh, dw = geometry
-    if min(sh, sw, dh, dw) < 1 or min(pt, pl) < 0:
-        raise ValueError(f"conv2d geometry must have strides and dilations >= 1 and paddings >= 0, got {geometry}")
-    N, H, W, C = inp.shape
-    KH, KW, Cw, F = weight.shape
-    Ho, Wo = out.shape[1], out.shape[2]
-    if Cw != C or out.shape[0] != N or out.shape[3] != F or Ho < 1 or Wo < 1:
-        raise ValueError(f"conv2d shapes do not fit: inp {inp.shape}, weight {weight.shape}, out {out.shape}")
-    return N, Ho, Wo, KH, KW, C, F
-
-
-def _check_col(col, N, Ho, Wo, KH, KW, C):
-    if tuple(col.shape) != (N * Ho * Wo, KH * KW * C):
-        raise ValueError(f"conv2d col workspace must be {(N * Ho * Wo, KH * KW * C)}, got {tuple(col.shape)}")
-
-
 def im2col(col, inp, KH, KW, Ho, Wo, geometry):
     # col (N*Ho*Wo, KH*KW*C) = every receptive field of inp (N,H,W,C), zeros where it hangs over the edge.
+    geometry = shapes.geometry('im2col', geometry)
+    shapes.array('im2col', 'inp', inp, 4)
+    shapes.window_sizes('im2col', inp.shape, KH, KW, Ho, Wo, geometry)
+    shapes.columns('im2col', col, inp.shape[0], Ho, Wo, KH, KW, inp.shape[3])
     _im2col[blocks(col.shape[0] * col.shape[1]), THREADS](col, inp, Ho, Wo, KH, KW, *geometry)
 
 
 def col2im(dinp, col, KH, KW, Ho, Wo, geometry):
     # dinp (N,H,W,C) = the sum of col's values (N*Ho*Wo, KH*KW*C) over every place each input cell was copied to.
+    geometry = shapes.geometry('col2im', geometry)
+    shapes.array('col2im', 'dinp', dinp, 4)
+    shapes.window_sizes('col2im', dinp.shape, KH, KW, Ho, Wo, geometry)
+    shapes.columns('col2im', col, dinp.shape[0], Ho, Wo, KH, KW, dinp.shape[3])
     N, H, W, C = dinp.shape
     _col2im[blocks(N * H * W * C), THREADS](dinp, col, Ho, Wo, KH, KW, *geometry)
 
@@ -94,8 +82,11 @@ def _flat(array, rows, cols):
 def conv2d_forward(out, col, inp, weight, bias, geometry, relu=False):
     # out (N,Ho,Wo,F) = conv(inp (N,H,W,C), weight (KH,KW,C,F)) + bias (F,); bias None for use_bias=False;
     # relu: then max(out, 0), fused.
-    N, Ho, Wo, KH, KW, C, F = _check(out, inp, weight, geometry)
-    _check_col(col, N, Ho, Wo, KH, KW, C)
+    geometry = shapes.geometry('conv2d_forward', geometry)
+    N, Ho, Wo, KH, KW, C, F = shapes.conv('conv2d_forward', out, inp, weight, geometry)
+    shapes.columns('conv2d_forward', col, N, Ho, Wo, KH, KW, C)
+    if bias is not None:
+        shapes.shaped('conv2d_forward', 'bias', bias, (F,))
     im2col(col, inp, KH, KW, Ho, Wo, geometry)
     gemm(_flat(out, N * Ho * Wo, F), col, _flat(weight, KH * KW * C, F), bias, False, relu)
 
@@ -103,8 +94,13 @@ def conv2d_forward(out, col, inp, weight, bias, geometry, relu=False):
 def conv2d_backward(dinp, dweight, dbias, weight_t, col, dout, inp, weight, geometry):
     # dweight (KH,KW,C,F) += col^T @ dout, dbias (F,) += sums of dout over (N,Ho,Wo), dinp (N,H,W,C) =
     # col2im(dout @ weight^T). col holds the forward's im2col on entry and the column gradient on return.
-    N, Ho, Wo, KH, KW, C, F = _check(dout, inp, weight, geometry)
-    _check_col(col, N, Ho, Wo, KH, KW, C)
+    geometry = shapes.geometry('conv2d_backward', geometry)
+    N, Ho, Wo, KH, KW, C, F = shapes.conv('conv2d_backward', dout, inp, weight, geometry)
+    shapes.columns('conv2d_backward', col, N, Ho, Wo, KH, KW, C)
+    for what, a, shape in (('dinp', dinp, inp.shape), ('dweight', dweight, weight.shape), ('dbias', dbias, (F,)),
+                           ('weight_t', weight_t if dinp is not None else None, (F, KH * KW * C))):
+        if a is not None:
+            shapes.shaped('conv2d_backward', what, a, shape)
     dout2 = _flat(dout, N * Ho * Wo, F)
     if dweight is not None:
         gemm_at(_flat(dweight, KH * KW * C, F), col, dout2, True)
@@ -140,5 +136,6 @@ def _reference(out, inp, weight, bias, sh, sw, pt, pl, dh, dw):
 
 def conv2d_reference(out, inp, weight, bias, geometry):
     """The direct convolution conv2d_forward is tested against: no im2col, no shared memory."""
-    _check(out, inp, weight, geometry)
+    geometry = shapes.geometry('conv2d_reference', geometry)
+    shapes.conv('conv2d_reference', out, inp, weight, geometry)
     _reference[blocks(out.size), THREADS](out, inp, weight, no_bias() if bias is None else bias, *geometry)
