@@ -47,15 +47,30 @@ def _require_onnx():
 class _Builder:
     """The ONNX nodes and initializers of one graph, with unique value names."""
 
-    def __init__(self, helper, numpy_helper):
+    def __init__(self, helper, numpy_helper, input_names):
         self.helper, self.numpy_helper = helper, numpy_helper
         self.nodes, self.initializers = [], []
+        # Every value name in the graph, and whether it is an initializer: a layer used at two places of the
+        # graph names its outputs and constants alike each time, and an input may be named like either.
+        self.names = dict.fromkeys(input_names, False)
+
+    def _unique(self, name):
+        base, n = name, 1
+        while name in self.names:
+            name, n = f"{base}_{n}", n + 1
+        return name
 
     def node(self, op, inputs, name, **attrs):
+        name = self._unique(name)
+        self.names[name] = False
         self.nodes.append(self.helper.make_node(op, inputs, [name], name=name, **attrs))
         return name
 
     def constant(self, name, values):
+        if self.names.get(name):  # a shared layer's weights, already there: the same values
+            return name
+        name = self._unique(name)
+        self.names[name] = True
         self.initializers.append(self.numpy_helper.from_array(np.asarray(values), name))
         return name
 
@@ -212,7 +227,7 @@ def build(model, opset=17):
     if opset < 17:
         raise ValueError(f"opset must be 17 or later, got {opset}")
     graph = model.graph
-    b = _Builder(helper, numpy_helper)
+    b = _Builder(helper, numpy_helper, [graph.nodes[j].layer.name for j in graph.input_ids])
     values = _Layouts(b, graph)
     inputs = {}
     for i, node in enumerate(graph.nodes):
@@ -225,8 +240,8 @@ def build(model, opset=17):
         else:
             first = isinstance(layer, _EITHER) and values.held_first(ids[0])
             values.put(i, _layer(b, layer, [values.get(j, first) for j in ids], first), first)
-    b.node('Identity', [values.get(graph.output_id, False)], 'output')
-    outputs = [helper.make_tensor_value_info('output', TensorProto.FLOAT, ['batch', *graph.output.shape[1:]])]
+    out = b.node('Identity', [values.get(graph.output_id, False)], 'output')  # 'output_1' if an input is 'output'
+    outputs = [helper.make_tensor_value_info(out, TensorProto.FLOAT, ['batch', *graph.output.shape[1:]])]
     onnx_graph = helper.make_graph(b.nodes, model.name, [inputs[j] for j in graph.input_ids], outputs,
                                    b.initializers)
     proto = helper.make_model(onnx_graph, producer_name='numbanet', opset_imports=[helper.make_opsetid('', opset)])

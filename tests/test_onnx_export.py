@@ -135,3 +135,17 @@ def test_onnx_export_of_a_convnet_transposes_only_at_its_ends(tmp_path, rng):
     # Into channels-first once at the input, back once before the Flatten, whose order the Dense learned.
     assert ops.count('Transpose') == 2 and ops.index('Transpose', 1) == ops.index('Flatten') - 1
     np.testing.assert_allclose(got, model.predict(x, verbose=0), atol=1e-5, rtol=1e-5)
+
+
+def test_a_layer_used_twice_exports_once_with_its_weights_shared(tmp_path, rng):
+    ort = pytest.importorskip('onnxruntime')
+    inputs = layers.Input(shape=(8, 8, 2), name='output')  # an input may take any name, even the output's
+    conv = layers.Conv2D(2, 3, padding='same', name='shared')
+    a = layers.GlobalAveragePooling2D()(conv(inputs))
+    b = layers.GlobalAveragePooling2D()(conv(layers.Activation('tanh')(inputs)))
+    model = numbanet.Model(inputs, layers.Add()([a, b]))
+    x = rng.standard_normal((3, 8, 8, 2)).astype(np.float32)
+    model.export(tmp_path / 'shared.onnx', format='onnx')
+    session = ort.InferenceSession(str(tmp_path / 'shared.onnx'))
+    assert [i.name for i in session.get_inputs()] == ['output']
+    np.testing.assert_allclose(session.run(None, {'output': x})[0], model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
