@@ -41,6 +41,9 @@ class Weight:
         self.version = 0       # bumped by assign(): whatever was derived from the value is stale
         self._mask = None
         self.mask_version = 0  # bumped when the mask changes, so stores rebuild their flat mask
+        # What values this weight may take beyond finite and well-shaped: check(name, values) raises a
+        # ValueError for others (an int8 kernel's scales must be positive, say). None: anything finite.
+        self.check = None
 
     @property
     def flat(self):
@@ -61,10 +64,17 @@ class Weight:
         self._mask = value
         self.mask_version += 1
 
+    def checked(self, values):
+        """values as this weight takes them, or a ValueError: its exact shape, finite, and what check allows."""
+        values = weight_values(values, self.name, self.shape, self.dtype)
+        if self.check is not None:
+            self.check(self.name, values)
+        return values
+
     def assign(self, values):
         """Write new values into this weight's array, wherever it lives (checked first: its exact shape,
-        finite values)."""
-        values = weight_values(values, self.name, self.shape, self.dtype)
+        finite values, and what check allows)."""
+        values = self.checked(values)
         if self.value is None:
             materialize([self], global_rng())
         write(self.value, values)

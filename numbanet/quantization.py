@@ -38,6 +38,7 @@ class _Int8Product(Layer):
         self.kernel = self.add_weight('kernel', kernel_shape, 'zeros', trainable=False, dtype='int8')
         self.bias = self.add_weight('bias', (units,), 'zeros', trainable=False) if use_bias else None
         self.kernel_scale = self.add_weight('kernel_scale', (units,), 'ones', trainable=False)
+        self.kernel_scale.check = _scales_in_range
 
     def set_float_weights(self, kernel, bias):
         """Take over a float layer's kernel (rounded to int8 per output column) and bias (host arrays)."""
@@ -181,6 +182,14 @@ class Int8Conv1D(_Int8Conv):
 # The int8 layer made from each float one, and how.
 INT8_OF = {Dense: Int8Dense.from_dense, Conv2D: Int8Conv2D.from_conv, Conv1D: Int8Conv1D.from_conv}
 INT8_LAYERS = (Int8Dense, Int8Conv2D, Int8Conv1D)
+
+
+def _scales_in_range(name, scales):
+    # A scale maps the int8 step back to the kernel's units: zero, negative or astronomically large ones come
+    # only from a damaged or crafted file, and overflow to Inf in the product.
+    if scales.size and not (scales > 0).all() or (scales >= 1e30).any():
+        raise ValueError(f"weight '{name}' holds an int8 kernel's scales: each must be in (0, 1e30), got values from "
+                         f"{scales.min():g} to {scales.max():g}")
 
 
 def quantize_kernel(kernel):

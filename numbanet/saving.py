@@ -18,7 +18,6 @@ from safetensors.numpy import save
 
 from numbanet import torch_layout
 from numbanet.backend import to_numpy
-from numbanet.checks import weight_values
 from numbanet.files import write_atomic
 
 FORMAT = 'numbanet'
@@ -225,7 +224,7 @@ def _by_name(model, tensors):
         array = tensors.get(w.name)
         if array is not None and array.shape == w.shape and array.dtype == w.dtype:
             try:
-                weight_values(array, w.name, w.shape, w.dtype)
+                w.checked(array)
             except ValueError as e:
                 problems.append(str(e))
                 used.add(w.name)

@@ -2,6 +2,8 @@
 refuse training, save and load. The int8 kernels are tested in tests/kernels/test_int8_dense.py."""
 import numpy as np
 import pytest
+from safetensors import safe_open
+from safetensors.numpy import save_file
 
 import numbanet
 from numbanet import layers
@@ -231,3 +233,22 @@ def test_int8_conv_refuses_inputs_that_do_not_fit():
         Int8Conv2D(2, 3)(layers.Input((9,)))
     with pytest.raises(ValueError, match=r"needs inputs shaped \(batch, length, channels\)"):
         Int8Conv1D(2, 3)(layers.Input((9, 9, 1)))
+
+
+@pytest.mark.parametrize('bad', [-1.0, 0.0, 3e38])
+def test_a_file_with_impossible_kernel_scales_is_refused(tmp_path, bad):
+    # Finite but impossible scales once loaded and predicted NaN or sign-flipped outputs.
+    model = numbanet.Sequential([layers.Input((6, 6, 1)), layers.Conv2D(2, 3, activation='relu', name='c'),
+                                 layers.Flatten(), layers.Dense(2)])
+    model.predict(np.zeros((1, 6, 6, 1), np.float32), verbose=0)
+    model.quantize('int8')
+    model.save(tmp_path / 'q.safetensors')
+    with safe_open(str(tmp_path / 'q.safetensors'), 'np') as f:
+        meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    tensors['c/kernel_scale'] = tensors['c/kernel_scale'].copy()
+    tensors['c/kernel_scale'][0] = bad
+    save_file(tensors, str(tmp_path / 'bad.safetensors'), metadata=meta)
+    with pytest.raises(numbanet.models.SavedFileError, match=r"kernel_scale' holds an int8 kernel's scales"):
+        numbanet.models.load_model(tmp_path / 'bad.safetensors')
+    with pytest.raises(ValueError, match='scales'):
+        model.layers[0].kernel_scale.assign(np.array([bad, 1.0], np.float32))
