@@ -17,11 +17,11 @@ __all__ = ['prune', 'sparsity', 'strip_pruning', 'Distiller', 'DistillationLoss'
 PRUNABLE = (Dense, Conv1D, Conv2D)
 
 
-def _pruned_layers(model, layers, what):
-    """The model's Dense and convolution layers, those named in `layers` only when given."""
+def _pruned_layers(model, layers, what, kinds=PRUNABLE):
+    """The model's layers of these kinds (Dense and convolutions), those named in `layers` only when given."""
     if not model.built:
         raise ValueError(f"model '{model.name}' is not built yet, so there is {what}")
-    found = [layer for layer in model.layers if isinstance(layer, PRUNABLE)]
+    found = [layer for layer in model.layers if isinstance(layer, kinds)]
     if layers is None:
         return found, set()
     names = {layer if isinstance(layer, str) else layer.name for layer in layers}
@@ -76,7 +76,8 @@ def sparsity(model, layers=None, per_layer=False):
 
 
 def _zero_fraction(model, layers, per_layer):
-    found, _ = _pruned_layers(model, layers, 'no sparsity to measure')
+    # int8 layers count too: a kernel pruned before quantize() keeps its zeros as int8 zeros.
+    found, _ = _pruned_layers(model, layers, 'no sparsity to measure', PRUNABLE + INT8_LAYERS)
     zeros = {layer.name: (int((to_numpy(layer.kernel.value) == 0).sum()), layer.kernel.size) for layer in found}
     if per_layer:
         return {name: z / n for name, (z, n) in zeros.items()}
