@@ -1,21 +1,22 @@
-"""Host-side checks that the CPU and CUDA convolution files share. Their loops index without bounds
-checks, so every array and size they are handed is checked here first, and a bad one is a ValueError that
-names the argument, raised before any kernel runs."""
+"""Host-side checks that the CPU and CUDA convolution and pooling files share. Their loops index without
+bounds checks, so every array and size they are handed is checked here first, and a bad one is a ValueError
+that names the argument, raised before any kernel runs."""
 import numpy as np
 
 
-def array(name, what, a, ndim):
-    """a must be a C-contiguous float32 array of ndim dimensions."""
+def array(name, what, a, ndim, dtype=np.float32):
+    """a must be a C-contiguous array of ndim dimensions and this dtype."""
+    dtype = np.dtype(dtype)
     if a is None or not hasattr(a, 'dtype') or not hasattr(a, 'shape'):
-        raise ValueError(f"{name}: {what} must be a float32 array, got {type(a).__name__}")
-    if a.dtype != np.float32 or len(a.shape) != ndim or not a.flags['C_CONTIGUOUS']:
-        raise ValueError(f"{name}: {what} must be a C-contiguous {ndim}-d float32 array, got {a.dtype} shaped "
+        raise ValueError(f"{name}: {what} must be a {dtype.name} array, got {type(a).__name__}")
+    if a.dtype != dtype or len(a.shape) != ndim or not a.flags['C_CONTIGUOUS']:
+        raise ValueError(f"{name}: {what} must be a C-contiguous {ndim}-d {dtype.name} array, got {a.dtype} shaped "
                          f"{tuple(a.shape)}{'' if a.flags['C_CONTIGUOUS'] else ', not contiguous'}")
 
 
-def shaped(name, what, a, shape):
-    """a must be a C-contiguous float32 array of exactly this shape."""
-    array(name, what, a, len(shape))
+def shaped(name, what, a, shape, dtype=np.float32):
+    """a must be a C-contiguous array of exactly this shape and dtype."""
+    array(name, what, a, len(shape), dtype)
     if tuple(a.shape) != tuple(shape):
         raise ValueError(f"{name}: {what} must be shaped {tuple(shape)}, got {tuple(a.shape)}")
 
@@ -67,3 +68,54 @@ def conv(name, out, inp, weight, geo):
 
 def columns(name, col, N, Ho, Wo, KH, KW, C):
     shaped(name, 'col', col, (N * Ho * Wo, KH * KW * C))
+
+
+# ---- pooling ---------------------------------------------------------------------------------------------------
+def sizes(name, **values):
+    """Window sizes as ints: paddings (pad*, top, left) >= 0, the others >= 1."""
+    for what, v in values.items():
+        least = 0 if what.startswith(('pad', 'top', 'left')) else 1
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < least:
+            raise ValueError(f"{name}: {what} must be an int >= {least}, got {v!r}")
+    return tuple(int(v) for v in values.values())
+
+
+def _pooled(size, pool, stride, pad):
+    # The output sizes the windows allow: Keras pads `pad` cells before and pad or pad + 1 after, fewer in
+    # all than `pool`, so that every window holds at least one input cell.
+    return sorted({(size + pad + after - pool) // stride + 1 for after in (pad, pad + 1)
+                   if pad + after < pool and size + pad + after >= pool})
+
+
+def pool(name, out, inp, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left):
+    """The window sizes as ints, once out and inp agree with them."""
+    array(name, 'the output', out, 4)
+    array(name, 'the input', inp, 4)
+    checked = sizes(name, pool_h=pool_h, pool_w=pool_w, stride_h=stride_h, stride_w=stride_w, pad_top=pad_top,
+                    pad_left=pad_left)
+    N, H, W, C = inp.shape
+    heights, widths = _pooled(H, pool_h, stride_h, pad_top), _pooled(W, pool_w, stride_w, pad_left)
+    if out.shape[0] != N or out.shape[3] != C or out.shape[1] not in heights or out.shape[2] not in widths:
+        raise ValueError(f"{name}: an input shaped {tuple(inp.shape)} in {pool_h}x{pool_w} windows, strides "
+                         f"{stride_h}x{stride_w}, padded {pad_top} on top and {pad_left} on the left gives "
+                         f"(N, H, W, C) = ({N}, {' or '.join(map(str, heights)) or 'none'}, "
+                         f"{' or '.join(map(str, widths)) or 'none'}, {C}), not {tuple(out.shape)}")
+    return checked
+
+
+def images(name, a, b):
+    """a and b: (N, ., ., C) with one N and one C, b the pooled (or unpadded) one."""
+    if a.shape[0] != b.shape[0] or a.shape[3] != b.shape[3]:
+        raise ValueError(f"{name}: {tuple(a.shape)} and {tuple(b.shape)} differ in batch or channels")
+    # no window setting gives more outputs than inputs along an axis
+    if b.shape[1] > a.shape[1] or b.shape[2] > a.shape[2]:
+        raise ValueError(f"{name}: {tuple(b.shape)} cannot be a pooling of {tuple(a.shape)}")
+
+
+def global_pool(name, out, inp):
+    array(name, 'the pooled array', out, 2)
+    array(name, 'the images', inp, 4)
+    N, H, W, C = inp.shape
+    if tuple(out.shape) != (N, C) or H * W == 0:
+        raise ValueError(f"{name}: images shaped {tuple(inp.shape)} (H and W at least 1) pool to {(N, C)}, "
+                         f"not {tuple(out.shape)}")

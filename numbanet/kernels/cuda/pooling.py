@@ -9,75 +9,15 @@ which zeroes its plane and adds in scan order: no atomics, the same bits on ever
 import numpy as np
 from numba import cuda
 
+from numbanet.kernels import shapes
 from numbanet.kernels.cuda._grid import THREADS, blocks
 
 
-# ---- checks (run before any launch) ---------------------------------------------------------------------------
-def _array(name, what, a, dtype, ndim):
-    if a.dtype != dtype or len(a.shape) != ndim or not a.flags['C_CONTIGUOUS']:
-        raise ValueError(f"{name}: {what} must be a C-contiguous {ndim}-d {np.dtype(dtype).name} array, got "
-                         f"{a.dtype} shaped {tuple(a.shape)}{'' if a.flags['C_CONTIGUOUS'] else ', not contiguous'}")
-
-
-def _sizes(name, **sizes):
-    for what, v in sizes.items():
-        least = 0 if what.startswith(('pad', 'top', 'left')) else 1
-        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < least:
-            raise ValueError(f"{name}: {what} must be an int >= {least}, got {v!r}")
-    return tuple(int(v) for v in sizes.values())
-
-
-def _pooled(size, pool, stride, pad):
-    # The output sizes the windows allow: Keras pads `pad` cells before and pad or pad + 1 after, fewer in
-    # all than `pool`, so that every window holds at least one input cell.
-    return sorted({(size + pad + after - pool) // stride + 1 for after in (pad, pad + 1)
-                   if pad + after < pool and size + pad + after >= pool})
-
-
-def _check_pool(name, out, inp, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left):
-    _array(name, 'the output', out, np.float32, 4)
-    _array(name, 'the input', inp, np.float32, 4)
-    sizes = _sizes(name, pool_h=pool_h, pool_w=pool_w, stride_h=stride_h, stride_w=stride_w, pad_top=pad_top,
-                   pad_left=pad_left)
-    N, H, W, C = inp.shape
-    heights, widths = _pooled(H, pool_h, stride_h, pad_top), _pooled(W, pool_w, stride_w, pad_left)
-    if out.shape[0] != N or out.shape[3] != C or out.shape[1] not in heights or out.shape[2] not in widths:
-        raise ValueError(f"{name}: an input shaped {tuple(inp.shape)} in {pool_h}x{pool_w} windows, strides "
-                         f"{stride_h}x{stride_w}, padded {pad_top} on top and {pad_left} on the left gives "
-                         f"(N, H, W, C) = ({N}, {' or '.join(map(str, heights)) or 'none'}, "
-                         f"{' or '.join(map(str, widths)) or 'none'}, {C}), not {tuple(out.shape)}")
-    return sizes
-
-
-def _check_same(name, what, a, like, dtype):
-    _array(name, what, a, dtype, len(like.shape))
-    if tuple(a.shape) != tuple(like.shape):
-        raise ValueError(f"{name}: {what} must be shaped {tuple(like.shape)}, got {tuple(a.shape)}")
-
-
-def _check_images(name, a, b):
-    # a and b: (N, ., ., C) with one N and one C
-    if a.shape[0] != b.shape[0] or a.shape[3] != b.shape[3]:
-        raise ValueError(f"{name}: {tuple(a.shape)} and {tuple(b.shape)} differ in batch or channels")
-    # b is the pooled one: no window setting gives more outputs than inputs along an axis
-    if b.shape[1] > a.shape[1] or b.shape[2] > a.shape[2]:
-        raise ValueError(f"{name}: {tuple(b.shape)} cannot be a pooling of {tuple(a.shape)}")
-
-
-def _check_global(name, out, inp):
-    _array(name, 'the pooled array', out, np.float32, 2)
-    _array(name, 'the images', inp, np.float32, 4)
-    N, H, W, C = inp.shape
-    if tuple(out.shape) != (N, C) or H * W == 0:
-        raise ValueError(f"{name}: images shaped {tuple(inp.shape)} (H and W at least 1) pool to {(N, C)}, "
-                         f"not {tuple(out.shape)}")
-
-
 def _check_pad(name, big, small, top, left):
-    _array(name, 'the padded array', big, np.float32, 4)
-    _array(name, 'the unpadded array', small, np.float32, 4)
-    top, left = _sizes(name, top=top, left=left)
-    _check_images(name, big, small)
+    shapes.array(name, 'the padded array', big, 4)
+    shapes.array(name, 'the unpadded array', small, 4)
+    top, left = shapes.sizes(name, top=top, left=left)
+    shapes.images(name, big, small)
     if big.shape[1] < small.shape[1] + top or big.shape[2] < small.shape[2] + left:
         raise ValueError(f"{name}: {tuple(small.shape)} placed {top} down and {left} right does not fit in "
                          f"{tuple(big.shape)}")
@@ -243,56 +183,56 @@ def _pad_backward(dinp, dout, top, left):
 def max_pool2d_forward(out, argmax, inp, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left):
     # out, argmax (int32): (N, OH, OW, C); inp: (N, H, W, C). out = the largest input of each window,
     # argmax = where it is (h * W + w).
-    sizes = _check_pool('max_pool2d_forward', out, inp, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left)
-    _check_same('max_pool2d_forward', 'argmax', argmax, out, np.int32)
+    sizes = shapes.pool('max_pool2d_forward', out, inp, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left)
+    shapes.shaped('max_pool2d_forward', 'argmax', argmax, out.shape, np.int32)
     _max_forward[blocks(out.size), THREADS](out, argmax, inp, *sizes)
 
 
 def max_pool2d_backward(dinp, dout, argmax):
     # dinp: (N, H, W, C), overwritten; dout, argmax (int32): (N, OH, OW, C). Each dout goes to its window's
     # winner; overlapping windows add up there, in a fixed order.
-    _array('max_pool2d_backward', 'dinp', dinp, np.float32, 4)
-    _array('max_pool2d_backward', 'dout', dout, np.float32, 4)
-    _check_same('max_pool2d_backward', 'argmax', argmax, dout, np.int32)
-    _check_images('max_pool2d_backward', dinp, dout)
+    shapes.array('max_pool2d_backward', 'dinp', dinp, 4)
+    shapes.array('max_pool2d_backward', 'dout', dout, 4)
+    shapes.shaped('max_pool2d_backward', 'argmax', argmax, dout.shape, np.int32)
+    shapes.images('max_pool2d_backward', dinp, dout)
     _max_backward[blocks(dinp.shape[0] * dinp.shape[3]), THREADS](dinp, dout, argmax)
 
 
 def avg_pool2d_forward(out, inp, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left):
     # out: (N, OH, OW, C); inp: (N, H, W, C). out = the mean of each window's input cells (padding not counted).
-    sizes = _check_pool('avg_pool2d_forward', out, inp, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left)
+    sizes = shapes.pool('avg_pool2d_forward', out, inp, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left)
     _avg_forward[blocks(out.size), THREADS](out, inp, *sizes)
 
 
 def avg_pool2d_backward(dinp, dout, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left):
     # dinp: (N, H, W, C), overwritten; dout: (N, OH, OW, C), the sizes avg_pool2d_forward had.
-    sizes = _check_pool('avg_pool2d_backward', dout, dinp, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left)
+    sizes = shapes.pool('avg_pool2d_backward', dout, dinp, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left)
     _avg_backward[blocks(dinp.size), THREADS](dinp, dout, *sizes)
 
 
 def global_avg_pool2d_forward(out, inp):
     # out: (N, C); inp: (N, H, W, C). out = the mean over H and W.
-    _check_global('global_avg_pool2d_forward', out, inp)
+    shapes.global_pool('global_avg_pool2d_forward', out, inp)
     _global_avg_forward[blocks(out.size), THREADS](out, inp)
 
 
 def global_avg_pool2d_backward(dinp, dout):
     # dinp: (N, H, W, C), overwritten; dout: (N, C).
-    _check_global('global_avg_pool2d_backward', dout, dinp)
+    shapes.global_pool('global_avg_pool2d_backward', dout, dinp)
     _global_avg_backward[blocks(dinp.size), THREADS](dinp, dout)
 
 
 def global_max_pool2d_forward(out, argmax, inp):
     # out, argmax (int32): (N, C); inp: (N, H, W, C). out = the largest over H and W, argmax = h * W + w.
-    _check_global('global_max_pool2d_forward', out, inp)
-    _check_same('global_max_pool2d_forward', 'argmax', argmax, out, np.int32)
+    shapes.global_pool('global_max_pool2d_forward', out, inp)
+    shapes.shaped('global_max_pool2d_forward', 'argmax', argmax, out.shape, np.int32)
     _global_max_forward[blocks(out.size), THREADS](out, argmax, inp)
 
 
 def global_max_pool2d_backward(dinp, dout, argmax):
     # dinp: (N, H, W, C), overwritten; dout, argmax (int32): (N, C).
-    _check_global('global_max_pool2d_backward', dout, dinp)
-    _check_same('global_max_pool2d_backward', 'argmax', argmax, dout, np.int32)
+    shapes.global_pool('global_max_pool2d_backward', dout, dinp)
+    shapes.shaped('global_max_pool2d_backward', 'argmax', argmax, dout.shape, np.int32)
     _global_max_backward[blocks(dinp.size), THREADS](dinp, dout, argmax)
 
 
