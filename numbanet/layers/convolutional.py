@@ -2,22 +2,20 @@
 (k, in, out) as Keras stores them. Conv1D is Conv2D over a height of one: the same kernels, through views."""
 import numpy as np
 
-from numbanet import activations, initializers, regularizers
 from numbanet.backend import rows
-from numbanet.layers.base import Layer
+from numbanet.checks import positive_int
+from numbanet.layers.core import KernelLayer
 from numbanet.layers.windows import channels_last, int_tuple, padding_mode, window
 
 
-class _Conv(Layer):
+class _Conv(KernelLayer):
     rank = 2
 
     def __init__(self, filters, kernel_size, strides=1, padding='valid', data_format=None, dilation_rate=1,
                  groups=1, activation=None, use_bias=True, kernel_initializer='glorot_uniform',
                  bias_initializer='zeros', kernel_regularizer=None, bias_regularizer=None, **kwargs):
         n = self.rank
-        if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters < 1:
-            raise ValueError(f"filters must be a positive int, got {filters!r}")
-        self.filters = int(filters)
+        self.filters = positive_int(filters, 'filters')
         self.kernel_size = int_tuple(kernel_size, n, 'kernel_size')
         self.strides = int_tuple(strides, n, 'strides')
         self.dilation_rate = int_tuple(dilation_rate, n, 'dilation_rate')
@@ -29,14 +27,8 @@ class _Conv(Layer):
             # Keras refuses the combination too: a dilated kernel moved by more than one skips inputs.
             raise ValueError(f"strides > 1 and dilation_rate > 1 cannot be combined, got strides={self.strides}, "
                              f"dilation_rate={self.dilation_rate}")
-        self.activation = activations.get(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel = self.bias = None
-        super().__init__(**kwargs)
+        super().__init__(activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+                         bias_regularizer, **kwargs)
 
     # ---- shapes: every layer works on (H, W, C); Conv1D's (L, C) is (1, L, C) --------------------------------
     def _image(self, input_shape):
@@ -69,11 +61,7 @@ class _Conv(Layer):
     def build(self, input_shape):
         channels = self._image(input_shape)[-1]
         self.geometry(input_shape)  # refuse a window that does not fit before anything is built
-        self.kernel = self.add_weight('kernel', self.kernel_size + (channels, self.filters), self.kernel_initializer,
-                                      regularizer=self.kernel_regularizer)
-        if self.use_bias:
-            self.bias = self.add_weight('bias', (self.filters,), self.bias_initializer,
-                                        regularizer=self.bias_regularizer)
+        self.add_kernel_and_bias(self.kernel_size + (channels, self.filters))
 
     def compute_output_shape(self, input_shape):
         (Ho, Wo), _ = self.geometry(input_shape)
@@ -108,28 +96,8 @@ class _Conv(Layer):
                               self._kernel2d(self.kernel.value), geometry)
 
     def get_config(self):
-        config = super().get_config()
-        config.update(filters=self.filters, kernel_size=list(self.kernel_size), strides=list(self.strides),
-                      padding=self.padding, dilation_rate=list(self.dilation_rate),
-                      activation=activations.serialize(self.activation), use_bias=self.use_bias,
-                      kernel_initializer=initializers.name_of(self.kernel_initializer),
-                      bias_initializer=initializers.name_of(self.bias_initializer))
-        if self.kernel_regularizer is not None:
-            config['kernel_regularizer'] = regularizers.serialize(self.kernel_regularizer)
-        if self.bias_regularizer is not None:
-            config['bias_regularizer'] = regularizers.serialize(self.bias_regularizer)
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        # As Dense: a saved model carries its weights, so an initializer saved by name only may fall back.
-        config = dict(config)
-        for key, default in (('kernel_initializer', 'glorot_uniform'), ('bias_initializer', 'zeros')):
-            try:
-                initializers.get(config.get(key, default))
-            except ValueError:
-                config[key] = default
-        return cls(**config)
+        return self.kernel_config(filters=self.filters, kernel_size=list(self.kernel_size), strides=list(self.strides),
+                                  padding=self.padding, dilation_rate=list(self.dilation_rate))
 
     def extra_repr(self):
         extra = f"filters={self.filters}, kernel_size={self.kernel_size}"

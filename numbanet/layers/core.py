@@ -8,12 +8,12 @@ from numbanet.layers.base import Layer, require_vector
 from numbanet.utils import mix_seed
 
 
-class Dense(Layer):
-    """out = activation(inp @ kernel + bias), kernel shaped (in, units) as in Keras."""
+class KernelLayer(Layer):
+    """What Dense and the convolutions share, configured as Keras configures them: an activation, a kernel
+    and an optional bias, with their initializers and regularizers."""
 
-    def __init__(self, units, activation=None, use_bias=True, kernel_initializer='glorot_uniform',
-                 bias_initializer='zeros', kernel_regularizer=None, bias_regularizer=None, **kwargs):
-        self.units = positive_int(units, 'units')
+    def __init__(self, activation=None, use_bias=True, kernel_initializer='glorot_uniform', bias_initializer='zeros',
+                 kernel_regularizer=None, bias_regularizer=None, **kwargs):
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
@@ -23,12 +23,51 @@ class Dense(Layer):
         self.kernel = self.bias = None
         super().__init__(**kwargs)
 
-    def build(self, input_shape):
-        require_vector(self, input_shape)
-        self.kernel = self.add_weight('kernel', (input_shape[0], self.units), self.kernel_initializer,
+    def add_kernel_and_bias(self, kernel_shape):
+        """The kernel, and the bias (one per output: the kernel's last axis) when use_bias; call in build()."""
+        self.kernel = self.add_weight('kernel', kernel_shape, self.kernel_initializer,
                                       regularizer=self.kernel_regularizer)
         if self.use_bias:
-            self.bias = self.add_weight('bias', (self.units,), self.bias_initializer, regularizer=self.bias_regularizer)
+            self.bias = self.add_weight('bias', kernel_shape[-1:], self.bias_initializer,
+                                        regularizer=self.bias_regularizer)
+
+    def kernel_config(self, **own):
+        """get_config(): the base's entries, then the layer's own, then the kernel's and the bias's."""
+        config = super().get_config()
+        config.update(own, activation=activations.serialize(self.activation), use_bias=self.use_bias,
+                      kernel_initializer=initializers.name_of(self.kernel_initializer),
+                      bias_initializer=initializers.name_of(self.bias_initializer))
+        if self.kernel_regularizer is not None:
+            config['kernel_regularizer'] = regularizers.serialize(self.kernel_regularizer)
+        if self.bias_regularizer is not None:
+            config['bias_regularizer'] = regularizers.serialize(self.bias_regularizer)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        # A saved model carries its weights, so an initializer that was a custom callable (saved by name
+        # only) need not be rebuilt: fall back to Keras's defaults for names numbanet does not know.
+        config = dict(config)
+        for key, default in (('kernel_initializer', 'glorot_uniform'), ('bias_initializer', 'zeros')):
+            try:
+                initializers.get(config.get(key, default))
+            except ValueError:
+                config[key] = default
+        return cls(**config)
+
+
+class Dense(KernelLayer):
+    """out = activation(inp @ kernel + bias), kernel shaped (in, units) as in Keras."""
+
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer='glorot_uniform',
+                 bias_initializer='zeros', kernel_regularizer=None, bias_regularizer=None, **kwargs):
+        self.units = positive_int(units, 'units')
+        super().__init__(activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+                         bias_regularizer, **kwargs)
+
+    def build(self, input_shape):
+        require_vector(self, input_shape)
+        self.add_kernel_and_bias((input_shape[0], self.units))
 
     def compute_output_shape(self, input_shape):
         require_vector(self, input_shape)
@@ -55,27 +94,7 @@ class Dense(Layer):
                              ctx.ws.get('weight_t'), dout, x, self.kernel.value)
 
     def get_config(self):
-        config = super().get_config()
-        config.update(units=self.units, activation=activations.serialize(self.activation), use_bias=self.use_bias,
-                      kernel_initializer=initializers.name_of(self.kernel_initializer),
-                      bias_initializer=initializers.name_of(self.bias_initializer))
-        if self.kernel_regularizer is not None:
-            config['kernel_regularizer'] = regularizers.serialize(self.kernel_regularizer)
-        if self.bias_regularizer is not None:
-            config['bias_regularizer'] = regularizers.serialize(self.bias_regularizer)
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        # A saved model carries its weights, so an initializer that was a custom callable (saved by name
-        # only) need not be rebuilt: fall back to Keras's defaults for names numbanet does not know.
-        config = dict(config)
-        for key, default in (('kernel_initializer', 'glorot_uniform'), ('bias_initializer', 'zeros')):
-            try:
-                initializers.get(config.get(key, default))
-            except ValueError:
-                config[key] = default
-        return cls(**config)
+        return self.kernel_config(units=self.units)
 
     def extra_repr(self):
         return f"units={self.units}, activation={self.activation.name}"
