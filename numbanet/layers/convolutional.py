@@ -29,6 +29,7 @@ class _Conv(KernelLayer):
                              f"dilation_rate={self.dilation_rate}")
         super().__init__(activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
                          bias_regularizer, **kwargs)
+        self.windows = None  # (output size, kernel geometry), set by build
 
     # ---- shapes: every layer works on (H, W, C); Conv1D's (L, C) is (1, L, C) --------------------------------
     def _image(self, input_shape):
@@ -60,7 +61,9 @@ class _Conv(KernelLayer):
 
     def build(self, input_shape):
         channels = self._image(input_shape)[-1]
-        self.geometry(input_shape)  # refuse a window that does not fit before anything is built
+        # Where the windows land, worked out once (it also refuses a window that does not fit): forward and
+        # backward read it every step.
+        self.windows = self.geometry(input_shape)
         self.add_kernel_and_bias(self.kernel_size + (channels, self.filters))
 
     def compute_output_shape(self, input_shape):
@@ -70,7 +73,7 @@ class _Conv(KernelLayer):
     def workspace(self, batch, training):
         # col: every receptive field as a row, kept from forward to backward and reused there for the
         # column gradient; weight_t: the kernel transposed, for the input gradient's product.
-        (Ho, Wo), _ = self.geometry(self.built_input_shape)
+        (Ho, Wo), _ = self.windows
         depth = int(np.prod(self.kernel_size)) * self.built_input_shape[-1]
         ws = {'col': (batch * Ho * Wo, depth)}
         if training:
@@ -81,14 +84,14 @@ class _Conv(KernelLayer):
     fused_activations = ('relu',)
 
     def forward(self, x, out, ctx):
-        _, geometry = self.geometry(self.built_input_shape)
+        _, geometry = self.windows
         ctx.k.conv2d_forward(self._as_image(out), ctx.ws['col'], self._as_image(x), self._kernel2d(self.kernel.value),
                              self.bias.value if self.use_bias else None, geometry, self.activation.name == 'relu')
 
     def backward(self, x, out, dout, dx, ctx):
         if self.activation.name == 'relu':
             ctx.k.relu_mask(rows(dout), rows(out))
-        _, geometry = self.geometry(self.built_input_shape)
+        _, geometry = self.windows
         trains = self.trainable
         ctx.k.conv2d_backward(self._as_image(dx), self._kernel2d(self.kernel.grad) if trains else None,
                               self.bias.grad if trains and self.use_bias else None, ctx.ws.get('weight_t'),
