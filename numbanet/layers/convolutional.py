@@ -2,7 +2,6 @@
 (k, in, out) as Keras stores them. Conv1D is Conv2D over a height of one: the same kernels, through views."""
 import numpy as np
 
-from numbanet.backend import rows
 from numbanet.checks import positive_int
 from numbanet.layers.core import KernelLayer
 from numbanet.layers.windows import channels_last, int_tuple, padding_mode, window
@@ -89,14 +88,13 @@ class _Conv(KernelLayer):
                              self.bias.value if self.use_bias else None, geometry, self.activation.name == 'relu')
 
     def backward(self, x, out, dout, dx, ctx):
-        if self.activation.name == 'relu':
-            ctx.k.relu_mask(rows(dout), rows(out))
         _, geometry = self.windows
         trains = self.trainable
         ctx.k.conv2d_backward(self._as_image(dx), self._kernel2d(self.kernel.grad) if trains else None,
                               self.bias.grad if trains and self.use_bias else None, ctx.ws.get('weight_t'),
                               ctx.ws['col'], self._as_image(dout), self._as_image(x),
-                              self._kernel2d(self.kernel.value), geometry)
+                              self._kernel2d(self.kernel.value), geometry,
+                              self._as_image(out) if self.activation.name == 'relu' else None)
 
     def get_config(self):
         return self.kernel_config(filters=self.filters, kernel_size=list(self.kernel_size), strides=list(self.strides),

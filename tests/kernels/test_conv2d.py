@@ -92,12 +92,58 @@ def test_conv2d_backward_skips_what_is_none(rng):
     np.testing.assert_allclose(dw.reshape(-1, F), saved.T.astype(np.float64) @ out.reshape(-1, F), rtol=1e-4, atol=1e-3)
 
 
+@pytest.mark.parametrize('case', CASES)
+@pytest.mark.parametrize('first_layer', [True, False])
+def test_a_fused_relu_masks_dout_first(rng, case, first_layer):
+    # relu_out given: the gradient is that of dout zeroed where the ReLU's output is not positive.
+    N, H, W, C, F, KH, KW, geometry = case
+    x, w, b, col, (Ho, Wo) = setup(rng, *case)
+    out = np.empty((N, Ho, Wo, F), np.float32)
+    k.conv2d_forward(out, col, x, w, b, geometry, relu=True)
+    saved = col.copy()
+    dout = rng.standard_normal(out.shape, dtype=np.float32)
+    masked = np.where(out > 0, dout, np.float32(0))
+    dw, db = np.full_like(w, 0.5), np.full(F, 0.25, np.float32)
+    dx = None if first_layer else np.full_like(x, np.nan)
+    wt = None if first_layer else np.empty((F, KH * KW * C), np.float32)
+    k.conv2d_backward(dx, dw, db, wt, col, dout.copy(), x, w, geometry, relu_out=out)
+    want_dw = saved.T.astype(np.float64) @ masked.reshape(-1, F)
+    np.testing.assert_allclose(dw.reshape(-1, F) - 0.5, want_dw, rtol=1e-4, atol=1e-4 * np.sqrt(N * Ho * Wo))
+    np.testing.assert_allclose(db - 0.25, masked.sum((0, 1, 2), dtype=np.float64), rtol=1e-4, atol=1e-4 * N * Ho * Wo)
+    if not first_layer:
+        # The same input gradient as for a dout masked beforehand, which the finite differences above cover.
+        k.conv2d_forward(out, col, x, w, b, geometry, relu=True)
+        plain = np.empty_like(x)
+        k.conv2d_backward(plain, np.zeros_like(w), None, wt, col, masked, x, w, geometry)
+        np.testing.assert_array_equal(dx, plain)
+
+
+def test_a_first_layer_leaves_the_columns_and_dout_as_they_were(rng):
+    # Without a ReLU nothing is masked, and without dinp the columns are not reused as scratch.
+    case = (5, 11, 10, 1, 7, 3, 3, (2, 1, 1, 0, 1, 1))
+    N, H, W, C, F, KH, KW, geometry = case
+    x, w, b, col, (Ho, Wo) = setup(rng, *case)
+    out = np.empty((N, Ho, Wo, F), np.float32)
+    k.conv2d_forward(out, col, x, w, b, geometry)
+    saved = col.copy()
+    dout = rng.standard_normal(out.shape, dtype=np.float32)
+    kept = dout.copy()
+    dw, db = np.zeros_like(w), np.zeros(F, np.float32)
+    k.conv2d_backward(None, dw, db, None, col, dout, x, w, geometry)
+    np.testing.assert_array_equal(col, saved)
+    np.testing.assert_array_equal(dout, kept)
+    np.testing.assert_allclose(dw.reshape(-1, F), saved.T.astype(np.float64) @ kept.reshape(-1, F), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(db, kept.sum((0, 1, 2), dtype=np.float64), rtol=1e-4, atol=1e-4)
+
+
 def test_results_do_not_depend_on_the_thread_count(rng):
     # Big enough for the parallel copies and the parallel product.
-    case = (16, 13, 13, 8, 24, 3, 3, (1, 1, 1, 1, 1, 1))
+    case = (40, 13, 13, 8, 24, 3, 3, (1, 1, 1, 1, 1, 1))
     N, H, W, C, F, KH, KW, geometry = case
     x, w, b, col, (Ho, Wo) = setup(rng, *case)
     dout = rng.standard_normal((N, Ho, Wo, F), dtype=np.float32)
+    x1, w1, _, col1, _ = setup(rng, N, H, W, 1, F, KH, KW, geometry)
+    dout1 = rng.standard_normal((N, Ho, Wo, F), dtype=np.float32)
     results = []
     threads = numba.get_num_threads()
     try:
@@ -106,7 +152,9 @@ def test_results_do_not_depend_on_the_thread_count(rng):
             out, dx, dw, db = np.empty((N, Ho, Wo, F), np.float32), np.empty_like(x), np.zeros_like(w), np.zeros(F, np.float32)
             k.conv2d_forward(out, col, x, w, b, geometry)
             k.conv2d_backward(dx, dw, db, np.empty((F, KH * KW * C), np.float32), col, dout, x, w, geometry)
-            results.append((out, dx, dw, db))
+            first = (np.zeros_like(w1), np.zeros(F, np.float32))  # masked and summed in chunks of rows
+            k.conv2d_backward(None, *first, None, col1, dout1.copy(), x1, w1, geometry, relu_out=dout1)
+            results.append((out, dx, dw, db) + first)
     finally:
         numba.set_num_threads(threads)
     for a, b_ in zip(results[0], results[-1]):
@@ -137,14 +185,15 @@ def test_inconsistent_shapes_are_refused_before_any_kernel_runs(rng, bad):
 
 
 @pytest.mark.parametrize('bad', ['dinp batch', 'dinp channels', 'dbias', 'weight_t', 'dweight permuted',
-                                 'float64 dout', 'strided inp'])
+                                 'float64 dout', 'strided inp', 'relu_out', 'relu_out first layer'])
 def test_backward_refuses_every_mismatched_buffer(rng, bad):
     # Each of these once reached the copies or the product and read or wrote past an array.
     N, H, W, C, F, KH, KW, geometry = CASES[0]
     x, w, b, col, (Ho, Wo) = setup(rng, *CASES[0])
     dout = rng.standard_normal((N, Ho, Wo, F), dtype=np.float32)
     args = dict(dinp=np.empty_like(x), dweight=np.zeros_like(w), dbias=np.zeros(F, np.float32),
-                weight_t=np.empty((F, KH * KW * C), np.float32), col=col, dout=dout, inp=x, weight=w)
+                weight_t=np.empty((F, KH * KW * C), np.float32), col=col, dout=dout, inp=x, weight=w,
+                relu_out=np.ones_like(dout))
     if bad == 'dinp batch':
         args['dinp'] = np.empty((N + 50,) + x.shape[1:], np.float32)
     elif bad == 'dinp channels':
@@ -157,12 +206,18 @@ def test_backward_refuses_every_mismatched_buffer(rng, bad):
         args['dweight'] = np.zeros((F, KH, KW, C), np.float32)
     elif bad == 'float64 dout':
         args['dout'] = dout.astype(np.float64)
+    elif bad.startswith('relu_out'):
+        args['relu_out'] = np.ones((N, Ho, Wo, F + 1), np.float32)
+        if bad.endswith('first layer'):
+            args['dinp'] = args['weight_t'] = None
     else:
         args['inp'] = np.empty((N, H, 2 * W, C), np.float32)[:, :, ::2]
-    before = {k_: v.copy() for k_, v in args.items()}
+    before = {k_: None if v is None else v.copy() for k_, v in args.items()}
     with pytest.raises(ValueError, match='conv2d_backward: '):
-        k.conv2d_backward(*args.values(), geometry)
+        k.conv2d_backward(**args, geometry=geometry)
     for name, value in args.items():
+        if value is None:
+            continue
         np.testing.assert_array_equal(value, before[name], err_msg=name)
 
 

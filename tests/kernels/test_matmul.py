@@ -3,6 +3,7 @@ multiples of any tile (4 x 64 and 4 x 16 tiles), in every mode."""
 import numpy as np
 import pytest
 
+from numbanet.kernels.cpu import _tiles
 from numbanet.kernels.cpu import matmul as g
 
 SHAPES = [(1, 1, 1), (7, 13, 5), (1, 784, 256), (1, 20, 600), (3, 64, 64), (5, 17, 65), (129, 257, 70), (130, 33, 10),
@@ -58,9 +59,9 @@ def test_serial_and_parallel_are_bitwise_equal(rng, K, relu):
     # Each C element is summed by one thread in one order, whatever the thread count.
     A, B, bias, C0 = _operands(rng, 131, K, 133)
     C1, C2, C3 = C0.copy(), C0.copy(), C0.copy()
-    g._gemm_serial(C1, A, B, bias, False, relu)
-    g._gemm_parallel(C2, A, B, bias, False, relu, 2)
-    g._gemm_parallel(C3, A, B, bias, False, relu, 3)
+    _tiles.gemm_serial(C1, A, B, bias, False, relu)
+    _tiles.gemm_parallel(C2, A, B, bias, False, relu, 2)
+    _tiles.gemm_parallel(C3, A, B, bias, False, relu, 3)
     assert np.array_equal(C1, C2) and np.array_equal(C1, C3)
 
 

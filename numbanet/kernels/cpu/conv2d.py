@@ -16,8 +16,9 @@ import numpy as np
 from numba import njit, prange
 
 from numbanet.kernels import shapes
-from numbanet.kernels.cpu.dense import bias_backward
-from numbanet.kernels.cpu.matmul import NO_BIAS, gemm, gemm_at, transpose
+from numbanet.kernels.cpu._tiles import NO_BIAS, PARALLEL_MIN_FLOPS, gemm_rows
+from numbanet.kernels.cpu.matmul import gemm, gemm_at, transpose
+from numbanet.kernels.cpu.relu import relu_mask
 
 # Below this many copied values per batch a thread pool costs more than it saves.
 PARALLEL_MIN_VALUES = 1 << 16
@@ -63,16 +64,16 @@ def _im2col_rows(col, inp, n, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw):
 
 
 @njit(cache=True)
-def _col2im_rows(dinp, col, n, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw):
-    H, W, C = dinp.shape[1], dinp.shape[2], dinp.shape[3]
-    img = dinp[n]
+def _col2im_image(img, cols, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw):
+    # img (H,W,C) = the sum of one image's column values cols (Ho*Wo, KH*KW*C) over the cells they came from.
+    H, W, C = img.shape
     for iy in range(H):
         for ix in range(W):
             for c in range(C):
                 img[iy, ix, c] = 0.0
     for y in range(Ho):
         for x in range(Wo):
-            row = col[(n * Ho + y) * Wo + x]
+            row = cols[y * Wo + x]
             for ky in range(KH):
                 iy = y * sh - pt + ky * dh
                 if iy < 0 or iy >= H:
@@ -84,6 +85,36 @@ def _col2im_rows(dinp, col, n, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw):
                         dst = img[iy, ix]
                         for c in range(C):
                             dst[c] += seg[c]
+
+
+@njit(cache=True)
+def _col2im_rows(dinp, col, n, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw):
+    P = Ho * Wo
+    _col2im_image(dinp[n], col[n * P:(n + 1) * P], Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
+
+
+@njit(cache=True)
+def _input_grad_images(dinp, col, dout2, weight_t, n0, n1, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw):
+    # Images n0..n1: each one's column gradient dout @ weight^T, then col2im, while it is still in L2.
+    # The rows of image n0 in col serve as scratch for every image of the run: the forward's columns
+    # are spent once the weight gradient is taken, and a column gradient the size of the batch would
+    # go out to memory and back.
+    P = Ho * Wo
+    scratch = col[n0 * P:(n0 + 1) * P]
+    for n in range(n0, n1):
+        gemm_rows(scratch, dout2[n * P:(n + 1) * P], weight_t, NO_BIAS, False, False, 0, P)
+        _col2im_image(dinp[n], scratch, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
+
+
+@njit(cache=True, parallel=True)
+def _input_grad_parallel(dinp, col, dout2, weight_t, runs, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw):
+    N = dinp.shape[0]
+    per = (N + runs - 1) // runs
+    for t in prange(runs):
+        n0 = min(N, t * per)
+        n1 = min(N, n0 + per)
+        if n0 < n1:
+            _input_grad_images(dinp, col, dout2, weight_t, n0, n1, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
 
 
 @njit(cache=True)
@@ -108,6 +139,53 @@ def _col2im_serial(dinp, col, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw):
 def _col2im_parallel(dinp, col, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw):
     for n in prange(dinp.shape[0]):
         _col2im_rows(dinp, col, n, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
+
+
+# Rows of dout per partial bias sum. The partial sums are added in row order, so the bias gradient has
+# the same bits on any thread count, and the pass that masks dout behind a fused ReLU takes the sums on
+# its way (a first layer's dout is 11 MB in the MNIST convnet: every pass over it counts).
+BIAS_ROWS = 1024
+
+
+@njit(cache=True)
+def _mask_and_sum_rows(part, dout, relu_out, relu, r0, r1):
+    for f in range(part.shape[0]):
+        part[f] = 0.0
+    for r in range(r0, r1):
+        g = dout[r]
+        if relu:
+            o = relu_out[r]
+            for f in range(g.shape[0]):
+                if not o[f] > 0.0:
+                    g[f] = 0.0
+        for f in range(g.shape[0]):
+            part[f] += g[f]
+
+
+@njit(cache=True)
+def _add_parts(dbias, parts):
+    for t in range(parts.shape[0]):
+        for f in range(dbias.shape[0]):
+            dbias[f] += parts[t, f]
+
+
+@njit(cache=True)
+def _mask_and_sum_serial(dbias, dout, relu_out, relu):
+    # dout (R,F): zeroed where relu_out <= 0 when relu; dbias (F,) += its column sums.
+    R = dout.shape[0]
+    parts = np.empty(((R + BIAS_ROWS - 1) // BIAS_ROWS, dout.shape[1]), np.float32)
+    for t in range(parts.shape[0]):
+        _mask_and_sum_rows(parts[t], dout, relu_out, relu, t * BIAS_ROWS, min(R, (t + 1) * BIAS_ROWS))
+    _add_parts(dbias, parts)
+
+
+@njit(cache=True, parallel=True)
+def _mask_and_sum_parallel(dbias, dout, relu_out, relu):
+    R = dout.shape[0]
+    parts = np.empty(((R + BIAS_ROWS - 1) // BIAS_ROWS, dout.shape[1]), np.float32)
+    for t in prange(parts.shape[0]):
+        _mask_and_sum_rows(parts[t], dout, relu_out, relu, t * BIAS_ROWS, min(R, (t + 1) * BIAS_ROWS))
+    _add_parts(dbias, parts)
 
 
 def _parallel(values):
@@ -150,26 +228,37 @@ def conv2d_forward(out, col, inp, weight, bias, geometry, relu=False):
     gemm(out.reshape(N * Ho * Wo, F), col, weight.reshape(KH * KW * C, F), bias, False, relu)
 
 
-def conv2d_backward(dinp, dweight, dbias, weight_t, col, dout, inp, weight, geometry):
+def conv2d_backward(dinp, dweight, dbias, weight_t, col, dout, inp, weight, geometry, relu_out=None):
     # dweight (KH,KW,C,F) += col^T @ dout, dbias (F,) += sums of dout over (N,Ho,Wo), dinp (N,H,W,C) =
-    # col2im(dout @ weight^T). col holds the forward's im2col on entry and the column gradient on return.
+    # col2im(dout @ weight^T). col holds the forward's im2col on entry and scratch on return.
     # What is None is skipped, as in dense_backward; weight_t (F, KH*KW*C) is scratch for weight^T.
+    # relu_out: the output of a fused ReLU (conv2d_forward's relu=True); dout is then first zeroed in
+    # place where relu_out <= 0, in the pass that sums it for dbias.
     geometry = shapes.geometry('conv2d_backward', geometry)
     N, Ho, Wo, KH, KW, C, F = shapes.conv('conv2d_backward', dout, inp, weight, geometry)
     shapes.columns('conv2d_backward', col, N, Ho, Wo, KH, KW, C)
     for what, a, shape in (('dinp', dinp, inp.shape), ('dweight', dweight, weight.shape), ('dbias', dbias, (F,)),
-                           ('weight_t', weight_t if dinp is not None else None, (F, KH * KW * C))):
+                           ('weight_t', weight_t if dinp is not None else None, (F, KH * KW * C)),
+                           ('relu_out', relu_out, dout.shape)):
         if a is not None:
             shapes.shaped('conv2d_backward', what, a, shape)
+    taps = KH * KW * C
     dout2 = dout.reshape(N * Ho * Wo, F)
-    if dweight is not None:
-        gemm_at(dweight.reshape(KH * KW * C, F), col, dout2, True)
+    relu = relu_out is not None
     if dbias is not None:
-        bias_backward(dbias, dout2)
+        mask_and_sum = _mask_and_sum_parallel if _parallel(dout2.size) else _mask_and_sum_serial
+        mask_and_sum(dbias, dout2, relu_out.reshape(N * Ho * Wo, F) if relu else dout2, relu)
+    elif relu:
+        relu_mask(dout2, relu_out.reshape(N * Ho * Wo, F))
+    if dweight is not None:
+        gemm_at(dweight.reshape(taps, F), col, dout2, True)
     if dinp is not None:
-        transpose(weight_t, weight.reshape(KH * KW * C, F))
-        gemm(col, dout2, weight_t, None, False)
-        col2im(dinp, col, KH, KW, Ho, Wo, geometry)
+        transpose(weight_t, weight.reshape(taps, F))
+        threads = numba.get_num_threads()
+        if threads > 1 and N > 1 and 2 * col.size * F >= PARALLEL_MIN_FLOPS:
+            _input_grad_parallel(dinp, col, dout2, weight_t, min(threads, N), Ho, Wo, KH, KW, *geometry)
+        else:
+            _input_grad_images(dinp, col, dout2, weight_t, 0, N, Ho, Wo, KH, KW, *geometry)
 
 
 @njit(cache=True)

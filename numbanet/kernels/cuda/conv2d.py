@@ -10,6 +10,7 @@ from numbanet.kernels import shapes
 from numbanet.kernels.cuda._grid import THREADS, blocks, no_bias
 from numbanet.kernels.cuda.dense import bias_backward
 from numbanet.kernels.cuda.matmul import gemm, gemm_at, transpose
+from numbanet.kernels.cuda.relu import relu_mask
 
 
 @cuda.jit
@@ -91,17 +92,21 @@ def conv2d_forward(out, col, inp, weight, bias, geometry, relu=False):
     gemm(_flat(out, N * Ho * Wo, F), col, _flat(weight, KH * KW * C, F), bias, False, relu)
 
 
-def conv2d_backward(dinp, dweight, dbias, weight_t, col, dout, inp, weight, geometry):
+def conv2d_backward(dinp, dweight, dbias, weight_t, col, dout, inp, weight, geometry, relu_out=None):
     # dweight (KH,KW,C,F) += col^T @ dout, dbias (F,) += sums of dout over (N,Ho,Wo), dinp (N,H,W,C) =
     # col2im(dout @ weight^T). col holds the forward's im2col on entry and the column gradient on return.
+    # relu_out: the output of a fused ReLU; dout is first zeroed in place where relu_out <= 0.
     geometry = shapes.geometry('conv2d_backward', geometry)
     N, Ho, Wo, KH, KW, C, F = shapes.conv('conv2d_backward', dout, inp, weight, geometry)
     shapes.columns('conv2d_backward', col, N, Ho, Wo, KH, KW, C)
     for what, a, shape in (('dinp', dinp, inp.shape), ('dweight', dweight, weight.shape), ('dbias', dbias, (F,)),
-                           ('weight_t', weight_t if dinp is not None else None, (F, KH * KW * C))):
+                           ('weight_t', weight_t if dinp is not None else None, (F, KH * KW * C)),
+                           ('relu_out', relu_out, dout.shape)):
         if a is not None:
             shapes.shaped('conv2d_backward', what, a, shape)
     dout2 = _flat(dout, N * Ho * Wo, F)
+    if relu_out is not None:
+        relu_mask(dout2, _flat(relu_out, N * Ho * Wo, F))
     if dweight is not None:
         gemm_at(_flat(dweight, KH * KW * C, F), col, dout2, True)
     if dbias is not None:

@@ -1,0 +1,228 @@
+"""The register tiles behind gemm() (matmul.py): C (M,N) = A (M,K) @ B (K,N), plus bias or plus C.
+
+gemm_rows computes C in register tiles of MR x NR = 4 x 64. For each k a tile broadcasts MR values of A's
+column k and multiplies them into one NR-wide contiguous row of B (the outer-product form), 16 lanes at a
+time through one 512-bit fused multiply-add (_simd.py: left to itself LLVM uses 256-bit vectors here, at
+half the speed). The tile sits on the stack (see _stack.py), which lets LLVM keep it in vector registers
+for the whole k loop: 4 x 64 float32 is 16 AVX-512 registers. Columns past the last 64 take a 4 x 32
+tile, then 16-wide tiles under a mask; rows past the last 4 take one-row tiles. (A 6 x 64 tile was 10-25%
+faster alone, but its leftover rows made the convnet's thin products, 9 rows for a first layer's weight
+gradient, slower; measured with bench/convnet.py.)
+k runs in blocks of KC: a conv's weight gradient sums over N*Ho*Wo rows (15,488 in the MNIST convnet), and
+a panel of B that long would fall out of L2 between tiles. (At the MLP's shapes k fits in one block.)
+B and C should be C-contiguous (other layouts work, slowly); A may have any layout, so dense_backward
+passes inp.T without a copy.
+Every C element is summed by one thread in ascending k, so results do not depend on the thread count.
+"""
+import numpy as np
+from numba import njit, prange
+
+from numbanet.kernels.cpu._simd import LANES, fma16, fma16_partial
+from numbanet.kernels.cpu._stack import stack_f32
+
+MR = 4           # rows of C per register tile
+NR = 64          # columns of C per register tile
+TILE = MR * NR
+NE = LANES       # width of the tiles that cover the last N % NR columns: one vector
+TILE_E = MR * NE
+NH = NR // 2      # width of the half tile that may follow the full ones
+TILE_H = MR * NH
+NW = 256         # width of the one-row tiles: a lone row (batch-1 inference) reads each row of B whole
+KC = 512         # k per pass over a band of C: a 512 x 64 panel of B is 128 KB, well inside a core's L2
+# Contraction into FMA only. No reassociation: the k sum runs in a fixed order, reproducibly.
+_FM = {'contract'}
+# Below this many flops a thread pool costs more than it saves: waking a sleeping worker takes about
+# 25 us on this kind of VM, as long as a 4-MFLOP product takes on one core.
+PARALLEL_MIN_FLOPS = 1 << 22
+NO_BIAS = np.zeros(0, np.float32)
+
+
+@njit(cache=True, fastmath=_FM, inline='always')
+def _load_tile(acc, width, C, bias, accumulate, i0, rows, j0, cols):
+    # acc holds rows x width values, row r at acc[r * width:]; only the first cols are used.
+    if accumulate:
+        for r in range(rows):
+            crow = C[i0 + r, j0:]
+            for c in range(cols):
+                acc[r * width + c] = crow[c]
+    elif bias.shape[0] > 0:
+        brow = bias[j0:]
+        for r in range(rows):
+            for c in range(cols):
+                acc[r * width + c] = brow[c]
+    else:
+        for r in range(rows):
+            for c in range(width):
+                acc[r * width + c] = 0.0
+
+
+@njit(cache=True, fastmath=_FM, inline='always')
+def _store_tile(C, acc, width, i0, rows, j0, cols):
+    for r in range(rows):
+        crow = C[i0 + r, j0:]
+        for c in range(cols):
+            crow[c] = acc[r * width + c]
+
+
+# Each tile sums k over [k0, k1): _gemm_rows walks k in blocks of KC so that a panel of B stays in the
+# core's L2 while every tile of the band passes over it; a tile starts from C (accumulate) after the first.
+
+@njit(cache=True, fastmath=_FM)
+def _tile_4xNR(C, A, B, bias, accumulate, i0, j0, k0, k1):
+    acc = stack_f32(TILE)
+    _load_tile(acc, NR, C, bias, accumulate, i0, MR, j0, NR)
+    for k in range(k0, k1):
+        a0 = A[i0, k]
+        a1 = A[i0 + 1, k]
+        a2 = A[i0 + 2, k]
+        a3 = A[i0 + 3, k]
+        fma16(acc, 0, a0, B, k, j0)
+        fma16(acc, 16, a0, B, k, j0 + 16)
+        fma16(acc, 32, a0, B, k, j0 + 32)
+        fma16(acc, 48, a0, B, k, j0 + 48)
+        fma16(acc, 64, a1, B, k, j0)
+        fma16(acc, 80, a1, B, k, j0 + 16)
+        fma16(acc, 96, a1, B, k, j0 + 32)
+        fma16(acc, 112, a1, B, k, j0 + 48)
+        fma16(acc, 128, a2, B, k, j0)
+        fma16(acc, 144, a2, B, k, j0 + 16)
+        fma16(acc, 160, a2, B, k, j0 + 32)
+        fma16(acc, 176, a2, B, k, j0 + 48)
+        fma16(acc, 192, a3, B, k, j0)
+        fma16(acc, 208, a3, B, k, j0 + 16)
+        fma16(acc, 224, a3, B, k, j0 + 32)
+        fma16(acc, 240, a3, B, k, j0 + 48)
+    _store_tile(C, acc, NR, i0, MR, j0, NR)
+
+
+@njit(cache=True, fastmath=_FM)
+def _tile_1xNR(C, A, B, bias, accumulate, i, j0, k0, k1):
+    # Leftover rows, and batch-1 inference: one row of C, still register-resident.
+    acc = stack_f32(NR)
+    _load_tile(acc, NR, C, bias, accumulate, i, 1, j0, NR)
+    for k in range(k0, k1):
+        a = A[i, k]
+        fma16(acc, 0, a, B, k, j0)
+        fma16(acc, 16, a, B, k, j0 + 16)
+        fma16(acc, 32, a, B, k, j0 + 32)
+        fma16(acc, 48, a, B, k, j0 + 48)
+    _store_tile(C, acc, NR, i, 1, j0, NR)
+
+
+@njit(cache=True, fastmath=_FM)
+def _tile_1xNW(C, A, B, bias, accumulate, i, j0, k0, k1):
+    # One row of C is bound by how fast B streams in; 256 columns at once read every row of B as one
+    # contiguous 1 KB run, which the prefetchers follow better than four 256-byte pieces.
+    acc = stack_f32(NW)
+    _load_tile(acc, NW, C, bias, accumulate, i, 1, j0, NW)
+    for k in range(k0, k1):
+        a = A[i, k]
+        for c in range(0, NW, LANES):
+            fma16(acc, c, a, B, k, j0 + c)
+    _store_tile(C, acc, NW, i, 1, j0, NW)
+
+
+@njit(cache=True, fastmath=_FM)
+def _tile_4xNH(C, A, B, bias, accumulate, i0, j0, k0, k1):
+    # Half a tile, 4 x 32, for the 32 columns past the last full tile (32 and 96 filters are common):
+    # 8 accumulators keep more multiply-adds in flight than two single-vector tiles.
+    acc = stack_f32(TILE_H)
+    _load_tile(acc, NH, C, bias, accumulate, i0, MR, j0, NH)
+    for k in range(k0, k1):
+        a0 = A[i0, k]
+        a1 = A[i0 + 1, k]
+        a2 = A[i0 + 2, k]
+        a3 = A[i0 + 3, k]
+        fma16(acc, 0, a0, B, k, j0)
+        fma16(acc, 16, a0, B, k, j0 + 16)
+        fma16(acc, 32, a1, B, k, j0)
+        fma16(acc, 48, a1, B, k, j0 + 16)
+        fma16(acc, 64, a2, B, k, j0)
+        fma16(acc, 80, a2, B, k, j0 + 16)
+        fma16(acc, 96, a3, B, k, j0)
+        fma16(acc, 112, a3, B, k, j0 + 16)
+    _store_tile(C, acc, NH, i0, MR, j0, NH)
+
+
+@njit(cache=True, fastmath=_FM)
+def _tile_4xNE(C, A, B, bias, accumulate, i0, j0, cols, k0, k1):
+    # The last cols <= NE columns: one vector per row, loaded under a mask so nothing past the row is read.
+    acc = stack_f32(TILE_E)
+    _load_tile(acc, NE, C, bias, accumulate, i0, MR, j0, cols)
+    for k in range(k0, k1):
+        fma16_partial(acc, 0, A[i0, k], B, k, j0, cols)
+        fma16_partial(acc, NE, A[i0 + 1, k], B, k, j0, cols)
+        fma16_partial(acc, 2 * NE, A[i0 + 2, k], B, k, j0, cols)
+        fma16_partial(acc, 3 * NE, A[i0 + 3, k], B, k, j0, cols)
+    _store_tile(C, acc, NE, i0, MR, j0, cols)
+
+
+@njit(cache=True, fastmath=_FM)
+def _tile_1xNE(C, A, B, bias, accumulate, i, j0, cols, k0, k1):
+    acc = stack_f32(NE)
+    _load_tile(acc, NE, C, bias, accumulate, i, 1, j0, cols)
+    for k in range(k0, k1):
+        fma16_partial(acc, 0, A[i, k], B, k, j0, cols)
+    _store_tile(C, acc, NE, i, 1, j0, cols)
+
+
+@njit(cache=True, inline='always')
+def _relu_rows(C, i0, i1):
+    # A fused ReLU, applied to rows the tiles have just stored, while they are still in L1.
+    for i in range(i0, i1):
+        crow = C[i]
+        for c in range(C.shape[1]):
+            v = crow[c]
+            crow[c] = v if v > 0.0 else 0.0
+
+
+@njit(cache=True)
+def gemm_rows(C, A, B, bias, accumulate, relu, r0, r1):
+    # Rows r0..r1 of C, every column: 4-row tiles, then single rows; 64-wide tiles, then 32-wide, then 16-wide.
+    N = C.shape[1]
+    K = A.shape[1]
+    full = N - N % NR
+    half = full + NH if N - full >= NH else full
+    wide = N - N % NW
+    for k0 in range(0, max(K, 1), KC):
+        k1 = min(K, k0 + KC)
+        acc = accumulate or k0 > 0
+        last = relu and k1 == K
+        i = r0
+        while i < r1:
+            if i + MR <= r1:
+                for j0 in range(0, full, NR):
+                    _tile_4xNR(C, A, B, bias, acc, i, j0, k0, k1)
+                if half > full:
+                    _tile_4xNH(C, A, B, bias, acc, i, full, k0, k1)
+                for j0 in range(half, N, NE):
+                    _tile_4xNE(C, A, B, bias, acc, i, j0, min(NE, N - j0), k0, k1)
+                step = MR
+            else:
+                for j0 in range(0, wide, NW):
+                    _tile_1xNW(C, A, B, bias, acc, i, j0, k0, k1)
+                for j0 in range(wide, full, NR):
+                    _tile_1xNR(C, A, B, bias, acc, i, j0, k0, k1)
+                for j0 in range(full, N, NE):
+                    _tile_1xNE(C, A, B, bias, acc, i, j0, min(NE, N - j0), k0, k1)
+                step = 1
+            if last:
+                _relu_rows(C, i, i + step)
+            i += step
+
+
+@njit(cache=True)
+def gemm_serial(C, A, B, bias, accumulate, relu):
+    gemm_rows(C, A, B, bias, accumulate, relu, 0, C.shape[0])
+
+
+@njit(cache=True, parallel=True)
+def gemm_parallel(C, A, B, bias, accumulate, relu, threads):
+    # One contiguous block of rows per thread (a multiple of MR): no two threads write one cell,
+    # and each thread walks the same panels of B, which every core then holds in its own L1.
+    M = C.shape[0]
+    bands = (M + MR - 1) // MR
+    chunks = min(threads, bands)
+    per = (bands + chunks - 1) // chunks * MR
+    for t in prange(chunks):
+        gemm_rows(C, A, B, bias, accumulate, relu, min(M, t * per), min(M, (t + 1) * per))
