@@ -2,7 +2,11 @@
 the layer contract carries nothing but arrays and the context."""
 import ast
 import inspect
+import json
+import os
 import pathlib
+import subprocess
+import sys
 
 import numbanet
 from numbanet import layers, quantization
@@ -85,3 +89,21 @@ def test_layer_methods_take_arrays_and_the_context_only():
         for method, count in (('forward', 3), ('backward', 5)):
             params = list(inspect.signature(getattr(cls, method)).parameters)[1:]
             assert len(params) == count and params[-1] == 'ctx', (cls.__name__, method, params)
+
+
+def test_importing_numbanet_changes_no_process_wide_setting():
+    # A setting made at import (an environment variable, numba's threading layer, numpy's error handling)
+    # would reach every other library in the user's process: GOMP_SPINCOUNT once slowed PyTorch 1.5x.
+    probe = ("import os, json, numpy, numba\n"
+             "state = lambda: (dict(os.environ), numba.config.THREADING_LAYER, numba.config.THREADING_LAYER_PRIORITY,\n"
+             "                 numpy.geterr(), numpy.get_printoptions()['precision'])\n"
+             "before = state()\n"
+             "import numbanet\n"
+             "after = state()\n"
+             "print(json.dumps([k for k in before[0].keys() | after[0].keys() if before[0].get(k) != after[0].get(k)]))\n"
+             "print(before[1:] == after[1:])\n")
+    env = {k: v for k, v in os.environ.items() if k not in ('GOMP_SPINCOUNT', 'NUMBA_THREADING_LAYER_PRIORITY')}
+    out = subprocess.run([sys.executable, '-c', probe], capture_output=True, text=True, env=env, check=True).stdout
+    changed, rest_same = out.split('\n')[:2]
+    assert json.loads(changed) == []
+    assert rest_same == 'True'
