@@ -1,5 +1,5 @@
 """The hand-written matmul against numpy and against its plain reference, on shapes that are not
-multiples of any tile (4 x 64 and 4 x 16 tiles), in every mode."""
+multiples of any tile (6 x 64, 4 x 64, 4 x 32 and 16-wide tiles), in every mode."""
 import numpy as np
 import pytest
 
@@ -8,7 +8,8 @@ from numbanet.kernels.cpu import matmul as g
 
 SHAPES = [(1, 1, 1), (7, 13, 5), (1, 784, 256), (1, 20, 600), (3, 64, 64), (5, 17, 65), (129, 257, 70), (130, 33, 10),
           (7, 9, 333),
-          (4, 0, 9), (64, 128, 81)]
+          (4, 0, 9), (64, 128, 81),
+          (53, 40, 100), (101, 19, 224)]  # long enough for the 6-row tiles, with half and edge tiles beside them
 
 
 def _operands(rng, M, K, N):

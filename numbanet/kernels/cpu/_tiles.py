@@ -5,9 +5,12 @@ column k and multiplies them into one NR-wide contiguous row of B (the outer-pro
 time through one 512-bit fused multiply-add (_simd.py: left to itself LLVM uses 256-bit vectors here, at
 half the speed). The tile sits on the stack (see _stack.py), which lets LLVM keep it in vector registers
 for the whole k loop: 4 x 64 float32 is 16 AVX-512 registers. Columns past the last 64 take a 4 x 32
-tile, then 16-wide tiles under a mask; rows past the last 4 take one-row tiles. (A 6 x 64 tile was 10-25%
-faster alone, but its leftover rows made the convnet's thin products, 9 rows for a first layer's weight
-gradient, slower; measured with bench/convnet.py.)
+tile, then 16-wide tiles under a mask; rows past the last 4 take one-row tiles. Products of TALL_ROWS rows
+or more take 6 x 64 tiles instead (24 registers; each row of B serves six rows of A): 17-25% faster on the
+convnet's three products of its second layer and the MLP's first layer, 2 threads, each product alone
+(bench/test_conv.py, bench/test_kernels.py); a whole convnet step, bound by memory traffic, gained about 1%.
+A thin product, 9 rows for a first convolution's weight gradient, keeps the 4-row tiles: its leftover rows
+made it slower with 6.
 k runs in blocks of KC: a conv's weight gradient sums over N*Ho*Wo rows (15,488 in the MNIST convnet), and
 a panel of B that long would fall out of L2 between tiles. (At the MLP's shapes k fits in one block.)
 B and C should be C-contiguous (other layouts work, slowly); A may have any layout, so dense_backward
@@ -21,12 +24,16 @@ from numbanet.kernels.cpu._simd import LANES, fma16, fma16_partial
 from numbanet.kernels.cpu._stack import stack_f32
 
 MR = 4           # rows of C per register tile
+MR6 = 6          # rows of C per tile in long products (TALL_ROWS and more rows)
+TALL_ROWS = 48
 NR = 64          # columns of C per register tile
 TILE = MR * NR
 NE = LANES       # width of the tiles that cover the last N % NR columns: one vector
 TILE_E = MR * NE
 NH = NR // 2      # width of the half tile that may follow the full ones
 TILE_H = MR * NH
+TILE6 = MR6 * NR
+TILE6_H = MR6 * NH
 NW = 256         # width of the one-row tiles: a lone row (batch-1 inference) reads each row of B whole
 KC = 512         # k per pass over a band of C: a 512 x 64 panel of B is 128 KB, well inside a core's L2
 # Contraction into FMA only. No reassociation: the k sum runs in a fixed order, reproducibly.
@@ -93,6 +100,37 @@ def _tile_4xNR(C, A, B, bias, accumulate, i0, j0, k0, k1):
         fma16(acc, 224, a3, B, k, j0 + 32)
         fma16(acc, 240, a3, B, k, j0 + 48)
     _store_tile(C, acc, NR, i0, MR, j0, NR)
+
+
+@njit(cache=True, fastmath=_FM)
+def _tile_6xNR(C, A, B, bias, accumulate, i0, j0, k0, k1):
+    # Six rows: 24 accumulators, and each row of B loaded from L2 serves six rows of A instead of four.
+    acc = stack_f32(TILE6)
+    _load_tile(acc, NR, C, bias, accumulate, i0, MR6, j0, NR)
+    for k in range(k0, k1):
+        b = 0
+        for r in range(MR6):  # constant trip count: unrolled, so every offset below is a constant
+            a = A[i0 + r, k]
+            fma16(acc, b, a, B, k, j0)
+            fma16(acc, b + 16, a, B, k, j0 + 16)
+            fma16(acc, b + 32, a, B, k, j0 + 32)
+            fma16(acc, b + 48, a, B, k, j0 + 48)
+            b += NR
+    _store_tile(C, acc, NR, i0, MR6, j0, NR)
+
+
+@njit(cache=True, fastmath=_FM)
+def _tile_6xNH(C, A, B, bias, accumulate, i0, j0, k0, k1):
+    acc = stack_f32(TILE6_H)
+    _load_tile(acc, NH, C, bias, accumulate, i0, MR6, j0, NH)
+    for k in range(k0, k1):
+        b = 0
+        for r in range(MR6):
+            a = A[i0 + r, k]
+            fma16(acc, b, a, B, k, j0)
+            fma16(acc, b + 16, a, B, k, j0 + 16)
+            b += NH
+    _store_tile(C, acc, NH, i0, MR6, j0, NH)
 
 
 @njit(cache=True, fastmath=_FM)
@@ -178,19 +216,31 @@ def _relu_rows(C, i0, i1):
 
 @njit(cache=True)
 def gemm_rows(C, A, B, bias, accumulate, relu, r0, r1):
-    # Rows r0..r1 of C, every column: 4-row tiles, then single rows; 64-wide tiles, then 32-wide, then 16-wide.
+    # Rows r0..r1 of C, every column: 6- or 4-row tiles, then single rows; 64-wide tiles, then 32-wide, then
+    # 16-wide. Every element gets the same multiply-adds in the same order whatever tile holds it.
     N = C.shape[1]
     K = A.shape[1]
     full = N - N % NR
     half = full + NH if N - full >= NH else full
     wide = N - N % NW
+    tall = r1 - r0 >= TALL_ROWS
     for k0 in range(0, max(K, 1), KC):
         k1 = min(K, k0 + KC)
         acc = accumulate or k0 > 0
         last = relu and k1 == K
         i = r0
         while i < r1:
-            if i + MR <= r1:
+            if tall and i + MR6 <= r1:
+                for j0 in range(0, full, NR):
+                    _tile_6xNR(C, A, B, bias, acc, i, j0, k0, k1)
+                if half > full:
+                    _tile_6xNH(C, A, B, bias, acc, i, full, k0, k1)
+                for j0 in range(half, N, NE):
+                    _tile_4xNE(C, A, B, bias, acc, i, j0, min(NE, N - j0), k0, k1)
+                    _tile_1xNE(C, A, B, bias, acc, i + 4, j0, min(NE, N - j0), k0, k1)
+                    _tile_1xNE(C, A, B, bias, acc, i + 5, j0, min(NE, N - j0), k0, k1)
+                step = MR6
+            elif i + MR <= r1:
                 for j0 in range(0, full, NR):
                     _tile_4xNR(C, A, B, bias, acc, i, j0, k0, k1)
                 if half > full:
