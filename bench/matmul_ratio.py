@@ -6,14 +6,25 @@ ratio and their geometric mean.
 
 Each library is timed in a process of its own, alternating, best of all runs: after a call OpenBLAS's
 idle threads spin for about 0.1 s, and numba's threads would have to fight them for the two cores.
+
+A result is flagged, with a note under the table, when it is not to be quoted: the best rates of a
+library's runs (processes) differ by more than SPREAD, a run's median call takes more than JITTER times
+its best, or a ratio falls outside PLAUSIBLE (two tuned GEMMs on the same cores). A busy machine or
+misbehaving BLAS threads (a ratio of 86x was once printed without a word) show up in these. The exit
+status is 1 when anything is flagged.
 """
 import argparse
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 import time
+
+SPREAD = 1.25  # best rate of one run over another's, per library and shape
+JITTER = 1.5  # a run's median call over its best call
+PLAUSIBLE = (1 / 3, 3)  # numbanet's rate over numpy's
 
 SHAPES = [  # (name, M, K, N, A is a transposed view)
     ('X @ W      128x784 @ 784x256', 128, 784, 256, False),
@@ -42,12 +53,28 @@ def measure(library, threads, repeats):
         C = np.empty((M, N), np.float32)
         fn = (lambda: k.gemm(C, A, B)) if library == 'numbanet' else (lambda: np.matmul(A, B, out=C))
         fn()
-        best = 1e9
+        times = []
         for _ in range(repeats):
             t = time.perf_counter()
             fn()
-            best = min(best, time.perf_counter() - t)
-        out.append(2 * M * N * K / 1e9 / best)
+            times.append(time.perf_counter() - t)
+        out.append({'gflops': 2 * M * N * K / 1e9 / min(times), 'jitter': statistics.median(times) / min(times)})
+    return out
+
+
+def flags(runs_ours, runs_theirs):
+    """What makes one shape's ratio unfit to quote; runs_*: one {'gflops', 'jitter'} per run (process)."""
+    out = []
+    for library, runs in (('numbanet', runs_ours), ('numpy', runs_theirs)):
+        rates = [r['gflops'] for r in runs]
+        if max(rates) > SPREAD * min(rates):
+            out.append(f"{library}'s runs differ {max(rates) / min(rates):.2f}x")
+        jitter = max(r['jitter'] for r in runs)
+        if jitter > JITTER:
+            out.append(f"{library}'s median call {jitter:.1f}x its best")
+    ratio = max(r['gflops'] for r in runs_ours) / max(r['gflops'] for r in runs_theirs)
+    if not PLAUSIBLE[0] <= ratio <= PLAUSIBLE[1]:
+        out.append(f"ratio {ratio:.2f} outside {PLAUSIBLE[0]:.2f}-{PLAUSIBLE[1]:.0f}")
     return out
 
 
@@ -61,22 +88,36 @@ def main():
     if args.child:
         print(json.dumps(measure(args.child[0], int(args.child[1]), args.repeats)))
         return
+    flagged = 0
     for threads in args.threads:
         # numpy's BLAS reads its thread count once, at import.
         env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
-        best = {'numbanet': [0.0] * len(SHAPES), 'numpy': [0.0] * len(SHAPES)}
+        runs = {'numbanet': [], 'numpy': []}  # per library: one list of per-shape results per run
         for _ in range(args.runs):
-            for library in best:
+            for library in runs:
                 out = subprocess.run([sys.executable, __file__, '--child', library, str(threads), '--repeats',
                                       str(args.repeats)], env=env, capture_output=True, text=True, check=True)
-                rates = json.loads(out.stdout.strip().splitlines()[-1])
-                best[library] = [max(a, b) for a, b in zip(best[library], rates)]
+                runs[library].append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(f"\n{threads} thread(s)                numbanet GFLOP/s   numpy GFLOP/s   ratio")
-        logs = []
-        for (name, *_), ours, theirs in zip(SHAPES, best['numbanet'], best['numpy']):
-            logs.append(math.log(ours / theirs))
-            print(f"{name:<32} {ours:>10.1f} {theirs:>15.1f} {ours / theirs:>8.2f}")
-        print(f"{'geometric mean ratio':<32} {'':>10} {'':>15} {math.exp(sum(logs) / len(logs)):>8.2f}")
+        logs, notes = [], []
+        for i, (name, *_) in enumerate(SHAPES):
+            ours, theirs = ([run[i] for run in runs[library]] for library in ('numbanet', 'numpy'))
+            best_ours, best_theirs = max(r['gflops'] for r in ours), max(r['gflops'] for r in theirs)
+            logs.append(math.log(best_ours / best_theirs))
+            why = flags(ours, theirs)
+            if why:
+                notes.append(f"  [{len(notes) + 1}] {' '.join(name.split())}: {'; '.join(why)}")
+            mark = f"  [{len(notes)}] unreliable" if why else ''
+            print(f"{name:<32} {best_ours:>10.1f} {best_theirs:>15.1f} {best_ours / best_theirs:>8.2f}{mark}")
+        mark = '  unreliable: see the notes' if notes else ''
+        print(f"{'geometric mean ratio':<32} {'':>10} {'':>15} {math.exp(sum(logs) / len(logs)):>8.2f}{mark}")
+        for note in notes:
+            print(note)
+        flagged += len(notes)
+    if flagged:
+        print(f"\n{flagged} result(s) flagged: the machine was busy or a library's threads misbehaved; rerun "
+              f"(more --runs, an idle machine) before quoting them.")
+        sys.exit(1)
 
 
 if __name__ == '__main__':

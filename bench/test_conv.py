@@ -1,5 +1,6 @@
 """The convnet's kernels (Keras's simple MNIST convnet, batch 128) against the same operation in numpy
-(im2col through a strided view + BLAS matmul, the usual numpy convolution).
+(im2col through a strided view + BLAS matmul, the usual numpy convolution). Shapes are written
+batch x height x width x channels, and ->filters for a convolution: `conv2d_backward[128x13x13x32->64]`.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m pytest bench/test_conv.py
 """
@@ -12,7 +13,9 @@ from numbanet.kernels import cpu as k
 B = 128
 # (H, W, C, F): the convnet's two 3x3 'valid' convolutions
 CONVS = [(28, 28, 1, 32), (13, 13, 32, 64)]
+POOLS = [(26, 32), (11, 64)]  # (H = W, C): the 2x2 max pooling after each
 GEOMETRY = (1, 1, 0, 0, 1, 1)
+WHO = [pytest.param('numbanet', marks=pytest.mark.numbanet), 'numpy']
 rng = np.random.default_rng(0)
 
 
@@ -26,8 +29,8 @@ def numpy_im2col(x):
     return win.transpose(0, 1, 2, 4, 5, 3).reshape(-1, 9 * x.shape[3])
 
 
-@pytest.mark.parametrize('H,W,C,F', CONVS)
-@pytest.mark.parametrize('who', ['numbanet', 'numpy'])
+@pytest.mark.parametrize('H,W,C,F', CONVS, ids=[f'{B}x{H}x{W}x{C}->{F}' for H, W, C, F in CONVS])
+@pytest.mark.parametrize('who', WHO)
 def test_conv2d_forward(run, H, W, C, F, who):
     x, w, b = _f32(B, H, W, C), _f32(3, 3, C, F), _f32(F)
     out = np.empty((B, H - 2, W - 2, F), np.float32)
@@ -38,11 +41,11 @@ def test_conv2d_forward(run, H, W, C, F, who):
         def fn():
             z = np.matmul(numpy_im2col(x), w.reshape(9 * C, F), out=out.reshape(-1, F))
             np.maximum(np.add(z, b, out=z), 0, out=z)
-    run(f'conv2d_forward+relu[{B}x{H}x{W}x{C}->{F}]', f'{who} conv2d_forward', fn, rounds=30)
+    run(f'conv2d_forward_relu[{B}x{H}x{W}x{C}->{F}]', who, fn)
 
 
-@pytest.mark.parametrize('H,W,C,F', CONVS)
-@pytest.mark.parametrize('who', ['numbanet', 'numpy'])
+@pytest.mark.parametrize('H,W,C,F', CONVS, ids=[f'{B}x{H}x{W}x{C}->{F}' for H, W, C, F in CONVS])
+@pytest.mark.parametrize('who', WHO)
 def test_conv2d_backward(run, H, W, C, F, who):
     # Weight and bias gradients, and the input gradient except for a first layer (C = 1), as in training.
     x, w, dout = _f32(B, H, W, C), _f32(3, 3, C, F), _f32(B, H - 2, W - 2, F)
@@ -70,11 +73,11 @@ def test_conv2d_backward(run, H, W, C, F, who):
                 for ky in range(3):
                     for kx in range(3):
                         dx[:, ky:ky + H - 2, kx:kx + W - 2] += dcol[:, :, :, ky, kx]
-    run(f'conv2d_backward[{B}x{H}x{W}x{C}->{F}]', f'{who} conv2d_backward', fn, rounds=30)
+    run(f'conv2d_backward[{B}x{H}x{W}x{C}->{F}]', who, fn)
 
 
-@pytest.mark.parametrize('H,C', [(26, 32), (11, 64)])
-@pytest.mark.parametrize('who', ['numbanet', 'numpy'])
+@pytest.mark.parametrize('H,C', POOLS, ids=[f'{B}x{H}x{H}x{C}' for H, C in POOLS])
+@pytest.mark.parametrize('who', WHO)
 def test_max_pool2d(run, H, C, who):
     x, dout = _f32(B, H, H, C), _f32(B, H // 2, H // 2, C)
     out, argmax, dx = np.empty_like(dout), np.empty(dout.shape, np.int32), np.empty_like(x)
@@ -90,4 +93,4 @@ def test_max_pool2d(run, H, C, who):
             m = win.max(axis=(2, 4))
             dx[...] = 0
             dx[:, :h, :h] = ((win == m[:, :, None, :, None]) * dout[:, :, None, :, None]).reshape(B, h, h, C)
-    run(f'max_pool2d forward+backward[{B}x{H}x{H}x{C}]', f'{who} max_pool2d', fn, rounds=30)
+    run(f'max_pool2d_forward_backward[{B}x{H}x{H}x{C}]', who, fn)

@@ -1,9 +1,10 @@
 """int8 inference against float32 inference of the same trained reference MLP (numbanet both sides):
-predict at batch 1000 and at batch 1."""
+predict at batch 1000 and at batch 1, named `predict_int8[1000x784]` and `predict_float32[1000x784]`."""
 import pytest
 
 import workloads
 
+pytestmark = pytest.mark.numbanet
 _models = {}
 
 
@@ -19,10 +20,8 @@ def _model(kind, mnist):
 
 
 @pytest.mark.parametrize('kind', ['float32', 'int8'])
-@pytest.mark.parametrize('batch', [1000, 1])
+@pytest.mark.parametrize('batch', [1000, 1], ids=lambda batch: f'{batch}x784')
 def test_predict(run, mnist, kind, batch):
     model = _model(kind, mnist)
     x = mnist[2][:batch]
-    run(f'predict batch {batch}: float32 vs int8', f'numbanet {kind} predict',
-        lambda: model.predict(x, batch_size=batch, verbose=0), rounds=50 if batch > 1 else 500,
-        iterations=1 if batch > 1 else 10)
+    run(f'predict_{kind}[{batch}x784]', 'numbanet', lambda: model.predict(x, batch_size=batch, verbose=0))

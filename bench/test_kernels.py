@@ -1,4 +1,6 @@
-"""Every kernel at the reference MLP's shapes (batch 128) against the same operation in numpy.
+"""Every kernel at the reference MLP's shapes (batch 128) against the same operation in numpy. A dense
+layer's shape is written batch x inputs x outputs, `dense_forward[128x784x256]`, for each of its three
+products.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m pytest bench/test_kernels.py
 """
@@ -9,6 +11,7 @@ from numbanet.kernels import cpu as k
 
 B = 128
 LAYERS = [(784, 256), (256, 128), (128, 64), (64, 10)]
+WHO = [pytest.param('numbanet', marks=pytest.mark.numbanet), 'numpy']
 rng = np.random.default_rng(0)
 
 
@@ -16,20 +19,24 @@ def _f32(*shape):
     return rng.standard_normal(shape, dtype=np.float32)
 
 
-@pytest.mark.parametrize('K,N', LAYERS)
-@pytest.mark.parametrize('who', ['numbanet', 'numpy'])
+def _dense(layers):
+    return pytest.mark.parametrize('K,N', layers, ids=[f'{B}x{K}x{N}' for K, N in layers])
+
+
+@_dense(LAYERS)
+@pytest.mark.parametrize('who', WHO)
 def test_dense_forward(run, K, N, who):
     x, w, b, out = _f32(B, K), _f32(K, N), _f32(N), np.empty((B, N), np.float32)
     if who == 'numbanet':
         fn = lambda: k.dense_forward(out, x, w, b)  # noqa: E731
     else:
         fn = lambda: np.add(np.matmul(x, w, out=out), b, out=out)  # noqa: E731
-    run(f'dense forward {B}x{K} @ {K}x{N}', f'{who} dense_forward', fn)
+    run(f'dense_forward[{B}x{K}x{N}]', who, fn)
 
 
-@pytest.mark.parametrize('K,N', LAYERS)
-@pytest.mark.parametrize('who', ['numbanet', 'numpy'])
-def test_weight_gradient(run, K, N, who):
+@_dense(LAYERS)
+@pytest.mark.parametrize('who', WHO)
+def test_dense_weight_gradient(run, K, N, who):
     # dW (K,N) += X^T (K,B) @ dY (B,N)
     x, dy, dw = _f32(B, K), _f32(B, N), np.zeros((K, N), np.float32)
     if who == 'numbanet':
@@ -37,12 +44,12 @@ def test_weight_gradient(run, K, N, who):
     else:
         tmp = np.empty_like(dw)
         fn = lambda: np.add(dw, np.matmul(x.T, dy, out=tmp), out=dw)  # noqa: E731
-    run(f'X^T dY {K}x{B} @ {B}x{N}', f'{who} weight gradient', fn)
+    run(f'dense_weight_gradient[{B}x{K}x{N}]', who, fn)
 
 
-@pytest.mark.parametrize('K,N', LAYERS[1:])
-@pytest.mark.parametrize('who', ['numbanet', 'numpy'])
-def test_input_gradient(run, K, N, who):
+@_dense(LAYERS[1:])
+@pytest.mark.parametrize('who', WHO)
+def test_dense_input_gradient(run, K, N, who):
     # dX (B,K) = dY (B,N) @ W^T (N,K); numbanet's time includes transposing W into its scratch.
     dy, w, dx, wt = _f32(B, N), _f32(K, N), np.empty((B, K), np.float32), np.empty((N, K), np.float32)
     if who == 'numbanet':
@@ -51,10 +58,10 @@ def test_input_gradient(run, K, N, who):
             k.gemm(dx, dy, wt)
     else:
         fn = lambda: np.matmul(dy, w.T, out=dx)  # noqa: E731
-    run(f'dY W^T {B}x{N} @ {N}x{K}', f'{who} input gradient', fn)
+    run(f'dense_input_gradient[{B}x{K}x{N}]', who, fn)
 
 
-@pytest.mark.parametrize('who', ['numbanet', 'numpy'])
+@pytest.mark.parametrize('who', WHO)
 def test_relu(run, who):
     z, out, dout, dz = _f32(B, 256), np.empty((B, 256), np.float32), _f32(B, 256), np.empty((B, 256), np.float32)
     if who == 'numbanet':
@@ -65,10 +72,10 @@ def test_relu(run, who):
         def fn():
             np.maximum(z, 0, out=out)
             np.multiply(dout, out > 0, out=dz)
-    run(f'relu forward+backward {B}x256', f'{who} relu', fn, rounds=200, iterations=10)
+    run(f'relu_forward_backward[{B}x256]', who, fn)
 
 
-@pytest.mark.parametrize('who', ['numbanet', 'numpy'])
+@pytest.mark.parametrize('who', WHO)
 def test_softmax_crossentropy(run, who):
     z, y, dz = _f32(B, 10), np.eye(10, dtype=np.float32)[rng.integers(0, 10, B)], np.empty((B, 10), np.float32)
     if who == 'numbanet':
@@ -80,10 +87,10 @@ def test_softmax_crossentropy(run, who):
             loss = -np.sum(y * np.log(p)) / B
             np.divide(np.subtract(p, y, out=dz), B, out=dz)
             return loss
-    run(f'softmax + cross-entropy {B}x10', f'{who} softmax_crossentropy', fn, rounds=200, iterations=10)
+    run(f'softmax_crossentropy[{B}x10]', who, fn)
 
 
-@pytest.mark.parametrize('who', ['numbanet', 'numpy'])
+@pytest.mark.parametrize('who', WHO)
 def test_adam(run, who):
     n = sum(a * b + b for a, b in LAYERS)  # 242,762
     p, g = _f32(n), _f32(n) * 1e-3
@@ -95,4 +102,4 @@ def test_adam(run, who):
             m[:] = 0.9 * m + 0.1 * g
             v[:] = 0.999 * v + 0.001 * g * g
             p[:] -= 1e-3 * m / (np.sqrt(v) + 1e-7)
-    run(f'adam over {n:,} parameters', f'{who} adam', fn)
+    run(f'adam_update[{n}]', who, fn)
