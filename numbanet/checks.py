@@ -1,6 +1,8 @@
 """Checks on what users hand in, run before any kernel so that a refused call changes nothing.
 Each error names the argument, the problem and the offending value."""
+import math
 import numbers
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -71,6 +73,46 @@ def as_label_array(y, what, num_classes):
     return np.ascontiguousarray(labels)
 
 
+def sample_weight_array(sample_weight, n, what='sample_weight'):
+    """One weight per sample, shaped (n,) (or (n, 1)), finite and >= 0, as float32 (n,)."""
+    arr = as_array(sample_weight, what)
+    _numeric(arr, what)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(f"{what} must hold one weight per sample, shaped ({n},), got shape {arr.shape}")
+    if arr.shape[0] != n:
+        raise ValueError(f"{what} has {arr.shape[0]} weights but there are {n} samples")
+    arr = as_float_array(arr, what)
+    if arr.size and arr.min() < 0:
+        at = int(np.argmax(arr < 0))
+        raise ValueError(f"{what} must be >= 0, got {arr[at]} at index {at}")
+    return arr
+
+
+def class_weight_array(class_weight, y, num_classes, what='class_weight'):
+    """Keras's class_weight as one weight per sample of the checked targets y: integer labels (N,), or rows
+    (N, C) whose class is the argmax (the rounded value when C is 1). Classes the dict leaves out weigh 1."""
+    if not isinstance(class_weight, Mapping):
+        raise TypeError(f"{what} must be a dict of class index -> weight, got {type(class_weight).__name__}")
+    table = np.ones(num_classes, np.float32)
+    for key, value in class_weight.items():
+        if isinstance(key, (bool, np.bool_)) or not isinstance(key, (int, np.integer)) or not 0 <= key < num_classes:
+            raise ValueError(f"{what} keys must be class indices in [0, {num_classes}) for this model, got {key!r}")
+        if not is_number(value) or not 0 <= value < math.inf:
+            raise ValueError(f"{what}[{key}] must be a finite number >= 0, got {value!r}")
+        table[int(key)] = value
+    y = np.asarray(y)
+    if y.ndim == 2:
+        classes = np.argmax(y, axis=1) if y.shape[1] > 1 else np.round(y[:, 0])
+    else:
+        classes = np.round(y)
+    # Clipped before the cast: a regression target far out of range is simply no class here (weight 1).
+    classes = np.clip(classes, -1, num_classes).astype(np.int64)
+    known = (classes >= 0) & (classes < num_classes)
+    return np.where(known, table[np.clip(classes, 0, num_classes - 1)], np.float32(1.0)).astype(np.float32)
+
+
 def check_weight_list(weights, specs, owner):
     """Validate a set_weights list against the weights it would replace; returns float32 arrays."""
     if not isinstance(weights, (list, tuple)):
@@ -106,6 +148,14 @@ def positive_int(value, what):
     return int(value)
 
 
+def positive_int_or_none(value, what):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{what} must be a positive int or None, got {value!r}")
+    return int(value)
+
+
 def non_negative_int(value, what):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
         raise ValueError(f"{what} must be a non-negative int, got {value!r}")
@@ -125,6 +175,9 @@ def input_arrays(x, tensors, what, model_name):
     arrays = []
     for i, (arr, tensor) in enumerate(zip(xs, tensors)):
         name = what if len(xs) == 1 else f"{what}[{i}]"
+        if callable(arr):
+            raise TypeError(f"{name} is a function ({getattr(arr, '__name__', type(arr).__name__)}); pass what "
+                            f"it returns: a generator function is called, gen(), to give the generator")
         arr = as_array(arr, name)
         want = tensor.shape[1:]
         if arr.shape[1:] != want or arr.ndim != len(want) + 1:

@@ -70,16 +70,18 @@ class DistillationLoss(Loss):
         teacher_plan.forward(training=False)
         return teacher_plan.logits
 
-    def train(self, k, plan, targets):
+    def train(self, k, plan, targets, weights=None):
         teacher = self.teacher_logits(plan)
-        total = k.distillation_forward(plan.logits, teacher, targets, self.temperature, self.alpha)
+        total = k.distillation_forward(plan.logits, teacher, targets, self.temperature, self.alpha, weights)
         k.distillation_backward(plan.grad_logits, plan.logits, teacher, targets, self.temperature, self.alpha)
+        self.weigh_gradient(k, plan, weights)
         return total
 
-    def evaluate(self, k, plan, targets):
+    def evaluate(self, k, plan, targets, weights=None):
         if plan.head is None:  # the outputs are the logits: the probabilities go to scratch
-            return k.softmax_crossentropy_forward(plan.scratch('probs', plan.output.shape), plan.logits, targets)
-        total = k.softmax_crossentropy_forward(plan.output, plan.logits, targets)
+            return k.softmax_crossentropy_forward(plan.scratch('probs', plan.output.shape), plan.logits, targets,
+                                                  weights)
+        total = k.softmax_crossentropy_forward(plan.output, plan.logits, targets, weights)
         plan.output_written()
         return total
 

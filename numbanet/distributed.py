@@ -7,10 +7,16 @@ pass the flat gradient buffer is averaged across ranks with one Allreduce, weigh
 share of the step's rows, so N ranks at batch B/N take the same steps as one process at batch B. Loss
 and metrics are summed across ranks; only rank 0 prints.
 
+A rank that raises takes the whole job down: fit aborts it, and once init() has run so does any exception
+no one catches, however the script was launched. Before the first step the ranks compare what they are about
+to do (the model's weights' shapes, the data's rows and feature shapes, batch size, epochs, steps) and refuse
+to start, naming the ranks that differ and how, where they would otherwise hang or fail deep in MPI.
+
 Launch: `mpirun -n 2 python -m mpi4py train.py` (as root add --allow-run-as-root, or set
 OMPI_ALLOW_RUN_AS_ROOT=1 and OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1). Importing numbanet never imports MPI; without
 mpi4py, or in a single process, distributed=True trains exactly as a plain fit.
 """
+import json
 import os
 import sys
 import traceback
@@ -39,9 +45,22 @@ def init(threads=None):
                       RuntimeWarning, stacklevel=2)
         return
     _comm = MPI.COMM_WORLD
+    if _comm.Get_size() > 1:
+        sys.excepthook = _aborting(sys.excepthook)
     local = _comm.Split_type(MPI.COMM_TYPE_SHARED).Get_size()
     wanted = threads if threads is not None else max(1, (os.cpu_count() or 1) // local)
     set_num_threads(max(1, min(thread_ceiling(), wanted)))
+
+
+def _aborting(previous):
+    """An excepthook that ends the job: without it a rank that dies of an exception leaves the others
+    waiting in a collective (or in MPI_Finalize) forever, unless the script ran under `python -m mpi4py`."""
+    def hook(kind, value, tb):
+        previous(kind, value, tb)
+        sys.stderr.write(f"numbanet: rank {rank()} raised {kind.__name__}; aborting all {size()} ranks\n")
+        sys.stderr.flush()
+        _comm.Abort(1)
+    return hook
 
 
 def rank():
@@ -108,22 +127,31 @@ class SingleProcess:
         pass  # the exception goes on to the caller
 
 
-def communicator(model, distributed):
-    """SingleProcess, or DataParallel when distributed=True and MPI runs more than one rank."""
+def communicator(model, distributed, plan=None):
+    """SingleProcess, or DataParallel when distributed=True and MPI runs more than one rank. plan: what this
+    rank is about to train on (rows, feature shapes, batch size, ...), which every rank must agree on."""
     if not distributed:
         return SingleProcess()
     init()
-    return DataParallel(model) if size() > 1 else SingleProcess()
+    return DataParallel(model, plan) if size() > 1 else SingleProcess()
+
+
+def signature(model, plan=None):
+    """What must be the same on every rank for their collectives to match, as plain JSON values."""
+    opt = model.optimizer
+    return {'weights': [[list(w.shape), str(w.dtype), w.trainable] for w in model.parameters.weights],
+            'optimizer': None if opt is None else type(opt).__name__, **(plan or {})}
 
 
 class DataParallel:
     """What fit needs from MPI each step: scalar sums, the gradient average, metric totals."""
 
-    def __init__(self, model):
+    def __init__(self, model, plan=None):
         from mpi4py import MPI
         self.MPI = MPI
         self.comm = _comm
         self.rank, self.size = rank(), size()
+        self._agree(signature(model, plan))
         self._pair = np.zeros(2, np.float64)
         self._host_grads = None
         broadcast_weights(model)  # fit has bound the weights and readied the optimizer already
@@ -131,6 +159,16 @@ class DataParallel:
         # shards never overlap, and the global batches are the ones one process would draw.
         state = self.comm.bcast(model.rng.bit_generator.state if self.rank == 0 else None, root=0)
         model.rng.bit_generator.state = state
+
+    def _agree(self, mine):
+        """Raise the same ValueError on every rank unless all of them hold the same signature."""
+        everyone = [json.loads(s) for s in self.comm.allgather(json.dumps(mine, sort_keys=True))]
+        differences = [f"{key}: rank 0 has {everyone[0].get(key)!r}, rank {r} has {theirs.get(key)!r}"
+                       for r, theirs in enumerate(everyone) for key in sorted(set(everyone[0]) | set(theirs))
+                       if everyone[0].get(key) != theirs.get(key)]
+        if differences:
+            raise ValueError("the ranks of fit(distributed=True) must train the same model on data of the same "
+                             "layout, in the same steps; " + '; '.join(differences))
 
     def shard(self, order):
         return order[self.rank::self.size]

@@ -7,14 +7,25 @@ writes the gradient of the batch's *mean* loss into `plan.grad_logits` (running 
 when it trained on the outputs). `evaluate()` returns the summed loss. The model calls head_forward()
 itself when the metrics need the outputs.
 
+Sample weights (fit's sample_weight and class_weight) follow Keras's 'sum_over_batch_size': the batch's loss
+is sum_b w_b l_b / B. Given `weights` (B,), train() and evaluate() return sum_b w_b l_b, and train() writes
+that sum's gradient over B. Every loss is a sum of per-sample terms, so the gradient is the unweighted one
+with each row scaled by its weight: one kernel does that for every loss (weigh_gradient, and
+kernels/cpu/sample_weight.py), while the weighted sum comes from the loss kernels, which take the weights
+as an optional last argument.
+
 Writing a loss: subclass Loss and define `forward(k, pred, targets)` (the summed loss, a float) and
 `backward(k, dpred, pred, targets)` (overwrite dpred with the gradient of the mean loss); pred and targets
 are (batch, outputs) float32 arrays on the model's device, `k` its kernel set. The base class runs the
-head around them. A loss that folds an activation into itself overrides train() and evaluate(), as
-cross-entropy does with softmax.
+head around them, and weights them when fit has sample weights (by calling forward() on one row at a time,
+unless the loss defines weighted_forward()). A loss that folds an activation into itself overrides train()
+and evaluate(), as cross-entropy does with softmax, and weighs them itself.
 """
+import inspect
+
 import numpy as np
 
+from numbanet.backend import to_numpy
 from numbanet.checks import as_array, as_float_array, as_label_array, is_number
 
 
@@ -49,16 +60,39 @@ class Loss:
     def backward(self, k, dpred, pred, targets):
         raise NotImplementedError(f"{type(self).__name__} defines no backward(k, dpred, pred, targets)")
 
-    def train(self, k, plan, targets):
+    def weighted_forward(self, k, pred, targets, weights):
+        """The sum over the batch of each sample's loss times its weight. This default asks forward() for one
+        row at a time: right for any loss, and fast enough for one of your own; the built-in losses hand the
+        weights to their kernels instead."""
+        w = to_numpy(weights)
+        return float(sum(float(w[b]) * self.forward(k, pred[b:b + 1], targets[b:b + 1]) for b in range(len(w))))
+
+    def _total(self, k, pred, targets, weights):
+        return self.forward(k, pred, targets) if weights is None else self.weighted_forward(k, pred, targets, weights)
+
+    def weighs_samples(self):
+        """Whether train() and evaluate() take sample weights: the built-in losses and one that defines
+        forward() and backward() do; one of your own that overrides train() or evaluate() gives them a
+        `weights=None` parameter (and weighs its sum and gradient) to be fit with sample weights."""
+        return all('weights' in inspect.signature(f).parameters for f in (self.train, self.evaluate))
+
+    @staticmethod
+    def weigh_gradient(k, plan, weights):
+        """Scale each row of plan.grad_logits by its sample's weight (nothing without weights)."""
+        if weights is not None:
+            k.scale_rows(plan.grad_logits, weights)
+
+    def train(self, k, plan, targets, weights=None):
         plan.head_forward()
-        total = self.forward(k, plan.output, targets)
+        total = self._total(k, plan.output, targets, weights)
         self.backward(k, plan.grad_output, plan.output, targets)
         plan.head_backward()
+        self.weigh_gradient(k, plan, weights)
         return total
 
-    def evaluate(self, k, plan, targets):
+    def evaluate(self, k, plan, targets, weights=None):
         plan.head_forward()
-        return self.forward(k, plan.output, targets)
+        return self._total(k, plan.output, targets, weights)
 
     def get_config(self):
         return {'name': self.name}
@@ -87,27 +121,29 @@ class _FoldsHead(Loss):
                              f"activation='{self.folds}' (layers such as Dropout go before it), or use "
                              f"{type(self).__name__}(from_logits=True)")
 
-    def fused(self, k, dlogits, logits, targets):
-        """The activation and the loss in one: the summed loss, and dlogits of the mean."""
+    def fused(self, k, dlogits, logits, targets, weights):
+        """The activation and the loss in one: the (weighted) summed loss, and dlogits of the unweighted mean."""
         raise NotImplementedError
 
-    def probabilities(self, k, probs, logits, targets):
-        """The summed loss, writing activation(logits) into probs."""
+    def probabilities(self, k, probs, logits, targets, weights):
+        """The (weighted) summed loss, writing activation(logits) into probs."""
         raise NotImplementedError
 
-    def train(self, k, plan, targets):
+    def train(self, k, plan, targets, weights=None):
         if self.from_logits:  # the model's outputs are the logits
             plan.head_forward()
-            total = self.fused(k, plan.grad_output, plan.output, targets)
+            total = self.fused(k, plan.grad_output, plan.output, targets, weights)
             plan.head_backward()
-            return total
-        return self.fused(k, plan.grad_logits, plan.logits, targets)
+        else:
+            total = self.fused(k, plan.grad_logits, plan.logits, targets, weights)
+        self.weigh_gradient(k, plan, weights)
+        return total
 
-    def evaluate(self, k, plan, targets):
+    def evaluate(self, k, plan, targets, weights=None):
         if self.from_logits:
             plan.head_forward()
-            return self.probabilities(k, plan.scratch('probs', plan.output.shape), plan.output, targets)
-        total = self.probabilities(k, plan.output, plan.logits, targets)
+            return self.probabilities(k, plan.scratch('probs', plan.output.shape), plan.output, targets, weights)
+        total = self.probabilities(k, plan.output, plan.logits, targets, weights)
         plan.output_written()
         return total
 
@@ -131,11 +167,11 @@ class CategoricalCrossentropy(_FoldsHead):
                              f"loss='sparse_categorical_crossentropy'")
         return super().targets(arr, n_out, what)
 
-    def fused(self, k, dlogits, logits, targets):
-        return k.softmax_crossentropy_fused(dlogits, logits, targets)
+    def fused(self, k, dlogits, logits, targets, weights):
+        return k.softmax_crossentropy_fused(dlogits, logits, targets, weights)
 
-    def probabilities(self, k, probs, logits, targets):
-        return k.softmax_crossentropy_forward(probs, logits, targets)
+    def probabilities(self, k, probs, logits, targets, weights):
+        return k.softmax_crossentropy_forward(probs, logits, targets, weights)
 
 
 class SparseCategoricalCrossentropy(CategoricalCrossentropy):
@@ -149,11 +185,11 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
     def targets(self, y, n_out, what='y'):
         return as_label_array(y, what, n_out)
 
-    def fused(self, k, dlogits, logits, labels):
-        return k.sparse_softmax_crossentropy_fused(dlogits, logits, labels)
+    def fused(self, k, dlogits, logits, labels, weights):
+        return k.sparse_softmax_crossentropy_fused(dlogits, logits, labels, weights)
 
-    def probabilities(self, k, probs, logits, labels):
-        return k.sparse_softmax_crossentropy_forward(probs, logits, labels)
+    def probabilities(self, k, probs, logits, labels, weights):
+        return k.sparse_softmax_crossentropy_forward(probs, logits, labels, weights)
 
 
 class BinaryCrossentropy(_FoldsHead):
@@ -173,16 +209,16 @@ class BinaryCrossentropy(_FoldsHead):
                              f"to {arr.max()}")
         return arr
 
-    def fused(self, k, dlogits, logits, targets):
-        return k.binary_crossentropy_fused(dlogits, logits, targets)
+    def fused(self, k, dlogits, logits, targets, weights):
+        return k.binary_crossentropy_fused(dlogits, logits, targets, weights)
 
-    def probabilities(self, k, probs, logits, targets):
-        return k.binary_crossentropy_forward(probs, logits, targets)
+    def probabilities(self, k, probs, logits, targets, weights):
+        return k.binary_crossentropy_forward(probs, logits, targets, weights)
 
 
 class _Pointwise(Loss):
-    """A loss with kernels <kernel>_forward(pred, targets, *args) and <kernel>_backward(dpred, pred, targets,
-    *args): it sees the model's outputs (the plan runs the output activation around it)."""
+    """A loss with kernels <kernel>_forward(pred, targets, *args, weights=None) and <kernel>_backward(dpred,
+    pred, targets, *args): it sees the model's outputs (the plan runs the output activation around it)."""
 
     kernel = None
 
@@ -192,6 +228,9 @@ class _Pointwise(Loss):
 
     def forward(self, k, pred, targets):
         return getattr(k, f'{self.kernel}_forward')(pred, targets, *self.args)
+
+    def weighted_forward(self, k, pred, targets, weights):
+        return getattr(k, f'{self.kernel}_forward')(pred, targets, *self.args, weights)
 
     def backward(self, k, dpred, pred, targets):
         getattr(k, f'{self.kernel}_backward')(dpred, pred, targets, *self.args)

@@ -14,13 +14,13 @@ from numbanet import callbacks as callbacks_module
 from numbanet import losses, onnx_export, optimizers, quantization, saving, utils
 from numbanet import metrics as metrics_module
 from numbanet.backend import to_numpy, write
-from numbanet.checks import (check_weight_list, input_arrays, is_number, non_negative_int, positive_int, seed_value,
-                             verbosity)
+from numbanet.checks import (check_weight_list, class_weight_array, input_arrays, is_number, non_negative_int,
+                             positive_int, positive_int_or_none, sample_weight_array, seed_value, verbosity)
+from numbanet.data_adapters import ArrayBatches, is_stream, stream_batches, unpack
 from numbanet.distributed import SingleProcess, communicator
 from numbanet.graph import Graph, KerasTensor
 from numbanet.params import Parameters
 from numbanet.plan import Plan
-from numbanet.progress import ProgressBar
 from numbanet.summary import print_summary
 
 _MAX_PLANS = 8  # batch sizes kept allocated per model
@@ -288,55 +288,129 @@ class Model:
             raise ValueError(f"{what} has {xs[0].shape[0]} samples but {y_what} has {y.shape[0]}")
         return xs, y
 
+    def _sample_weights(self, sample_weight, class_weight, y, what='sample_weight'):
+        """Per-sample weights for the checked targets y, float32 (N,), or None for unweighted."""
+        if sample_weight is not None and class_weight is not None:
+            raise ValueError("class_weight and sample_weight cannot be used together (as in Keras): multiply the "
+                             "class weights into sample_weight")
+        if sample_weight is None and class_weight is None:
+            return None
+        if not self.loss.weighs_samples():
+            raise ValueError(f"loss {self.loss.name!r} overrides train() or evaluate() without a weights "
+                             f"parameter, so it cannot weigh samples; give them weights=None (see losses.py)")
+        if class_weight is not None:
+            return class_weight_array(class_weight, y, max(2, self.graph.output.shape[-1]))
+        return sample_weight_array(sample_weight, y.shape[0], what)
+
+    def _stream(self, x, y, sample_weight, where, steps, shuffle=False, class_weight=None, targets=True):
+        """A generator, iterator or PyDataset as batches, its first one checked now (data_adapters.py)."""
+        kind = 'PyDataset' if isinstance(x, utils.PyDataset) else 'generator'
+        for name, value in (('y', y), ('sample_weight', sample_weight)):
+            if value is not None:
+                raise ValueError(f"{where}: when x is a {kind}, {name} must not be passed: the {kind} yields it "
+                                 f"as part of each batch, (x, y) or (x, y, sample_weight)")
+        if class_weight is not None and kind == 'generator':
+            raise ValueError("class_weight is not supported with a generator (as in Keras): yield "
+                             "(x, y, sample_weight) batches, or use a PyDataset")
+
+        def check(batch):
+            bx, by, bw = unpack(batch)
+            if not targets:  # predict: Keras ignores what else a batch holds
+                return self._inputs(bx), None, None
+            if by is None:
+                raise ValueError("a batch needs targets: yield (x, y) or (x, y, sample_weight)")
+            xs, by = self._data(bx, by)
+            return xs, by, self._sample_weights(bw, class_weight, by)
+        return stream_batches(x, check, self._parameters.backend, where, steps, shuffle, self.rng)
+
+    def _array_batches(self, xs, y, weights, batch_size, comm, steps=None, shuffle=False):
+        """Arrays as ArrayBatches: they go to the device once; each step gathers its rows there."""
+        to_device = self._parameters.backend.to_device
+        return ArrayBatches([to_device(a) for a in xs], to_device(y), None if weights is None else to_device(weights),
+                            batch_size, self._parameters.backend, comm, steps, shuffle, self.rng)
+
+    def _batch_size(self, batch_size, n, steps):
+        # Keras's default: 32, or as many rows as spread the data over `steps` batches.
+        if batch_size is not None:
+            return positive_int(batch_size, 'batch_size')
+        return math.ceil(n / steps) if steps else 32
+
     # ---- training -----------------------------------------------------------------------------------------
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose='auto', callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0, distributed=False):
-        """Keras's fit. distributed=True trains data-parallel across MPI ranks (numbanet.distributed):
-        batch_size is then per rank."""
+            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None, sample_weight=None,
+            initial_epoch=0, steps_per_epoch=None, validation_steps=None, distributed=False):
+        """Keras's fit. x is arrays (with y), a generator or iterator of (x, y) or (x, y, sample_weight)
+        batches, or a utils.PyDataset (data_adapters.py has the rules). sample_weight or class_weight weigh
+        each sample's loss (Keras's 'sum_over_batch_size'). distributed=True trains data-parallel across MPI
+        ranks (numbanet.distributed) on arrays: batch_size is then per rank."""
         self._require_compiled('fit')
-        batch_size = 32 if batch_size is None else positive_int(batch_size, 'batch_size')
         epochs = non_negative_int(epochs, 'epochs')
         initial_epoch = non_negative_int(initial_epoch, 'initial_epoch')
         verbose = verbosity(verbose)
-        xs, y = self._data(x, y)
+        steps_per_epoch = positive_int_or_none(steps_per_epoch, 'steps_per_epoch')
+        validation_steps = positive_int_or_none(validation_steps, 'validation_steps')
         if not is_number(validation_split) or not 0.0 <= validation_split < 1.0:
             raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
-        val = None
+        train = val = None
+        if is_stream(x):
+            if distributed:
+                raise ValueError("fit(distributed=True) shards arrays across the ranks; a generator or PyDataset "
+                                 "cannot be sharded that way: pass arrays")
+            if validation_split:
+                raise ValueError("validation_split splits arrays; with a generator or PyDataset pass "
+                                 "validation_data")
+            data = self._stream(x, y, sample_weight, 'fit', steps_per_epoch, shuffle, class_weight)
+            batch_size = None if batch_size is None else positive_int(batch_size, 'batch_size')
+        else:
+            xs, y = self._data(x, y)
+            batch_size = self._batch_size(batch_size, xs[0].shape[0], steps_per_epoch)
+            weights = self._sample_weights(sample_weight, class_weight, y)
+            if validation_split and validation_data is None:
+                n_val = int(xs[0].shape[0] * validation_split)
+                if n_val == 0 or n_val == xs[0].shape[0]:
+                    raise ValueError(f"validation_split={validation_split} leaves no samples on one side "
+                                     f"of {xs[0].shape[0]}")
+                cut = xs[0].shape[0] - n_val
+                # class_weight weighs training only; sample weights go with their samples.
+                val = ([a[cut:] for a in xs], y[cut:], None if sample_weight is None else weights[cut:])
+                xs, y, weights = [a[:cut] for a in xs], y[:cut], None if weights is None else weights[:cut]
+            train = (xs, y, weights)
         if validation_data is not None:
-            if not isinstance(validation_data, (list, tuple)) or len(validation_data) != 2:
-                raise ValueError("validation_data must be a tuple (x_val, y_val)")
-            val = self._data(validation_data[0], validation_data[1], 'validation x', 'validation y')
-        elif validation_split:
-            n_val = int(xs[0].shape[0] * validation_split)
-            if n_val == 0 or n_val == xs[0].shape[0]:
-                raise ValueError(f"validation_split={validation_split} leaves no samples on one side "
-                                 f"of {xs[0].shape[0]}")
-            cut = xs[0].shape[0] - n_val
-            val = ([a[cut:] for a in xs], y[cut:])
-            xs, y = [a[:cut] for a in xs], y[:cut]
+            val = self._validation_data(validation_data, validation_steps)
         self._prepare_training()
-        comm = communicator(self, distributed)
+        # What every rank must agree on before a distributed fit's first collective (numbanet.distributed).
+        plan = None if train is None else {
+            'rows': train[0][0].shape[0], 'features': [list(a.shape[1:]) for a in train[0]], 'batch_size': batch_size,
+            'epochs': epochs, 'initial_epoch': initial_epoch, 'steps_per_epoch': steps_per_epoch}
+        comm = communicator(self, distributed, plan)
         if comm.rank != 0:
             verbose = 0
-        # The data go to the device once per fit; each step gathers its batch there.
-        to_device = self._parameters.backend.to_device
-        xs, y = [to_device(a) for a in xs], to_device(y)
-        if val is not None:
-            val = ([to_device(a) for a in val[0]], to_device(val[1]))
-        steps = math.ceil(math.ceil(xs[0].shape[0] / comm.size) / batch_size)  # the longest shard's steps
-        history = callbacks_module.History()
-        cbs = [history] + list(callbacks or [])
-        if verbose:
-            cbs.append(callbacks_module.ProgbarLogger(verbose))
-        cb = callbacks_module.CallbackList(cbs, self, {'epochs': epochs, 'steps': steps, 'verbose': verbose})
+        if train is not None:
+            data = self._array_batches(*train, batch_size, comm, steps_per_epoch, shuffle)
+        if isinstance(val, tuple):
+            val = self._array_batches(*val, batch_size or 32, SingleProcess(), validation_steps)
+        steps = data.steps_per_epoch  # None: a generator's length is known only once it ends
+        cb = callbacks_module.CallbackList(callbacks, add_history=True, add_progbar=verbose != 0, model=self,
+                                           verbose=verbose, epochs=epochs, steps=steps)
         self.stop_training = False
         try:
-            self._fit_loop(xs, y, val, batch_size, epochs, initial_epoch, shuffle, steps, cb, comm)
+            self._fit_loop(data, val, epochs, initial_epoch, cb, comm)
         except BaseException:
             comm.abort()
             raise
-        self.history = history
-        return history
+        self.history = cb.history
+        return cb.history
+
+    def _validation_data(self, validation_data, steps):
+        """validation_data as checked host arrays (xs, y, weights), or batches of a generator or PyDataset."""
+        if is_stream(validation_data):
+            return self._stream(validation_data, None, None, 'validation_data', steps)
+        if not isinstance(validation_data, (list, tuple)) or len(validation_data) not in (2, 3):
+            raise ValueError("validation_data must be (x_val, y_val), (x_val, y_val, val_sample_weight), a "
+                             "generator or a PyDataset")
+        x_val, y_val, w_val = unpack(validation_data)
+        xs, y = self._data(x_val, y_val, 'validation x', 'validation y')
+        return xs, y, self._sample_weights(w_val, None, y, 'validation sample_weight')
 
     def _prepare_training(self):
         """Bind the weights, ready the optimizer and the pruning mask. Layers' trainable flags are read here,
@@ -359,52 +433,69 @@ class Model:
         """What the weights' regularizers add to the loss (Keras reports the sum)."""
         return sum(regularizer(k, values) for regularizer, values, _ in regularized)
 
-    def _fit_loop(self, xs, y, val, batch_size, epochs, initial_epoch, shuffle, steps, cb, comm):
-        n = xs[0].shape[0]
-        order = np.arange(n)
+    def _fit_loop(self, data, val, epochs, initial_epoch, cb, comm):
+        self.initial_epoch_override = None  # set by a callback that restored a backup (BackupAndRestore)
         cb.on_train_begin()
+        if self.initial_epoch_override is not None:
+            initial_epoch = self.initial_epoch_override
         for epoch in range(initial_epoch, epochs):
             cb.on_epoch_begin(epoch)
-            if shuffle:
-                order = self.rng.permutation(n)
-            rows = self._parameters.backend.to_device(comm.shard(order))
             for m in self.compiled_metrics:
                 m.reset()
             seen, total = 0, 0.0
-            for step in range(steps):
-                loss_sum, count = self._train_step(xs, y, rows[step * batch_size:(step + 1) * batch_size], comm)
-                if not math.isfinite(loss_sum):
-                    self._stop_on_nan(epoch, step, loss_sum)
-                    break
+            for step, (xs, y, weights, rows) in enumerate(data.epoch()):
+                cb.on_train_batch_begin(step)
+                loss_sum, count = self._train_step(xs, y, rows, comm, weights)
                 seen += count
                 total += loss_sum
                 cb.on_train_batch_end(step, self._logs(total / seen))
+                if not math.isfinite(loss_sum):
+                    self._stop_on_nan(epoch, step, loss_sum)
+                if self.stop_training:
+                    break
             if self.stop_training:
+                break
+            if not seen:  # the data ran out before the epoch's first batch (data.epoch() warned)
+                self.stop_training = True
                 break
             comm.reduce_metrics(self.compiled_metrics)
             logs = self._logs(total / seen)
             if val is not None:
-                val_logs = self._evaluate_arrays(val[0], val[1], batch_size)
-                logs.update({'val_' + name: value for name, value in val_logs.items()})
+                val_logs = self._evaluate_data(val, cb)
+                logs.update({'val_' + name: value for name, value in (val_logs or {}).items()})
             cb.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
         cb.on_train_end()
 
-    def _train_step(self, xs, y, idx, comm):
-        """One optimizer step on the rows idx of (xs, y): (summed loss, rows) over every process. A process
-        whose shard ran out (its last step may be empty) still joins the exchanges, with zeros."""
+    def _gather(self, plan, xs, y, weights, idx):
+        """The rows idx of the inputs, targets and sample weights (arrays on the device) into the plan's
+        buffers; returns the targets and weights buffers (weights None without weights)."""
+        k = self._parameters.backend.k
+        for buf, x in zip(plan.inputs, xs):
+            k.gather_rows(buf, x, idx)
+        targets = plan.scratch('targets', *self.loss.target_spec(plan.batch, plan.output.shape[1]))
+        k.gather_rows(targets, y, idx)
+        if weights is None:
+            return targets, None
+        batch_weights = plan.scratch('sample_weight', (plan.batch,))
+        k.gather_rows(batch_weights, weights, idx)
+        return targets, batch_weights
+
+    def _train_step(self, xs, y, idx, comm, weights=None):
+        """One optimizer step on the rows idx of (xs, y), each row's loss times its weight when weights are
+        given: (summed loss, rows) over every process. A process whose shard ran out (its last step may be
+        empty) still joins the exchanges, with zeros."""
         local = idx.shape[0]
         k, loss_sum = self._parameters.backend.k, 0.0
         if local:
             plan = self.plan(local)
             plan.prepare_training()
-            for buf, x in zip(plan.inputs, xs):
-                k.gather_rows(buf, x, idx)
-            targets = plan.scratch('targets', *self.loss.target_spec(local, plan.output.shape[1]))
-            k.gather_rows(targets, y, idx)
+            targets, batch_weights = self._gather(plan, xs, y, weights, idx)
             plan.forward(training=True, seed=utils.mix_seed(self.seed, self.optimizer.iterations, comm.rank))
-            loss_sum = self.loss.train(k, plan, targets)
+            # Without weights, a loss of the user's that overrides train(k, plan, targets) keeps working.
+            loss_sum = self.loss.train(k, plan, targets) if batch_weights is None else \
+                self.loss.train(k, plan, targets, batch_weights)
         # Summed before anything changes, so every process sees the same NaN and stops together.
         loss_sum, count = comm.sum_pair(loss_sum, local)
         if self._regularized:
@@ -428,21 +519,23 @@ class Model:
         self._parameters.apply_mask()
         return loss_sum, count
 
-    def train_on_batch(self, x, y, return_dict=False):
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         """One optimizer step on exactly this batch; returns its loss (and metrics), as Keras does."""
         self._require_compiled('train_on_batch')
         xs, y = self._data(x, y)
+        weights = self._sample_weights(sample_weight, class_weight, y)
         self._prepare_training()
         for m in self.compiled_metrics:
             m.reset()
         n = xs[0].shape[0]
         to_device = self._parameters.backend.to_device
         loss_sum, _ = self._train_step([to_device(a) for a in xs], to_device(y), to_device(self._arange(n)),
-                                       SingleProcess())
+                                       SingleProcess(), None if weights is None else to_device(weights))
         return self._result(self._logs(loss_sum / n), return_dict)
 
-    def test_on_batch(self, x, y, return_dict=False):
-        return self.evaluate(x, y, batch_size=len(y), verbose=0, return_dict=return_dict)
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        return self.evaluate(x, y, batch_size=len(y), verbose=0, sample_weight=sample_weight,
+                             return_dict=return_dict)
 
     def predict_on_batch(self, x):
         xs = self._inputs(x)
@@ -475,53 +568,98 @@ class Model:
         warnings.warn(message, RuntimeWarning, stacklevel=3)
 
     # ---- evaluation and prediction ------------------------------------------------------------------------
-    def _evaluate_arrays(self, xs, y, batch_size):
-        be = self._parameters.backend
-        xs, y = [be.to_device(a) for a in xs], be.to_device(y)
+    def _evaluate_data(self, data, cb):
+        """Loss (each sample's times its weight, where there are weights) and metrics over one epoch of data
+        (data_adapters.py); None when the data had no batch left."""
+        cb.on_test_begin()
+        k = self._parameters.backend.k
         for m in self.compiled_metrics:
             m.reset()
-        total = 0.0
-        for start, stop, plan in self.batch_plans(xs, batch_size):
-            targets = plan.scratch('targets', *self.loss.target_spec(plan.batch, plan.output.shape[1]))
-            write(targets, y[start:stop])
+        total, seen = 0.0, 0
+        for step, (xs, y, weights, rows) in enumerate(data.epoch()):
+            cb.on_test_batch_begin(step)
+            plan = self.plan(rows.shape[0])
+            targets, batch_weights = self._gather(plan, xs, y, weights, rows)
             plan.forward(training=False)
-            total += self.loss.evaluate(be.k, plan, targets)
+            total += self.loss.evaluate(k, plan, targets) if batch_weights is None else \
+                self.loss.evaluate(k, plan, targets, batch_weights)
+            seen += plan.batch
             plan.head_forward()
             for m in self.compiled_metrics:
-                m.update(be.k, plan.output, targets)
-        penalty = self._penalty(be.k, self._parameters.regularized(self._frozen()))
-        return self._logs(total / xs[0].shape[0] + penalty)
+                m.update(k, plan.output, targets)
+            cb.on_test_batch_end(step, self._logs(total / seen))
+        if not seen:
+            cb.on_test_end({})
+            return None
+        penalty = self._penalty(k, self._parameters.regularized(self._frozen()))
+        logs = self._logs(total / seen + penalty)
+        cb.on_test_end(logs)
+        return logs
 
-    def evaluate(self, x=None, y=None, batch_size=None, verbose='auto', return_dict=False):
+    def evaluate(self, x=None, y=None, batch_size=None, verbose='auto', sample_weight=None, steps=None,
+                 callbacks=None, return_dict=False):
+        """Keras's evaluate: the loss (each sample's times its weight, given sample_weight) and the metrics.
+        x is arrays (with y), a generator or a PyDataset, as in fit; steps limits the batches."""
         self._require_compiled('evaluate')
-        batch_size = 32 if batch_size is None else positive_int(batch_size, 'batch_size')
         verbose = verbosity(verbose)
-        xs, y = self._data(x, y)
-        bar = ProgressBar(math.ceil(xs[0].shape[0] / batch_size)) if verbose else None
-        logs = self._evaluate_arrays(xs, y, batch_size)
-        if bar:
-            bar.update(bar.target, logs, finished=True)
+        steps = positive_int_or_none(steps, 'steps')
+        if is_stream(x):
+            data = self._stream(x, y, sample_weight, 'evaluate', steps)
+        else:
+            xs, y = self._data(x, y)
+            batch_size = self._batch_size(batch_size, xs[0].shape[0], steps)
+            data = self._array_batches(xs, y, self._sample_weights(sample_weight, None, y), batch_size,
+                                       SingleProcess(), steps)
+        cb = callbacks_module.CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose,
+                                           epochs=1, steps=data.steps_per_epoch)
+        logs = self._evaluate_data(data, cb)
         return self._result(logs, return_dict)
 
-    def predict(self, x, batch_size=None, verbose='auto'):
-        batch_size = 32 if batch_size is None else positive_int(batch_size, 'batch_size')
+    def _predict_stream(self, x, steps, verbose, callbacks):
+        data = self._stream(x, None, None, 'predict', steps, targets=False)
+        cb = callbacks_module.CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose,
+                                           epochs=1, steps=data.steps_per_epoch)
+        cb.on_predict_begin()
+        k, outputs = self._parameters.backend.k, []
+        for step, (xs, _, _, rows) in enumerate(data.epoch()):
+            cb.on_predict_batch_begin(step)
+            plan = self.plan(rows.shape[0])
+            for buf, a in zip(plan.inputs, xs):
+                k.gather_rows(buf, a, rows)
+            outputs.append(to_numpy(plan.predict()))
+            cb.on_predict_batch_end(step, {'outputs': outputs[-1]})
+        cb.on_predict_end()
+        return np.concatenate(outputs)
+
+    def predict(self, x, batch_size=None, verbose='auto', steps=None, callbacks=None):
+        """Keras's predict: the outputs for x, arrays or a generator or PyDataset of x (or (x,)) batches;
+        steps limits the batches."""
         verbose = verbosity(verbose)
+        steps = positive_int_or_none(steps, 'steps')
+        if is_stream(x):
+            return self._predict_stream(x, steps, verbose, callbacks)
         xs = self._inputs(x)
+        batch_size = self._batch_size(batch_size, xs[0].shape[0], steps)
+        if steps is not None:  # the first `steps` batches, as in Keras
+            xs = [a[:steps * batch_size] for a in xs]
         n = xs[0].shape[0]
-        if n <= batch_size and not verbose:
+        if n <= batch_size and not verbose and not callbacks:
             # One batch (batch-1 inference, say): no loop, one copy in, one copy out.
             plan = self.plan(n)
             for buf, arr in zip(plan.inputs, xs):
                 write(buf, arr)
             return to_numpy(plan.predict())
+        cb = callbacks_module.CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose,
+                                           epochs=1, steps=math.ceil(n / batch_size))
+        cb.on_predict_begin()
         be = self._parameters.backend
         xs = [be.to_device(a) for a in xs]
         result = np.empty((n,) + self.graph.output.shape[1:], np.float32)
-        for start, stop, plan in self.batch_plans(xs, batch_size):
+        for step, (start, stop, plan) in enumerate(self.batch_plans(xs, batch_size)):
+            cb.on_predict_batch_begin(step)
             result[start:stop] = be.to_host(plan.predict())
-        if verbose:
-            bar = ProgressBar(math.ceil(n / batch_size))
-            bar.update(bar.target, {}, finished=True)
+            cb.on_predict_batch_end(step, {'outputs': result[start:stop]})
+        cb.on_predict_end()
         return result
 
     def __call__(self, x, training=False):

@@ -36,15 +36,14 @@ def _object(kind, registry, entry):
         raise ConfigError(f"cannot rebuild {kind} {entry['class']}: {type(e).__name__}: {e}") from None
 
 
-def model_from_config(config, custom_objects=None, device='cpu'):
-    """A new model from model.get_config(), freshly initialised (load_model then sets the weights)."""
+def model_from_config(config, custom_objects=None, device='cpu', check_weights=None):
+    """A new model from model.get_config(), freshly initialised (load_model then sets the weights).
+    check_weights(weights) sees the weights the architecture declares before any is allocated."""
     registry = {**LAYERS, **_custom(custom_objects, layers.Layer)}
     try:
         layer_objs = [_object('layer', registry, entry) for entry in config['layers']]
         nodes, inputs, output = config['nodes'], config['inputs'], config['output']
         name, seed = config.get('name'), config.get('seed')
-        if config.get('class') == 'Sequential':
-            return Sequential([layer_objs[node['layer']] for node in nodes], name=name, seed=seed, device=device)
         tensors = []
         for i, node in enumerate(nodes):
             layer = layer_objs[node['layer']]
@@ -61,8 +60,12 @@ def model_from_config(config, custom_objects=None, device='cpu'):
             tensors.append(layer(ins[0] if layer.single_input else ins))
         if any(type(j) is not int or not 0 <= j < len(tensors) for j in list(inputs) + [output]):
             raise ConfigError(f"the model's inputs {inputs!r} or output {output!r} name no tensor")
+        if check_weights is not None:  # calling the layers above made their weights' shapes, not their values
+            check_weights([w for layer in layer_objs for w in layer.weights_list])
+        if config.get('class') == 'Sequential':
+            return Sequential([layer_objs[node['layer']] for node in nodes], name=name, seed=seed, device=device)
         return Model([tensors[i] for i in inputs], tensors[output], name=name, seed=seed, device=device)
-    except ConfigError:
+    except (ConfigError, SavedFileError):
         raise
     except (KeyError, IndexError, TypeError, ValueError) as e:
         raise ConfigError(f"the saved architecture does not describe a model numbanet can build: "
@@ -105,7 +108,7 @@ def load_model(path, compile=True, device='cpu', custom_objects=None):
     and optimizer state, so training continues where it stopped."""
     saved = SavedModel(path)
     try:
-        model = model_from_config(saved.config, custom_objects, device)
+        model = model_from_config(saved.config, custom_objects, device, saved.check_weights)
     except ConfigError as e:
         raise SavedFileError(f"{saved.path}: {e}") from None
     saved.restore_weights(model)

@@ -227,6 +227,10 @@ def build(model, opset=17):
     if opset < 17:
         raise ValueError(f"opset must be 17 or later, got {opset}")
     graph = model.graph
+    int8 = [layer.name for layer in graph.layers if any(w.dtype == np.int8 for w in layer.weights_list)]
+    if int8:  # an int8 kernel would need QLinear operators, and their rounding differs from ours
+        raise NotImplementedError(f"layers {int8} are quantized (int8), which the ONNX export does not cover; "
+                                  f"export the float model, before model.quantize()")
     b = _Builder(helper, numpy_helper, [graph.nodes[j].layer.name for j in graph.input_ids])
     values = _Layouts(b, graph)
     inputs = {}

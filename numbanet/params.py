@@ -185,6 +185,15 @@ class Parameters:
             offset += w.size
         return out
 
+    def weight_ranges(self):
+        """(lo, hi) of `values` for each trainable weight, in order (what clipnorm clips one by one)."""
+        out, offset = [], 0
+        for w in self.weights:
+            if w.flat and w.trainable:
+                out.append((offset, offset + w.size))
+                offset += w.size
+        return out
+
     def regularized(self, frozen):
         """(regularizer, values, grads) for every regularized trainable weight not in `frozen`: flat views
         into the buffers, made once per fit."""

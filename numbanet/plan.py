@@ -14,7 +14,7 @@ logits), or run head_forward() / head_backward() around a loss on the outputs. L
 Everything is allocated when the plan is made (gradients when it first trains), so a step allocates nothing.
 """
 from numbanet import activations
-from numbanet.backend import rows
+from numbanet.backend import DTYPE, rows
 
 
 class Context:
@@ -128,12 +128,13 @@ class Plan:
             return self.backend.empty(spec[0], spec[1])
         return self.backend.empty(spec)
 
-    def scratch(self, name, shape, dtype=None):
-        """A named buffer kept with the plan (loss targets, say), made on first use."""
+    def scratch(self, name, shape, dtype=DTYPE):
+        """A named buffer kept with the plan (loss targets, say), made on first use, and made again when asked
+        for another shape or dtype: a model recompiled from a sparse loss to a categorical one wants float rows
+        where it kept integer labels."""
         buf = self.extra.get(name)
-        if buf is None:
-            buf = self.backend.empty(shape) if dtype is None else self.backend.empty(shape, dtype)
-            self.extra[name] = buf
+        if buf is None or tuple(buf.shape) != tuple(shape) or buf.dtype != dtype:
+            buf = self.extra[name] = self.backend.empty(shape, dtype)
         return buf
 
     # ---- running -------------------------------------------------------------------------------------------

@@ -1,18 +1,24 @@
-"""Keras-style progress line: `469/469 ━━━━━━━━━━━━━━━━━━━━ 2s 4ms/step - loss: 0.2513 - accuracy: 0.9262`.
+"""Keras-style progress output.
 
-On a terminal it redraws in place (at most every 0.1 s); anywhere else (a file, a pipe, CI) it
-prints only the finished line, so logs get one line per epoch.
+verbose=1: `469/469 ━━━━━━━━━━━━━━━━━━━━ 2s 4ms/step - loss: 0.2513 - accuracy: 0.9262`. On a terminal it
+redraws in place (at most every 0.1 s); anywhere else (a file, a pipe, CI) it prints only the finished line.
+verbose=2: no bar at all, one line when finished: `469/469 - 2s - 4ms/step - loss: 0.2513`.
+The clock starts when the bar is made, so make it before the work it measures. A target of None (a generator's
+length is known only at its end) draws `12/Unknown` until the finished line, which is given the count.
 """
+import numbers
 import sys
 import time
 
 
 def _format_value(v):
+    if not isinstance(v, numbers.Real):
+        return str(v)  # a callback may log anything
     return f"{v:.4f}" if abs(v) >= 1e-3 or v == 0 else f"{v:.4e}"
 
 
 def _format_per_step(seconds):
-    if seconds >= 1:
+    if seconds >= 1 or seconds == 0:
         return f"{seconds:.0f}s/step"
     if seconds >= 1e-3:
         return f"{seconds * 1e3:.0f}ms/step"
@@ -20,12 +26,16 @@ def _format_per_step(seconds):
 
 
 class ProgressBar:
-    def __init__(self, target, stream=None, width=20, interval=0.1):
+    def __init__(self, target, stream=None, verbose=1, prefix='', width=20, interval=0.1):
+        if verbose not in (1, 2):
+            raise ValueError(f"a progress bar's verbose must be 1 or 2, got {verbose!r}")
         self.target = target
         self.stream = stream or sys.stdout
+        self.verbose = verbose
+        self.prefix = prefix  # what the finished line starts with ('Epoch 3/10 - ')
         self.width = width
         self.interval = interval
-        self.interactive = hasattr(self.stream, 'isatty') and self.stream.isatty()
+        self.interactive = verbose == 1 and hasattr(self.stream, 'isatty') and self.stream.isatty()
         encoding = getattr(self.stream, 'encoding', None) or 'ascii'
         try:
             '━'.encode(encoding)
@@ -48,8 +58,13 @@ class ProgressBar:
     def line(self, step, values, finished):
         elapsed = time.perf_counter() - self.start
         per_step = elapsed / max(step, 1)
-        when = f"{elapsed:.0f}s" if finished else f"{per_step * (self.target - step):.0f}s"
-        text = f"{step}/{self.target} {self._bar(step)} {when} {_format_per_step(per_step)}"
+        if self.verbose == 2:
+            text = f"{self.prefix}{step}/{self.target} - {elapsed:.0f}s - {_format_per_step(per_step)}"
+        elif self.target is None:
+            text = f"{step}/Unknown {elapsed:.0f}s {_format_per_step(per_step)}"
+        else:
+            when = f"{elapsed:.0f}s" if finished else f"{per_step * (self.target - step):.0f}s"
+            text = f"{step}/{self.target} {self._bar(step)} {when} {_format_per_step(per_step)}"
         for name, value in values.items():
             text += f" - {name}: {_format_value(value)}"
         return text

@@ -1,4 +1,4 @@
-"""Seeds and label encoding, under Keras's names."""
+"""Seeds, label encoding and PyDataset, under Keras's names."""
 import random
 
 import numpy as np
@@ -58,3 +58,37 @@ def to_categorical(y, num_classes=None):
     out = np.zeros((labels.size, num_classes), np.float32)
     out[np.arange(labels.size), labels] = 1.0
     return out.reshape(y.shape + (num_classes,))
+
+
+class PyDataset:
+    """Keras's PyDataset: data that makes its batches in Python, one at a time. Subclass it, call
+    super().__init__(**kwargs), and define __len__ (the number of batches) and __getitem__(index) (batch
+    `index`: (x, y) or (x, y, sample_weight) for fit and evaluate, x or (x,) for predict). fit calls
+    on_epoch_begin() and on_epoch_end() around every epoch (reshuffle your samples there), and with
+    shuffle=True visits the batches in a new order each pass. A dataset without an end defines
+    num_batches to return None and is fit with steps_per_epoch.
+
+    workers, use_multiprocessing and max_queue_size are accepted so a Keras PyDataset ports unchanged, but
+    numbanet reads the batches in fit's own thread, one after another: a batch is made while the model
+    waits. (The kernels use every core already; threads making batches would take them away.)"""
+
+    def __init__(self, workers=1, use_multiprocessing=False, max_queue_size=10):
+        self.workers = workers
+        self.use_multiprocessing = use_multiprocessing
+        self.max_queue_size = max_queue_size
+
+    def __getitem__(self, index):
+        raise NotImplementedError(f"{type(self).__name__} defines no __getitem__(index): return batch `index`")
+
+    @property
+    def num_batches(self):
+        """The number of batches, or None for a dataset without an end; len(self) by default."""
+        if hasattr(self, '__len__'):
+            return len(self)
+        raise NotImplementedError(f"{type(self).__name__} defines neither __len__ nor num_batches")
+
+    def on_epoch_begin(self):
+        pass
+
+    def on_epoch_end(self):
+        pass

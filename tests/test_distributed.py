@@ -88,3 +88,22 @@ def test_a_failing_rank_ends_the_job_with_its_traceback(launcher):
     assert proc.returncode != 0 and 'not reached' not in proc.stdout
     assert 'rank 1 lost its data source' in proc.stderr and 'Traceback' in proc.stderr
     assert elapsed < 60, f"the job took {elapsed:.0f} s to die"
+
+
+@needs_mpi
+@pytest.mark.parametrize('what,message', [
+    ('batch_size', 'batch_size: rank 0 has 8, rank 1 has 16'),
+    ('rows', 'rows: rank 0 has 69, rank 1 has 60'),
+    ('width', r'weights: rank 0 has \[\[\[10, 12\]'),
+    ('input', 'rank 1 raised ValueError'),  # refused by rank 1's own input check, before any collective
+])
+def test_ranks_that_disagree_end_the_job_naming_the_difference(what, message):
+    # Launched without `-m mpi4py`: numbanet ends the job itself. A hang ends in TimeoutExpired.
+    _warm_kernels()
+    proc = subprocess.run(['mpirun', '-n', '2', sys.executable,
+                           os.path.join(ROOT, 'tests', 'mpi_programs', 'mismatch.py'), what],
+                          cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and 'not reached' not in proc.stdout
+    assert 'MPI_ERR_TRUNCATE' not in proc.stderr
+    import re
+    assert re.search(message, proc.stderr), proc.stderr[-3000:]

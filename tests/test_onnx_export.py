@@ -149,3 +149,28 @@ def test_a_layer_used_twice_exports_once_with_its_weights_shared(tmp_path, rng):
     session = ort.InferenceSession(str(tmp_path / 'shared.onnx'))
     assert [i.name for i in session.get_inputs()] == ['output']
     np.testing.assert_allclose(session.run(None, {'output': x})[0], model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+def test_inputs_and_initializers_never_share_a_name(tmp_path, rng):
+    onnx = pytest.importorskip('onnx')
+    ort = pytest.importorskip('onnxruntime')
+    with pytest.raises(ValueError, match="without '/'"):  # so no input can be named like a weight ('d/kernel')
+        layers.Input(shape=(3,), name='d/kernel')
+    inputs = layers.Input(shape=(3,), name='kernel')
+    model = numbanet.Model(inputs, layers.Dense(2, name='d')(layers.Dense(4, name='kernel_1')(inputs)), seed=1)
+    model.export(tmp_path / 'm.onnx')
+    graph = onnx.load(str(tmp_path / 'm.onnx')).graph
+    assert [i.name for i in graph.input] == ['kernel']
+    assert not {i.name for i in graph.input} & {t.name for t in graph.initializer}
+    x = rng.standard_normal((5, 3)).astype(np.float32)
+    got = ort.InferenceSession(str(tmp_path / 'm.onnx')).run(None, {'kernel': x})[0]
+    np.testing.assert_allclose(got, model.predict(x, verbose=0), atol=1e-5, rtol=1e-5)
+
+
+def test_an_int8_model_is_refused_before_anything_is_written(tmp_path):
+    pytest.importorskip('onnx')
+    model = mlp(hidden=(8,))
+    model.quantize('int8')
+    with pytest.raises(NotImplementedError, match=r"\['dense.*'\] are quantized \(int8\).*before model.quantize"):
+        model.export(tmp_path / 'q.onnx')
+    assert list(tmp_path.iterdir()) == []

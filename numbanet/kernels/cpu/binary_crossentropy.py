@@ -26,9 +26,10 @@ def _sigmoid(z):
 
 
 @njit(cache=True, error_model='numpy')
-def binary_crossentropy_fused(dlogits, logits, targets):
-    # dlogits, logits, targets: (B, C). Training's one pass: returns the summed per-sample losses (each a
-    # mean over C) and overwrites dlogits with the gradient of the mean loss, (sigmoid(z) - y) / (B C).
+def binary_crossentropy_fused(dlogits, logits, targets, weights=None):
+    # dlogits, logits, targets: (B, C); weights: None or (B,). Training's one pass: returns the summed
+    # per-sample losses (each a mean over C, times its weight when weights are given) and overwrites dlogits
+    # with the gradient of the unweighted mean loss, (sigmoid(z) - y) / (B C).
     B, C = logits.shape
     scale = 1.0 / (B * C)
     total = 0.0
@@ -38,14 +39,17 @@ def binary_crossentropy_fused(dlogits, logits, targets):
             z, y = float64(logits[b, c]), float64(targets[b, c])
             row += _bce(z, y)
             dlogits[b, c] = (_sigmoid(z) - y) * scale
-        total += row / C
+        row /= C
+        if weights is not None:
+            row *= weights[b]
+        total += row
     return total
 
 
 @njit(cache=True, error_model='numpy')
-def binary_crossentropy_forward(probs, logits, targets):
-    # probs, logits, targets: (B, C). Evaluation's kernel: writes sigmoid(logits) into probs and returns the
-    # summed per-sample losses, the same value binary_crossentropy_fused returns.
+def binary_crossentropy_forward(probs, logits, targets, weights=None):
+    # probs, logits, targets: (B, C); weights: None or (B,). Evaluation's kernel: writes sigmoid(logits) into
+    # probs and returns the summed per-sample losses, the same value binary_crossentropy_fused returns.
     B, C = logits.shape
     total = 0.0
     for b in range(B):
@@ -54,5 +58,8 @@ def binary_crossentropy_forward(probs, logits, targets):
             z, y = float64(logits[b, c]), float64(targets[b, c])
             row += _bce(z, y)
             probs[b, c] = _sigmoid(z)
-        total += row / C
+        row /= C
+        if weights is not None:
+            row *= weights[b]
+        total += row
     return total

@@ -24,13 +24,17 @@ def _row(pred, targets, b):
 
 
 @njit(cache=True, error_model='numpy')
-def categorical_hinge_forward(pred, targets):
-    # pred, targets: (B, C). Returns the summed per-sample losses.
+def categorical_hinge_forward(pred, targets, weights=None):
+    # pred, targets: (B, C); weights: None or (B,). Returns the summed per-sample losses, each times its
+    # weight when weights are given.
     B = pred.shape[0]
     total = 0.0
     for b in range(B):
         margin, _ = _row(pred, targets, b)
-        total += 0.0 if margin < 0.0 else margin  # max(margin, 0) that keeps a NaN
+        row = 0.0 if margin < 0.0 else margin  # max(margin, 0) that keeps a NaN
+        if weights is not None:
+            row *= weights[b]
+        total += row
     return total
 
 

@@ -25,8 +25,9 @@ def _log_softmax_terms(z, b, inv_t):
 
 
 @njit(cache=True, error_model='numpy')
-def distillation_forward(student, teacher, targets, temperature, alpha):
-    # student, teacher, targets: (B, C). Returns the summed (not mean) loss of the batch.
+def distillation_forward(student, teacher, targets, temperature, alpha, weights=None):
+    # student, teacher, targets: (B, C); weights: None or (B,). Returns the summed (not mean) loss of the
+    # batch, each sample's times its weight when weights are given.
     B, C = student.shape
     inv_t = 1.0 / temperature
     total = 0.0
@@ -41,7 +42,10 @@ def distillation_forward(student, teacher, targets, temperature, alpha):
             log_pt = teacher[b, c] * inv_t - lse_t
             log_ps = student[b, c] * inv_t - lse_s
             soft += math.exp(log_pt) * (log_pt - log_ps)
-        total += alpha * hard + (1.0 - alpha) * temperature * temperature * soft
+        row = alpha * hard + (1.0 - alpha) * temperature * temperature * soft
+        if weights is not None:
+            row *= weights[b]
+        total += row
     return total
 
 

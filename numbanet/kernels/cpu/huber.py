@@ -5,8 +5,9 @@ from numba import float64, njit
 
 
 @njit(cache=True, error_model='numpy')
-def huber_forward(pred, targets, delta):
-    # pred, targets: (B, C); delta: a positive float. Returns the summed per-sample losses (each a mean over C).
+def huber_forward(pred, targets, delta, weights=None):
+    # pred, targets: (B, C); delta: a positive float; weights: None or (B,). Returns the summed per-sample
+    # losses (each a mean over C), each times its weight when weights are given.
     B, C = pred.shape
     half_dd = 0.5 * delta * delta
     total = 0.0
@@ -16,7 +17,10 @@ def huber_forward(pred, targets, delta):
             e = float64(pred[b, c]) - float64(targets[b, c])
             a = abs(e)
             row += 0.5 * e * e if a <= delta else delta * a - half_dd
-        total += row / C
+        row /= C
+        if weights is not None:
+            row *= weights[b]
+        total += row
     return total
 
 

@@ -21,8 +21,9 @@ def _clip(x):
 
 
 @njit(cache=True, error_model='numpy')
-def kl_divergence_forward(pred, targets):
-    # pred, targets: (B, C). Returns the summed per-sample losses (each a sum over C).
+def kl_divergence_forward(pred, targets, weights=None):
+    # pred, targets: (B, C); weights: None or (B,). Returns the summed per-sample losses (each a sum over C),
+    # each times its weight when weights are given.
     B, C = pred.shape
     total = 0.0
     for b in range(B):
@@ -30,6 +31,8 @@ def kl_divergence_forward(pred, targets):
         for c in range(C):
             y, p = _clip(float64(targets[b, c])), _clip(float64(pred[b, c]))
             row += y * math.log(y / p)
+        if weights is not None:
+            row *= weights[b]
         total += row
     return total
 

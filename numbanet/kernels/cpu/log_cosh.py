@@ -18,15 +18,19 @@ def _log_cosh(e):
 
 
 @njit(cache=True, error_model='numpy')
-def log_cosh_forward(pred, targets):
-    # pred, targets: (B, C). Returns the summed per-sample losses (each a mean over C).
+def log_cosh_forward(pred, targets, weights=None):
+    # pred, targets: (B, C); weights: None or (B,). Returns the summed per-sample losses (each a mean over C),
+    # each times its weight when weights are given.
     B, C = pred.shape
     total = 0.0
     for b in range(B):
         row = 0.0
         for c in range(C):
             row += _log_cosh(float64(pred[b, c]) - float64(targets[b, c]))
-        total += row / C
+        row /= C
+        if weights is not None:
+            row *= weights[b]
+        total += row
     return total
 
 

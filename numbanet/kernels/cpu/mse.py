@@ -3,8 +3,9 @@ from numba import njit
 
 
 @njit(cache=True, error_model='numpy')
-def mse_forward(pred, targets):
-    # pred, targets: (B, C). Returns the summed per-sample losses (each a mean over C).
+def mse_forward(pred, targets, weights=None):
+    # pred, targets: (B, C); weights: None or (B,). Returns the summed per-sample losses (each a mean over C),
+    # each times its weight when weights are given.
     B, C = pred.shape
     total = 0.0
     for b in range(B):
@@ -12,7 +13,10 @@ def mse_forward(pred, targets):
         for c in range(C):
             d = float(pred[b, c]) - float(targets[b, c])
             row += d * d
-        total += row / C
+        row /= C
+        if weights is not None:
+            row *= weights[b]
+        total += row
     return total
 
 

@@ -5,6 +5,8 @@ size, where softmax-then-log would take log(0). The gradient with respect to the
 (sum_j y_j * p - y) / B, which is (p - y) / B for one-hot targets.
 Two target forms: dense targets (B, C) (categorical) and integer labels (B,) (sparse).
 All sums are float64 in a fixed order: the loss is what early stopping and NaN checks read.
+The kernels that return the loss take optional per-sample weights (B,), each multiplying its row's loss in
+the sum; the gradients stay unweighted: the runtime scales their rows (sample_weight.scale_rows).
 """
 import math
 
@@ -24,16 +26,20 @@ def _row_max_and_sum(logits, b):
 
 
 @njit(cache=True, error_model='numpy')
-def softmax_crossentropy_forward(probs, logits, targets):
-    # probs, logits, targets: (B, C). Writes probs, returns the summed (not mean) loss of the batch.
+def softmax_crossentropy_forward(probs, logits, targets, weights=None):
+    # probs, logits, targets: (B, C); weights: None or (B,). Writes probs, returns the summed (not mean) loss.
     B, C = logits.shape
     total = 0.0
     for b in range(B):
         m, s = _row_max_and_sum(logits, b)
         lse = m + math.log(s)
+        row = 0.0
         for c in range(C):
             probs[b, c] = math.exp(logits[b, c] - m) / s
-            total += targets[b, c] * (lse - logits[b, c])
+            row += targets[b, c] * (lse - logits[b, c])
+        if weights is not None:
+            row *= weights[b]
+        total += row
     return total
 
 
@@ -50,18 +56,22 @@ def softmax_crossentropy_backward(dlogits, probs, targets):
 
 
 @njit(cache=True, error_model='numpy')
-def softmax_crossentropy_fused(dlogits, logits, targets):
+def softmax_crossentropy_fused(dlogits, logits, targets, weights=None):
     # Training's one pass: loss and gradient together, without storing probabilities.
-    # dlogits, logits, targets: (B, C); returns the summed loss.
+    # dlogits, logits, targets: (B, C); weights: None or (B,). Returns the summed loss.
     B, C = logits.shape
     total = 0.0
     for b in range(B):
         m, s = _row_max_and_sum(logits, b)
         lse = m + math.log(s)
         ysum = 0.0
+        row = 0.0
         for c in range(C):
             ysum += targets[b, c]
-            total += targets[b, c] * (lse - logits[b, c])
+            row += targets[b, c] * (lse - logits[b, c])
+        if weights is not None:
+            row *= weights[b]
+        total += row
         for c in range(C):
             p = math.exp(logits[b, c] - m) / s
             dlogits[b, c] = (ysum * p - targets[b, c]) / B
@@ -76,8 +86,8 @@ def _check_label(label, C):
 
 
 @njit(cache=True, error_model='numpy')
-def sparse_softmax_crossentropy_forward(probs, logits, labels):
-    # probs, logits: (B, C); labels: (B,) integers in [0, C). Returns the summed loss.
+def sparse_softmax_crossentropy_forward(probs, logits, labels, weights=None):
+    # probs, logits: (B, C); labels: (B,) integers in [0, C); weights: None or (B,). Returns the summed loss.
     B, C = logits.shape
     total = 0.0
     for b in range(B):
@@ -86,7 +96,10 @@ def sparse_softmax_crossentropy_forward(probs, logits, labels):
         m, s = _row_max_and_sum(logits, b)
         for c in range(C):
             probs[b, c] = math.exp(logits[b, c] - m) / s
-        total += m + math.log(s) - logits[b, label]
+        row = m + math.log(s) - logits[b, label]
+        if weights is not None:
+            row *= weights[b]
+        total += row
     return total
 
 
@@ -103,15 +116,19 @@ def sparse_softmax_crossentropy_backward(dlogits, probs, labels):
 
 
 @njit(cache=True, error_model='numpy')
-def sparse_softmax_crossentropy_fused(dlogits, logits, labels):
-    # dlogits, logits: (B, C); labels: (B,). One pass: returns the summed loss, writes the gradient.
+def sparse_softmax_crossentropy_fused(dlogits, logits, labels, weights=None):
+    # dlogits, logits: (B, C); labels: (B,); weights: None or (B,). One pass: returns the summed loss, writes
+    # the gradient.
     B, C = logits.shape
     total = 0.0
     for b in range(B):
         label = labels[b]
         _check_label(label, C)
         m, s = _row_max_and_sum(logits, b)
-        total += m + math.log(s) - logits[b, label]
+        row = m + math.log(s) - logits[b, label]
+        if weights is not None:
+            row *= weights[b]
+        total += row
         for c in range(C):
             dlogits[b, c] = math.exp(logits[b, c] - m) / s / B
         dlogits[b, label] -= 1.0 / B

@@ -11,12 +11,15 @@ from numbanet.kernels.cuda.activations import (elu_backward, elu_forward, expone
                                                sigmoid_forward, silu_backward, silu_forward, softplus_backward,
                                                softplus_forward, softsign_backward, softsign_forward,
                                                tanh_backward, tanh_forward)
-from numbanet.kernels.cuda.adam import adam_update
+from numbanet.kernels.cuda.adagrad import adagrad_update
+from numbanet.kernels.cuda.adam import adam_amsgrad_update, adam_update
+from numbanet.kernels.cuda.adamax import adamax_update
 from numbanet.kernels.cuda.add import add_backward, add_forward
 from numbanet.kernels.cuda.batchnorm import (batchnorm_backward, batchnorm_backward_infer, batchnorm_forward_infer,
                                              batchnorm_forward_train, batchnorm_update_moving)
 from numbanet.kernels.cuda.binary_crossentropy import binary_crossentropy_forward, binary_crossentropy_fused
 from numbanet.kernels.cuda.categorical_hinge import categorical_hinge_backward, categorical_hinge_forward
+from numbanet.kernels.cuda.clip import clip_values, scale_values, squared_norm
 from numbanet.kernels.cuda.concat import concat_backward, concat_forward
 from numbanet.kernels.cuda.confusion import confusion_counts
 from numbanet.kernels.cuda.conv2d import col2im, conv2d_backward, conv2d_forward, conv2d_reference, im2col
@@ -34,8 +37,11 @@ from numbanet.kernels.cuda.mae import mae_backward, mae_forward
 from numbanet.kernels.cuda.mask import apply_mask
 from numbanet.kernels.cuda.matmul import gemm, gemm_at, gemm_reference, transpose
 from numbanet.kernels.cuda.mse import mse_backward, mse_forward
+from numbanet.kernels.cuda.nadam import nadam_update
 from numbanet.kernels.cuda.regularizer import regularizer_backward, regularizer_forward
 from numbanet.kernels.cuda.relu import relu_backward, relu_forward, relu_mask
+from numbanet.kernels.cuda.rmsprop import rmsprop_update
+from numbanet.kernels.cuda.sample_weight import scale_rows
 from numbanet.kernels.cuda.sgd import sgd_update
 from numbanet.kernels.cuda.softmax import softmax_backward, softmax_forward
 from numbanet.kernels.cuda.softmax_crossentropy import (

@@ -28,13 +28,11 @@ def scratch(name, n, dtype):
     return buf
 
 
-@cuda.jit
-def _sum_kernel(out, values, n):
+@cuda.jit(device=True, inline='always')
+def _block_total(out, acc):
+    # Each thread's partial sum into out[0], through a fixed tree: the same bits on every run.
     partial = cuda.shared.array(REDUCE_THREADS, float64)
     t = cuda.threadIdx.x
-    acc = 0.0
-    for i in range(t, n, REDUCE_THREADS):
-        acc += values[i]
     partial[t] = acc
     cuda.syncthreads()
     step = REDUCE_THREADS // 2
@@ -47,10 +45,30 @@ def _sum_kernel(out, values, n):
         out[0] = partial[0]
 
 
-def device_sum(values, n):
-    """Sum of values[:n] (any numeric device array) as a Python float, reduced on the device."""
+@cuda.jit
+def _sum_kernel(out, values, n):
+    acc = 0.0
+    for i in range(cuda.threadIdx.x, n, REDUCE_THREADS):
+        acc += values[i]
+    _block_total(out, acc)
+
+
+@cuda.jit
+def _weighted_sum_kernel(out, values, weights, n):
+    acc = 0.0
+    for i in range(cuda.threadIdx.x, n, REDUCE_THREADS):
+        acc += values[i] * weights[i]
+    _block_total(out, acc)
+
+
+def device_sum(values, n, weights=None):
+    """Sum of values[:n] (any numeric device array) as a Python float, reduced on the device; with weights
+    (a device array of n or more), the sum of values[i] * weights[i]: a loss's per-sample weights."""
     out = scratch('sum_out', 1, np.float64)
-    _sum_kernel[1, REDUCE_THREADS](out, values, n)
+    if weights is None:
+        _sum_kernel[1, REDUCE_THREADS](out, values, n)
+    else:
+        _weighted_sum_kernel[1, REDUCE_THREADS](out, values, weights, n)
     host = _host.get('sum')
     if host is None:
         host = _host['sum'] = cuda.pinned_array(1, np.float64)

@@ -50,15 +50,15 @@ def _forward(losses, probs, logits, targets):
         losses[b] = row / C
 
 
-def binary_crossentropy_fused(dlogits, logits, targets):
+def binary_crossentropy_fused(dlogits, logits, targets, weights=None):
     B = logits.shape[0]
     losses = scratch('row_losses', B, np.float64)
     _fused[blocks(B), THREADS](losses, dlogits, logits, targets)
-    return device_sum(losses, B)
+    return device_sum(losses, B, weights)
 
 
-def binary_crossentropy_forward(probs, logits, targets):
+def binary_crossentropy_forward(probs, logits, targets, weights=None):
     B = logits.shape[0]
     losses = scratch('row_losses', B, np.float64)
     _forward[blocks(B), THREADS](losses, probs, logits, targets)
-    return device_sum(losses, B)
+    return device_sum(losses, B, weights)

@@ -43,11 +43,11 @@ def _backward(dpred, pred, targets):
                 dpred[b, c] = 0.0
 
 
-def categorical_hinge_forward(pred, targets):
+def categorical_hinge_forward(pred, targets, weights=None):
     B = pred.shape[0]
     losses = scratch('row_losses', B, np.float64)
     _forward[blocks(B), THREADS](losses, pred, targets)
-    return device_sum(losses, B)
+    return device_sum(losses, B, weights)
 
 
 def categorical_hinge_backward(dpred, pred, targets):

@@ -51,11 +51,11 @@ def _backward(dstudent, student, teacher, targets, temperature, alpha):
             dstudent[b, c] = (alpha * (ysum * p - targets[b, c]) + (1.0 - alpha) * temperature * (ps - pt)) / B
 
 
-def distillation_forward(student, teacher, targets, temperature, alpha):
+def distillation_forward(student, teacher, targets, temperature, alpha, weights=None):
     B = student.shape[0]
     losses = scratch('row_losses', B, np.float64)
     _forward[blocks(B), THREADS](losses, student, teacher, targets, float(temperature), float(alpha))
-    return device_sum(losses, B)
+    return device_sum(losses, B, weights)
 
 
 def distillation_backward(dstudent, student, teacher, targets, temperature, alpha):

@@ -28,12 +28,19 @@ def _gather_1d(out, src, index):
         out[b] = src[i] if 0 <= i < src.shape[0] else -1
 
 
+def _as_rows(array):
+    # (B, ...) as (B, values per row): a kernel indexes two axes, whatever the rank of the samples.
+    return array.reshape(array.shape[0], int(np.prod(array.shape[1:])))
+
+
 def gather_rows(out, src, index):
-    # out: (B, C) or (B,); src: (N, C) or (N,); index: (B,) on the device.
+    # out: (B, ...) or (B,); src: (N, ...) or (N,) with out's trailing axes; index: (B,) on the device.
     if isinstance(index, np.ndarray):
         if index.size and (index.min() < 0 or index.max() >= src.shape[0]):
             raise IndexError("gather_rows: row index outside the source")
         index = cuda.to_device(index)
+    if len(out.shape) > 2:  # images (B, H, W, C), sequences (B, T, C)
+        out, src = _as_rows(out), _as_rows(src)
     if len(out.shape) == 2:
         _gather_2d[blocks(index.shape[0] * out.shape[1]), THREADS](out, src, index)
     else:

@@ -35,11 +35,11 @@ def _backward(dpred, pred, targets, delta):
         dpred[b, c] = g * (1.0 / (B * C))
 
 
-def huber_forward(pred, targets, delta):
+def huber_forward(pred, targets, delta, weights=None):
     B = pred.shape[0]
     losses = scratch('row_losses', B, np.float64)
     _forward[blocks(B), THREADS](losses, pred, targets, float(delta))
-    return device_sum(losses, B)
+    return device_sum(losses, B, weights)
 
 
 def huber_backward(dpred, pred, targets, delta):

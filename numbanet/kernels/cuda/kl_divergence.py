@@ -44,11 +44,11 @@ def _backward(dpred, pred, targets):
             dpred[b, c] = -_clip(float64(targets[b, c])) / (p * B)
 
 
-def kl_divergence_forward(pred, targets):
+def kl_divergence_forward(pred, targets, weights=None):
     B = pred.shape[0]
     losses = scratch('row_losses', B, np.float64)
     _forward[blocks(B), THREADS](losses, pred, targets)
-    return device_sum(losses, B)
+    return device_sum(losses, B, weights)
 
 
 def kl_divergence_backward(dpred, pred, targets):

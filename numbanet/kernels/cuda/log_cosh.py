@@ -36,11 +36,11 @@ def _backward(dpred, pred, targets):
         dpred[b, c] = math.tanh(float64(pred[b, c]) - float64(targets[b, c])) * (1.0 / (B * C))
 
 
-def log_cosh_forward(pred, targets):
+def log_cosh_forward(pred, targets, weights=None):
     B = pred.shape[0]
     losses = scratch('row_losses', B, np.float64)
     _forward[blocks(B), THREADS](losses, pred, targets)
-    return device_sum(losses, B)
+    return device_sum(losses, B, weights)
 
 
 def log_cosh_backward(dpred, pred, targets):

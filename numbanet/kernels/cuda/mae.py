@@ -28,11 +28,11 @@ def _backward(dpred, pred, targets):
         dpred[b, c] = scale if d > 0.0 else (-scale if d < 0.0 else d * 0.0)
 
 
-def mae_forward(pred, targets):
+def mae_forward(pred, targets, weights=None):
     B = pred.shape[0]
     losses = scratch('row_losses', B, np.float64)
     _forward[blocks(B), THREADS](losses, pred, targets)
-    return device_sum(losses, B)
+    return device_sum(losses, B, weights)
 
 
 def mae_backward(dpred, pred, targets):

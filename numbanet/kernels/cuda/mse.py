@@ -27,11 +27,11 @@ def _backward(dpred, pred, targets):
         dpred[b, c] = (pred[b, c] - targets[b, c]) * (2.0 / (B * C))
 
 
-def mse_forward(pred, targets):
+def mse_forward(pred, targets, weights=None):
     B = pred.shape[0]
     losses = scratch('row_losses', B, np.float64)
     _forward[blocks(B), THREADS](losses, pred, targets)
-    return device_sum(losses, B)
+    return device_sum(losses, B, weights)
 
 
 def mse_backward(dpred, pred, targets):

@@ -109,37 +109,37 @@ def _losses(n):
     return scratch('row_losses', n, np.float64)
 
 
-def softmax_crossentropy_forward(probs, logits, targets):
+def softmax_crossentropy_forward(probs, logits, targets, weights=None):
     B = logits.shape[0]
     losses = _losses(B)
     _forward[blocks(B), THREADS](losses, probs, logits, targets)
-    return device_sum(losses, B)
+    return device_sum(losses, B, weights)
 
 
 def softmax_crossentropy_backward(dlogits, probs, targets):
     _backward[blocks(probs.shape[0]), THREADS](dlogits, probs, targets)
 
 
-def softmax_crossentropy_fused(dlogits, logits, targets):
+def softmax_crossentropy_fused(dlogits, logits, targets, weights=None):
     B = logits.shape[0]
     losses = _losses(B)
     _fused[blocks(B), THREADS](losses, dlogits, logits, targets)
-    return device_sum(losses, B)
+    return device_sum(losses, B, weights)
 
 
-def sparse_softmax_crossentropy_forward(probs, logits, labels):
+def sparse_softmax_crossentropy_forward(probs, logits, labels, weights=None):
     B = logits.shape[0]
     losses = _losses(B)
     _sparse_forward[blocks(B), THREADS](losses, probs, logits, labels)
-    return device_sum(losses, B)
+    return device_sum(losses, B, weights)
 
 
 def sparse_softmax_crossentropy_backward(dlogits, probs, labels):
     _sparse_backward[blocks(probs.shape[0]), THREADS](dlogits, probs, labels)
 
 
-def sparse_softmax_crossentropy_fused(dlogits, logits, labels):
+def sparse_softmax_crossentropy_fused(dlogits, logits, labels, weights=None):
     B = logits.shape[0]
     losses = _losses(B)
     _sparse_fused[blocks(B), THREADS](losses, dlogits, logits, labels)
-    return device_sum(losses, B)
+    return device_sum(losses, B, weights)

@@ -1,0 +1,42 @@
+"""RMSprop over the flat parameter buffer, Keras's formulation: plain, with momentum, and centered."""
+import math
+
+from numba import njit, prange
+
+from numbanet.kernels.cpu._split import CHUNK, chunks, parallel
+
+
+@njit(cache=True, fastmath={'contract'}, error_model='numpy')
+def _rmsprop_run(params, velocity, moment, average, grads, lr, rho, c, momentum, eps):
+    # moment None: no momentum; average None: not centered (numba compiles each case without the branch).
+    for i in range(params.shape[0]):
+        g = grads[i]
+        vi = rho * velocity[i] + c * g * g
+        velocity[i] = vi
+        if average is not None:
+            ai = rho * average[i] + c * g
+            average[i] = ai
+            vi = vi - ai * ai
+        step = lr * g / math.sqrt(vi + eps)
+        if moment is not None:
+            step = momentum * moment[i] + step
+            moment[i] = step
+        params[i] -= step
+
+
+@njit(cache=True, parallel=True)
+def _rmsprop_parallel(params, velocity, moment, average, grads, lr, rho, c, momentum, eps):
+    for k in prange(chunks(params.shape[0])):
+        s = slice(k * CHUNK, (k + 1) * CHUNK)
+        _rmsprop_run(params[s], velocity[s], None if moment is None else moment[s],
+                     None if average is None else average[s], grads[s], lr, rho, c, momentum, eps)
+
+
+def rmsprop_update(params, velocity, moment, average, grads, lr, rho, momentum, epsilon):
+    # params, velocity, grads: (P,); moment (P,) or None when momentum is 0; average (P,) or None unless
+    # centered. velocity = rho * velocity + (1 - rho) * g^2; centered: average = rho * average + (1 - rho) * g
+    # and the denominator is sqrt(velocity - average^2 + epsilon), else sqrt(velocity + epsilon). The
+    # step lr * g / denominator goes into params directly, or through moment = momentum * moment + step.
+    f = params.dtype.type
+    run = _rmsprop_parallel if parallel(params.shape[0]) else _rmsprop_run
+    run(params, velocity, moment, average, grads, f(lr), f(rho), f(1.0 - rho), f(momentum), f(epsilon))

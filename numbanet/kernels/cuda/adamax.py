@@ -1,0 +1,21 @@
+"""Adamax over the flat parameter buffer on the GPU, Keras's formulation. Twin of kernels/cpu/adamax.py."""
+from numba import cuda, float32
+
+from numbanet.kernels.cuda._grid import THREADS, blocks
+
+
+@cuda.jit
+def _adamax(params, m, u, grads, alpha, c1, beta_2, eps):
+    i = cuda.grid(1)
+    if i < params.shape[0]:
+        g = grads[i]
+        mi = m[i] + (g - m[i]) * c1
+        ui = max(beta_2 * u[i], abs(g))
+        m[i] = mi
+        u[i] = ui
+        params[i] -= alpha * mi / (ui + eps)
+
+
+def adamax_update(params, m, u, grads, lr, beta_1, beta_2, epsilon, step):
+    _adamax[blocks(params.shape[0]), THREADS](params, m, u, grads, float32(lr / (1.0 - beta_1 ** step)),
+                                              float32(1.0 - beta_1), float32(beta_2), float32(epsilon))

@@ -1,0 +1,89 @@
+"""Adam and its relatives: AdamW (Adam with decoupled weight decay), Adamax (the infinity norm in place of
+the second moment) and Nadam (Nesterov momentum), with Keras's bias corrections."""
+from numbanet.kernels.bias_correction import nadam_momentum
+from numbanet.optimizers.base import Optimizer, check_fraction, check_rate
+
+
+class _Moments(Optimizer):
+    def __init__(self, learning_rate, beta_1, beta_2, epsilon, name, **kwargs):
+        super().__init__(learning_rate, name, **kwargs)
+        self.beta_1 = check_fraction(beta_1, 'beta_1')
+        self.beta_2 = check_fraction(beta_2, 'beta_2')
+        self.epsilon = check_rate(epsilon, 'epsilon')
+
+    def _settings(self):
+        return {'beta_1': self.beta_1, 'beta_2': self.beta_2, 'epsilon': self.epsilon}
+
+
+class Adam(_Moments):
+    """m and v, the moving means of g and g^2; w -= lr * sqrt(1 - beta_2^t) / (1 - beta_1^t) * m /
+    (sqrt(v) + epsilon). amsgrad: divides by the largest v so far (slot v_hat)."""
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, name='adam',
+                 **kwargs):
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, name, **kwargs)
+        self.amsgrad = bool(amsgrad)
+
+    def _slots(self):
+        return {'m': 0.0, 'v': 0.0, **({'v_hat': 0.0} if self.amsgrad else {})}
+
+    def _update(self, k, lr, params, grads, slots):
+        hyper = (lr, self.beta_1, self.beta_2, self.epsilon, self.iterations)
+        if 'v_hat' in slots:
+            k.adam_amsgrad_update(params, slots['m'], slots['v'], slots['v_hat'], grads, *hyper)
+        else:
+            k.adam_update(params, slots['m'], slots['v'], grads, *hyper)
+
+    def _settings(self):
+        return {**super()._settings(), 'amsgrad': self.amsgrad}
+
+
+class AdamW(Adam):
+    """Adam, after decaying the weights: w -= lr * weight_decay * w (Keras's AdamW)."""
+
+    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 amsgrad=False, name='adamw', **kwargs):
+        if weight_decay is None:
+            raise ValueError("AdamW needs weight_decay, a finite number >= 0, got None")
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, name, weight_decay=weight_decay, **kwargs)
+
+
+class Adamax(_Moments):
+    """m, the moving mean of g, and u = max(beta_2 * u, |g|); w -= lr / (1 - beta_1^t) * m / (u + epsilon)."""
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, name='adamax', **kwargs):
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, name, **kwargs)
+
+    def _slots(self):
+        return {'m': 0.0, 'u': 0.0}
+
+    def _update(self, k, lr, params, grads, slots):
+        k.adamax_update(params, slots['m'], slots['u'], grads, lr, self.beta_1, self.beta_2, self.epsilon,
+                        self.iterations)
+
+
+class Nadam(_Moments):
+    """Adam with Nesterov momentum, Keras 3's formulation: the momentum schedule u_t = beta_1 * (1 - 0.5 *
+    0.96^t) weighs m and g, with the product of u_1 .. u_t in the bias correction."""
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, name='nadam', **kwargs):
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, name, **kwargs)
+        self._product = (0, 1.0)  # (t, u_1 * ... * u_t)
+
+    def _slots(self):
+        return {'m': 0.0, 'v': 0.0}
+
+    def _u_product(self):
+        # Keras keeps the product as a variable; here it follows from the step count, so it needs no saving.
+        # Carried from step to step, and recomputed after a jump (a loaded file, a new model).
+        t, product = self._product
+        if t > self.iterations:
+            t, product = 0, 1.0
+        for i in range(t + 1, self.iterations + 1):
+            product *= nadam_momentum(self.beta_1, i)
+        self._product = (self.iterations, product)
+        return product
+
+    def _update(self, k, lr, params, grads, slots):
+        k.nadam_update(params, slots['m'], slots['v'], grads, lr, self.beta_1, self.beta_2, self.epsilon,
+                       self.iterations, self._u_product())
