@@ -128,6 +128,19 @@ def test_bad_settings_are_named(make, match):
         make()
 
 
+@pytest.mark.parametrize('cls', ['Adam', 'AdamW', 'Adamax', 'Nadam', 'RMSprop', 'Adagrad'])
+def test_an_epsilon_of_zero_is_refused_before_it_makes_nan_weights(cls):
+    # Adam(epsilon=0) once trained a weight with a zero gradient to NaN: 0 / (sqrt(0) + 0).
+    with pytest.raises(ValueError, match=r'epsilon must be a finite number > 0.*got 0'):
+        opt.CLASSES[cls](epsilon=0)
+    store, _ = _store(np.random.default_rng(0))
+    o = opt.CLASSES[cls](epsilon=1e-30)  # a tiny positive epsilon keeps a zero gradient finite
+    o.build(store, [(0, store.values.shape[0])])
+    store.grads[:] = 0.0
+    o.apply(cpu)
+    assert np.isfinite(store.values).all()
+
+
 def test_unknown_keyword_is_a_type_error():
     with pytest.raises(TypeError, match='clip_norm'):
         opt.Adam(clip_norm=1.0)

@@ -1,7 +1,7 @@
 """Adam and its relatives: AdamW (Adam with decoupled weight decay), Adamax (the infinity norm in place of
 the second moment) and Nadam (Nesterov momentum), with Keras's bias corrections."""
 from numbanet.kernels.bias_correction import nadam_momentum
-from numbanet.optimizers.base import Optimizer, check_fraction, check_rate
+from numbanet.optimizers.base import Optimizer, check_epsilon, check_fraction
 
 
 class _Moments(Optimizer):
@@ -9,7 +9,7 @@ class _Moments(Optimizer):
         super().__init__(learning_rate, name, **kwargs)
         self.beta_1 = check_fraction(beta_1, 'beta_1')
         self.beta_2 = check_fraction(beta_2, 'beta_2')
-        self.epsilon = check_rate(epsilon, 'epsilon')
+        self.epsilon = check_epsilon(epsilon)
 
     def _settings(self):
         return {'beta_1': self.beta_1, 'beta_2': self.beta_2, 'epsilon': self.epsilon}

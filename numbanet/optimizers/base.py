@@ -17,6 +17,15 @@ def check_rate(value, what):
     return float(value)
 
 
+def check_epsilon(value):
+    """epsilon as a float: finite and > 0. At 0 a weight whose gradient and second moment are 0 would be
+    updated by 0 / 0: NaN."""
+    if not is_number(value) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"epsilon must be a finite number > 0 (at 0, a zero gradient gives 0 / 0 = NaN weights), "
+                         f"got {value!r}")
+    return float(value)
+
+
 def check_fraction(value, what, closed=False):
     """value as a float in [0, 1) (closed: [0, 1])."""
     if not is_number(value) or not (0.0 <= value <= 1.0 if closed else 0.0 <= value < 1.0):

@@ -1,5 +1,5 @@
 """SGD, RMSprop and Adagrad: Keras's optimizers without bias-corrected moments."""
-from numbanet.optimizers.base import Optimizer, check_fraction, check_rate
+from numbanet.optimizers.base import Optimizer, check_epsilon, check_fraction, check_rate
 
 
 class SGD(Optimizer):
@@ -30,7 +30,7 @@ class RMSprop(Optimizer):
         super().__init__(learning_rate, name, **kwargs)
         self.rho = check_fraction(rho, 'rho')
         self.momentum = check_fraction(momentum, 'momentum')
-        self.epsilon = check_rate(epsilon, 'epsilon')
+        self.epsilon = check_epsilon(epsilon)
         self.centered = bool(centered)
 
     def _slots(self):
@@ -51,7 +51,7 @@ class Adagrad(Optimizer):
     def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, name='adagrad', **kwargs):
         super().__init__(learning_rate, name, **kwargs)
         self.initial_accumulator_value = check_rate(initial_accumulator_value, 'initial_accumulator_value')
-        self.epsilon = check_rate(epsilon, 'epsilon')
+        self.epsilon = check_epsilon(epsilon)
 
     def _slots(self):
         return {'accumulator': self.initial_accumulator_value}
