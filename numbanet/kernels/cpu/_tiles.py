@@ -214,6 +214,9 @@ def _relu_rows(C, i0, i1):
             crow[c] = v if v > 0.0 else 0.0
 
 
+# Callers in jitted code pass r0, accumulate and relu as typed values, never as constants (np.int64(0), not
+# 0): numba compiles a callee once per literal it is handed, and a literal 0 here cost a second copy of
+# gemm_rows and all its tiles, several seconds of a cold start (bench/compile_report.py).
 @njit(cache=True)
 def gemm_rows(C, A, B, bias, accumulate, relu, r0, r1):
     # Rows r0..r1 of C, every column: 6- or 4-row tiles, then single rows; 64-wide tiles, then 32-wide, then
@@ -259,11 +262,6 @@ def gemm_rows(C, A, B, bias, accumulate, relu, r0, r1):
             if last:
                 _relu_rows(C, i, i + step)
             i += step
-
-
-@njit(cache=True)
-def gemm_serial(C, A, B, bias, accumulate, relu):
-    gemm_rows(C, A, B, bias, accumulate, relu, 0, C.shape[0])
 
 
 @njit(cache=True, parallel=True)

@@ -94,7 +94,7 @@ def _col2im_rows(dinp, col, n, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw):
 
 
 @njit(cache=True)
-def _input_grad_images(dinp, col, dout2, weight_t, n0, n1, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw):
+def _input_grad_images(dinp, col, dout2, weight_t, no_bias, n0, n1, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw):
     # Images n0..n1: each one's column gradient dout @ weight^T, then col2im, while it is still in L2.
     # The rows of image n0 in col serve as scratch for every image of the run: the forward's columns
     # are spent once the weight gradient is taken, and a column gradient the size of the batch would
@@ -102,19 +102,20 @@ def _input_grad_images(dinp, col, dout2, weight_t, n0, n1, Ho, Wo, KH, KW, sh, s
     P = Ho * Wo
     scratch = col[n0 * P:(n0 + 1) * P]
     for n in range(n0, n1):
-        gemm_rows(scratch, dout2[n * P:(n + 1) * P], weight_t, NO_BIAS, False, False, 0, P)
+        gemm_rows(scratch, dout2[n * P:(n + 1) * P], weight_t, no_bias, np.bool_(False), np.bool_(False),
+                  np.int64(0), P)
         _col2im_image(dinp[n], scratch, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
 
 
 @njit(cache=True, parallel=True)
-def _input_grad_parallel(dinp, col, dout2, weight_t, runs, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw):
+def _input_grad_parallel(dinp, col, dout2, weight_t, no_bias, runs, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw):
     N = dinp.shape[0]
     per = (N + runs - 1) // runs
     for t in prange(runs):
         n0 = min(N, t * per)
         n1 = min(N, n0 + per)
         if n0 < n1:
-            _input_grad_images(dinp, col, dout2, weight_t, n0, n1, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
+            _input_grad_images(dinp, col, dout2, weight_t, no_bias, n0, n1, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
 
 
 @njit(cache=True)
@@ -126,7 +127,8 @@ def _im2col_serial(col, inp, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw):
 @njit(cache=True, parallel=True)
 def _im2col_parallel(col, inp, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw):
     for n in prange(inp.shape[0]):
-        _im2col_rows(col, inp, n, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
+        # A prange index is unsigned: np.int64 keeps numba from compiling _im2col_rows again for uint64.
+        _im2col_rows(col, inp, np.int64(n), Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
 
 
 @njit(cache=True)
@@ -138,7 +140,7 @@ def _col2im_serial(dinp, col, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw):
 @njit(cache=True, parallel=True)
 def _col2im_parallel(dinp, col, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw):
     for n in prange(dinp.shape[0]):
-        _col2im_rows(dinp, col, n, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
+        _col2im_rows(dinp, col, np.int64(n), Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
 
 
 # Rows of dout per partial bias sum. The partial sums are added in row order, so the bias gradient has
@@ -256,9 +258,9 @@ def conv2d_backward(dinp, dweight, dbias, weight_t, col, dout, inp, weight, geom
         transpose(weight_t, weight.reshape(taps, F))
         threads = numba.get_num_threads()
         if threads > 1 and N > 1 and 2 * col.size * F >= PARALLEL_MIN_FLOPS:
-            _input_grad_parallel(dinp, col, dout2, weight_t, min(threads, N), Ho, Wo, KH, KW, *geometry)
+            _input_grad_parallel(dinp, col, dout2, weight_t, NO_BIAS, min(threads, N), Ho, Wo, KH, KW, *geometry)
         else:
-            _input_grad_images(dinp, col, dout2, weight_t, 0, N, Ho, Wo, KH, KW, *geometry)
+            _input_grad_images(dinp, col, dout2, weight_t, NO_BIAS, 0, N, Ho, Wo, KH, KW, *geometry)
 
 
 @njit(cache=True)

@@ -7,7 +7,7 @@ import numba
 import numpy as np
 from numba import njit
 
-from numbanet.kernels.cpu._tiles import MR, NO_BIAS, PARALLEL_MIN_FLOPS, gemm_parallel, gemm_serial
+from numbanet.kernels.cpu._tiles import MR, NO_BIAS, PARALLEL_MIN_FLOPS, gemm_parallel, gemm_rows
 
 
 def _check(C, A, B, bias):
@@ -33,7 +33,7 @@ def gemm(C, A, B, bias=None, accumulate=False, relu=False):
         if threads > 1:
             gemm_parallel(C, A, B, bias, accumulate, relu, threads)
             return
-    gemm_serial(C, A, B, bias, accumulate, relu)
+    gemm_rows(C, A, B, bias, accumulate, relu, 0, M)
 
 
 def gemm_at(C, A_t, B, accumulate=False):

@@ -16,6 +16,8 @@ from numba import njit, prange
 from numbanet.kernels import shapes
 
 PARALLEL_MIN = 1 << 18     # input elements; below this a thread pool costs more than it saves (probes.md)
+# A prange index is unsigned: handed on as it is, it would make numba compile every image loop twice, once
+# for the serial caller's int64 and once for uint64 (bench/compile_report.py), hence the np.int64(n) below.
 
 
 def _parallel(inp):
@@ -67,7 +69,7 @@ def _max_forward(out, argmax, inp, pool_h, pool_w, stride_h, stride_w, pad_top, 
 @njit(cache=True, parallel=True)
 def _max_forward_parallel(out, argmax, inp, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left):
     for n in prange(inp.shape[0]):
-        _max_forward(out, argmax, inp, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left, n, n + 1)
+        _max_forward(out, argmax, inp, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left, np.int64(n), n + 1)
 
 
 def max_pool2d_forward(out, argmax, inp, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left):
@@ -98,7 +100,7 @@ def _max_backward(dinp, dout, argmax, n0, n1):
 @njit(cache=True, parallel=True)
 def _max_backward_parallel(dinp, dout, argmax):
     for n in prange(dinp.shape[0]):
-        _max_backward(dinp, dout, argmax, n, n + 1)
+        _max_backward(dinp, dout, argmax, np.int64(n), n + 1)
 
 
 def max_pool2d_backward(dinp, dout, argmax):
@@ -137,7 +139,7 @@ def _avg_forward(out, inp, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left
 @njit(cache=True, parallel=True)
 def _avg_forward_parallel(out, inp, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left):
     for n in prange(inp.shape[0]):
-        _avg_forward(out, inp, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left, n, n + 1)
+        _avg_forward(out, inp, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left, np.int64(n), n + 1)
 
 
 def avg_pool2d_forward(out, inp, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left):
@@ -172,7 +174,7 @@ def _avg_backward(dinp, dout, pool_h, pool_w, stride_h, stride_w, pad_top, pad_l
 @njit(cache=True, parallel=True)
 def _avg_backward_parallel(dinp, dout, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left):
     for n in prange(dinp.shape[0]):
-        _avg_backward(dinp, dout, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left, n, n + 1)
+        _avg_backward(dinp, dout, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left, np.int64(n), n + 1)
 
 
 def avg_pool2d_backward(dinp, dout, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left):
@@ -202,7 +204,7 @@ def _global_avg_forward(out, inp, n0, n1):
 @njit(cache=True, parallel=True)
 def _global_avg_forward_parallel(out, inp):
     for n in prange(inp.shape[0]):
-        _global_avg_forward(out, inp, n, n + 1)
+        _global_avg_forward(out, inp, np.int64(n), n + 1)
 
 
 def global_avg_pool2d_forward(out, inp):
@@ -227,7 +229,7 @@ def _global_avg_backward(dinp, dout, n0, n1):
 @njit(cache=True, parallel=True)
 def _global_avg_backward_parallel(dinp, dout):
     for n in prange(dinp.shape[0]):
-        _global_avg_backward(dinp, dout, n, n + 1)
+        _global_avg_backward(dinp, dout, np.int64(n), n + 1)
 
 
 def global_avg_pool2d_backward(dinp, dout):
@@ -258,7 +260,7 @@ def _global_max_forward(out, argmax, inp, n0, n1):
 @njit(cache=True, parallel=True)
 def _global_max_forward_parallel(out, argmax, inp):
     for n in prange(inp.shape[0]):
-        _global_max_forward(out, argmax, inp, n, n + 1)
+        _global_max_forward(out, argmax, inp, np.int64(n), n + 1)
 
 
 def global_max_pool2d_forward(out, argmax, inp):
@@ -284,7 +286,7 @@ def _global_max_backward(dinp, dout, argmax, n0, n1):
 @njit(cache=True, parallel=True)
 def _global_max_backward_parallel(dinp, dout, argmax):
     for n in prange(dinp.shape[0]):
-        _global_max_backward(dinp, dout, argmax, n, n + 1)
+        _global_max_backward(dinp, dout, argmax, np.int64(n), n + 1)
 
 
 def global_max_pool2d_backward(dinp, dout, argmax):
@@ -323,7 +325,7 @@ def _pad_forward(out, inp, top, left, n0, n1):
 @njit(cache=True, parallel=True)
 def _pad_forward_parallel(out, inp, top, left):
     for n in prange(inp.shape[0]):
-        _pad_forward(out, inp, top, left, n, n + 1)
+        _pad_forward(out, inp, top, left, np.int64(n), n + 1)
 
 
 def zero_pad2d_forward(out, inp, top, left):
@@ -349,7 +351,7 @@ def _pad_backward(dinp, dout, top, left, n0, n1):
 @njit(cache=True, parallel=True)
 def _pad_backward_parallel(dinp, dout, top, left):
     for n in prange(dinp.shape[0]):
-        _pad_backward(dinp, dout, top, left, n, n + 1)
+        _pad_backward(dinp, dout, top, left, np.int64(n), n + 1)
 
 
 def zero_pad2d_backward(dinp, dout, top, left):
