@@ -10,7 +10,9 @@ The model, as in https://keras.io/examples/vision/mnist_convnet/:
     Dropout(0.5) - Dense(10, softmax); Adam, categorical cross-entropy, batch 128.
 """
 import argparse
+import contextlib
 import json
+import math
 import sys
 import time
 
@@ -41,7 +43,21 @@ def parse_args(argv=None):
         p.error(f"--lr must be a positive number, got {args.lr}")
     if not 0 <= args.validation_split < 1:
         p.error(f"--validation-split must be in [0, 1), got {args.validation_split}")
+    check_threads(p, args.threads)
     return args
+
+
+def check_threads(parser, threads):
+    """--threads above NUMBA_NUM_THREADS (fixed when numba starts) is a usage error, found before any work."""
+    if threads is not None:
+        from numbanet.threads import thread_ceiling  # numba loads only when the flag is given
+        if threads > thread_ceiling():
+            parser.error(f"--threads must be at most {thread_ceiling()} (NUMBA_NUM_THREADS; set that variable to "
+                         f"raise it), got {threads}")
+
+
+def plural(n, word):
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def build_model(numbanet, seed=0, device='cpu'):
@@ -60,19 +76,26 @@ def build_model(numbanet, seed=0, device='cpu'):
 
 def main(argv=None):
     args = parse_args(argv)
+    # With --json, stdout holds the JSON line alone: the summary, progress and messages go to stderr.
+    stdout = sys.stdout
+    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+        code, result = train(args)
+    if result is not None:
+        print(json.dumps(result), file=stdout)
+    return code
+
+
+def train(args):
+    """(exit code, the metrics for --json or None)."""
     import numbanet
     if args.threads:
-        try:
-            numbanet.set_num_threads(args.threads)
-        except ValueError as e:  # more threads than numba may start
-            print(f"error: {e}", file=sys.stderr)
-            return 2
+        numbanet.set_num_threads(args.threads)
     loader = numbanet.datasets.mnist if args.dataset == 'mnist' else numbanet.datasets.fashion_mnist
     try:
         (x_train, y_train), (x_test, y_test) = loader.load_data(args.data_dir)
     except (numbanet.datasets.DatasetNotFoundError, numbanet.datasets.DataFormatError) as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return 2, None
     if args.limit:
         x_train, y_train = x_train[:args.limit], y_train[:args.limit]
     # Keras's preprocessing: scale to [0, 1], add the channel axis, one-hot labels.
@@ -85,7 +108,7 @@ def main(argv=None):
         model = build_model(numbanet, args.seed, args.device)
     except (ValueError, RuntimeError) as e:  # device='cuda' without a GPU
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return 2, None
     model.compile(optimizer=numbanet.optimizers.Adam(args.lr), loss='categorical_crossentropy', metrics=['accuracy'])
     if args.verbose:
         model.summary()
@@ -104,7 +127,7 @@ def main(argv=None):
                             validation_split=args.validation_split, verbose=args.verbose)
     except ValueError as e:  # a split that leaves nothing to train on, say
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return 2, None
     train_time = time.perf_counter() - start
     loss, accuracy = model.evaluate(x_test, y_test, batch_size=1000, verbose=0)
     epochs_run = len(history.epoch)
@@ -116,15 +139,19 @@ def main(argv=None):
         'samples_per_second': round(epochs_run * trained_on / train_time, 1) if epochs_run else 0.0,
         'threads': numbanet.get_num_threads(), 'device': args.device,
     }
+    # fit stops, keeping the last finite weights, when the loss becomes NaN: the run failed all the same.
+    diverged = model.stop_training or not math.isfinite(loss)
     if args.save:
         model.save(args.save)
         result['saved'] = args.save
         print(f"Saved the model to {args.save}")
     print(f"Test loss: {loss:.4f} - test accuracy: {accuracy:.4f}")
-    print(f"Trained {epochs_run} epochs in {train_time:.2f} s ({result['samples_per_second']:,.0f} samples/s)")
-    if args.json:
-        print(json.dumps(result))
-    return 0
+    print(f"Trained {plural(epochs_run, 'epoch')} in {train_time:.2f} s "
+          f"({result['samples_per_second']:,.0f} samples/s)")
+    if diverged:
+        result['diverged'] = True
+        print("error: the loss became NaN or infinite and training stopped; try a lower --lr", file=sys.stderr)
+    return int(diverged), result if args.json else None
 
 
 if __name__ == '__main__':

@@ -9,7 +9,9 @@
     mpirun -n 2 python -m mpi4py examples/mnist.py --distributed     # data-parallel over 2 processes
 """
 import argparse
+import contextlib
 import json
+import math
 import sys
 import time
 
@@ -58,7 +60,21 @@ def parse_args(argv=None):
         value = getattr(args, name)
         if value is not None and value < (0 if name == 'epochs' else 1):
             p.error(f"--{name.replace('_', '-')} must be {'>= 0' if name == 'epochs' else 'positive'}, got {value}")
+    check_threads(p, args.threads)
     return args
+
+
+def check_threads(parser, threads):
+    """--threads above NUMBA_NUM_THREADS (fixed when numba starts) is a usage error, found before any work."""
+    if threads is not None:
+        from numbanet.threads import thread_ceiling  # numba loads only when the flag is given
+        if threads > thread_ceiling():
+            parser.error(f"--threads must be at most {thread_ceiling()} (NUMBA_NUM_THREADS; set that variable to "
+                         f"raise it), got {threads}")
+
+
+def plural(n, word):
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _hidden_plain(layers, x, width):
@@ -97,6 +113,17 @@ def targets(numbanet, labels, task):
 
 def main(argv=None):
     args = parse_args(argv)
+    # With --json, stdout holds the JSON line alone: the summary, progress and messages go to stderr.
+    stdout = sys.stdout
+    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+        code, result = train(args)
+    if result is not None:
+        print(json.dumps(result), file=stdout)
+    return code
+
+
+def train(args):
+    """(exit code, the metrics for --json or None)."""
     import numbanet
     rank = 0
     if args.distributed:
@@ -111,7 +138,7 @@ def main(argv=None):
         (x_train, y_train), (x_test, y_test) = loader.load_data(args.data_dir)
     except (numbanet.datasets.DatasetNotFoundError, numbanet.datasets.DataFormatError) as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return 2, None
     if args.limit:
         x_train, y_train = x_train[:args.limit], y_train[:args.limit]
     # The seed's preprocessing: flatten, scale to [0, 1], one-hot labels.
@@ -137,7 +164,7 @@ def main(argv=None):
             model = build_model(numbanet, args.hidden, args.seed, args.device, args.model, args.task)
     except (ValueError, OSError, RuntimeError) as e:  # a bad file, or device='cuda' without a GPU
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return 2, None
     if not model.compiled:
         model.compile(optimizer=optimizer, loss=loss, metrics=['accuracy'])
     if args.verbose:
@@ -168,18 +195,21 @@ def main(argv=None):
         'threads': numbanet.get_num_threads(), 'device': args.device,
         'ranks': numbanet.distributed.size() if args.distributed else 1,
     }
+    # fit stops, keeping the last finite weights, when the loss becomes NaN: the run failed all the same.
+    diverged = model.stop_training or not math.isfinite(loss)
     if rank != 0:
-        return 0
+        return int(diverged), None
     if args.save:
         model.save(args.save)
         result['saved'] = args.save
         print(f"Saved the model to {args.save}")
     print(f"Test loss: {loss:.4f} - test accuracy: {accuracy:.4f}")
-    print(f"Trained {epochs_run} epochs in {train_time:.2f} s, including validation "
+    print(f"Trained {plural(epochs_run, 'epoch')} in {train_time:.2f} s, including validation "
           f"({result['samples_per_second']:,.0f} training samples/s)")
-    if args.json:
-        print(json.dumps(result))
-    return 0
+    if diverged:
+        result['diverged'] = True
+        print("error: the loss became NaN or infinite and training stopped; try a lower --lr", file=sys.stderr)
+    return int(diverged), result if args.json else None
 
 
 if __name__ == '__main__':

@@ -9,6 +9,10 @@ import numpy as np
 from numbanet import activations
 
 
+class ConfigError(ValueError):
+    """A config (a saved architecture or compile settings) numbanet cannot rebuild."""
+
+
 class KerasTensor:
     """A symbolic tensor: the shape (batch first, None) and the node that will compute it."""
 
@@ -149,3 +153,25 @@ class Graph:
             'inputs': list(self.input_ids),
             'output': self.output_id,
         }
+
+
+def call_from_config(config, layers):
+    """The input tensors and the output tensor of Graph.get_config()'s graph, made by calling `layers` (the
+    config's layers, rebuilt, in order) as its nodes say."""
+    nodes, inputs, output = config['nodes'], config['inputs'], config['output']
+    tensors = []
+    for i, node in enumerate(nodes):
+        layer = layers[node['layer']]
+        made = layer.inbound_nodes[0] if layer.inbound_nodes else None  # an input layer is made with its node
+        if made is not None and not made.inputs:
+            if node['inputs']:
+                raise ConfigError(f"input layer '{layer.name}' cannot have inputs")
+            tensors.append(made.output)
+            continue
+        if not isinstance(node['inputs'], list) or any(type(j) is not int or not 0 <= j < i for j in node['inputs']):
+            raise ConfigError(f"node {i} ({layer.name}) reads tensors {node['inputs']} that come later or do not exist")
+        ins = [tensors[j] for j in node['inputs']]
+        tensors.append(layer(ins[0] if layer.single_input else ins))
+    if any(type(j) is not int or not 0 <= j < len(tensors) for j in list(inputs) + [output]):
+        raise ConfigError(f"the model's inputs {inputs!r} or output {output!r} name no tensor")
+    return [tensors[i] for i in inputs], tensors[output]

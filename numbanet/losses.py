@@ -22,6 +22,7 @@ unless the loss defines weighted_forward()). A loss that folds an activation int
 and evaluate(), as cross-entropy does with softmax, and weighs them itself.
 """
 import inspect
+import warnings
 
 import numpy as np
 
@@ -113,6 +114,13 @@ class _FoldsHead(Loss):
 
     def check_model(self, graph, device):
         head = graph.head
+        if self.from_logits and head is not None and head.name in ('softmax', 'sigmoid'):
+            # Trains, but badly (the loss applies its own softmax or sigmoid on top): Keras warns too.
+            layer = graph.output_layer
+            warnings.warn(f"{self.name} was given from_logits=True, so it expects logits, but the last layer, "
+                          f"'{layer.name}' ({type(layer).__name__}), ends in {head.name} and outputs probabilities: "
+                          f"drop from_logits=True, or make the last layer's activation linear", UserWarning,
+                          stacklevel=4)
         if not self.from_logits and (head is None or head.name != self.folds):
             layer = graph.output_layer
             raise ValueError(f"{self.name} with from_logits=False needs a model whose last layer ends in "

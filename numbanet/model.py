@@ -5,12 +5,15 @@ forward, let the loss write the gradient (of the outputs, or of the logits benea
 it folds into itself), zero the flat gradient buffer and run the plan backward, exchange gradients through
 the communicator (nothing to do in a single process), and hand both flat buffers to one optimizer kernel.
 """
+import contextlib
+import json
 import math
 import warnings
 
 import numpy as np
 
 from numbanet import callbacks as callbacks_module
+from numbanet import layers as layers_module
 from numbanet import losses, onnx_export, optimizers, quantization, saving, utils
 from numbanet import metrics as metrics_module
 from numbanet.backend import to_numpy, write
@@ -18,12 +21,72 @@ from numbanet.checks import (check_weight_list, class_weight_array, input_arrays
                              positive_int, positive_int_or_none, sample_weight_array, seed_value, verbosity)
 from numbanet.data_adapters import ArrayBatches, is_stream, stream_batches, unpack
 from numbanet.distributed import SingleProcess, communicator
-from numbanet.graph import Graph, KerasTensor
+from numbanet.graph import ConfigError, Graph, KerasTensor, call_from_config
 from numbanet.params import Parameters
 from numbanet.plan import Plan
 from numbanet.summary import print_summary
 
 _MAX_PLANS = 8  # batch sizes kept allocated per model
+# Every built-in layer by class name: what a config names turns back into objects here.
+LAYERS = {name: getattr(layers_module, name) for name in layers_module.__all__ if name not in ('Input', 'Layer')}
+LAYERS.update({cls.__name__: cls for cls in quantization.INT8_LAYERS})
+
+
+def deserialize(kind, registry, entry):
+    """The object a config entry {'class': name, 'config': {...}} describes, its class looked up in registry."""
+    if not isinstance(entry, dict) or entry.get('class') not in registry or not isinstance(entry.get('config'), dict):
+        hint = " (pass your own classes with custom_objects={'Name': Class}" + (
+            "; load_model(..., compile=False) skips the compile settings)" if kind != 'layer' else ")")
+        raise ConfigError(f"unknown {kind} in the saved model: {entry!r}{hint}")
+    cls = registry[entry['class']]
+    config = dict(entry['config'])
+    if cls is layers_module.Dense and config.pop('quantized', None) == 'int8':
+        # How files written before Int8Dense existed describe an int8 layer; its weights come from the file.
+        cls = quantization.Int8Dense
+        config.pop('kernel_initializer', None)
+        config.pop('bias_initializer', None)
+    try:
+        return cls.from_config(config) if hasattr(cls, 'from_config') else cls(**config)
+    except Exception as e:  # a class of the user's may raise anything: name the entry
+        raise ConfigError(f"cannot rebuild {kind} {entry['class']}: {type(e).__name__}: {e}") from None
+
+
+def custom_classes(custom_objects, base):
+    """The classes of custom_objects that are subclasses of base, by name."""
+    if custom_objects is None:
+        return {}
+    if not isinstance(custom_objects, dict):
+        raise TypeError(f"custom_objects must be a dict of name -> class, got {type(custom_objects).__name__}")
+    kinds = (layers_module.Layer, losses.Loss, optimizers.Optimizer, metrics_module.Metric)
+    for name, cls in custom_objects.items():
+        if not (isinstance(cls, type) and issubclass(cls, kinds)):
+            raise TypeError(f"custom_objects['{name}'] must be a numbanet Layer, Loss, Optimizer or Metric "
+                            f"subclass, got {cls!r}")
+    return {name: cls for name, cls in custom_objects.items() if issubclass(cls, base)}
+
+
+@contextlib.contextmanager
+def config_errors():
+    """Whatever a malformed config makes go wrong, as one ConfigError."""
+    try:
+        yield
+    except ConfigError:
+        raise
+    except (KeyError, IndexError, TypeError, ValueError) as e:
+        raise ConfigError(f"the saved architecture does not describe a model numbanet can build: "
+                          f"{type(e).__name__}: {e}") from None
+
+
+def rebuild_layers(config, custom_objects, check_weights):
+    """The layers of get_config()'s graph, rebuilt and called as its nodes say: (layers, inputs, output).
+    check_weights(weights) sees the weights they declare before any is allocated."""
+    registry = {**LAYERS, **custom_classes(custom_objects, layers_module.Layer)}
+    with config_errors():
+        layers = [deserialize('layer', registry, entry) for entry in config['layers']]
+        inputs, output = call_from_config(config, layers)
+    if check_weights is not None:  # calling the layers made their weights' shapes, not their values
+        check_weights([w for layer in layers for w in layer.weights_list])
+    return layers, inputs, output
 
 
 class Model:
@@ -169,12 +232,35 @@ class Model:
         return sum(w.size for w in self._weights)
 
     def get_layer(self, name=None, index=None):
+        """The layer called name, or at position index of model.layers (one of the two, as in Keras)."""
+        if (name is None) == (index is None):
+            raise ValueError(f"get_layer takes a layer name or an index, not both nor neither; got name={name!r}, "
+                             f"index={index!r}")
+        layers = self.layers
         if index is not None:
-            return self.layers[index]
-        for layer in self.layers:
+            if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+                raise TypeError(f"index must be an int, got {index!r}")
+            if not -len(layers) <= index < len(layers):
+                raise ValueError(f"asked for the layer at index {index}, but model '{self.name}' has "
+                                 f"{len(layers)} layers")
+            return layers[index]
+        for layer in layers:
             if layer.name == name:
                 return layer
-        raise ValueError(f"no layer named {name!r}; layers are {[l.name for l in self.layers]}")
+        raise ValueError(f"no layer named {name!r}; layers are {[l.name for l in layers]}")
+
+    @property
+    def inputs(self):
+        """The model's input tensors, a list: with outputs, what builds a new model over its layers."""
+        if not self.built:
+            raise AttributeError(f"model '{self.name}' is not built yet, so it has no input tensors")
+        return list(self.graph.inputs)
+
+    @property
+    def outputs(self):
+        if not self.built:
+            raise AttributeError(f"model '{self.name}' is not built yet, so it has no output tensors")
+        return [self.graph.output]
 
     def _require_built(self, what):
         if not self.built:
@@ -224,9 +310,21 @@ class Model:
         onnx_export.export(self, filepath, opset)
 
     def get_config(self):
-        """What rebuilds the model (numbanet.models.model_from_config): its graph, name and seed."""
+        """What rebuilds the model (from_config): its graph, name and seed; not its weights (as in Keras)."""
         self._require_built('describe')
         return {'class': type(self).__name__, 'name': self.name, 'seed': self.seed, **self.graph.get_config()}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None, device='cpu', check_weights=None):
+        """A new model, freshly initialised, from get_config(); load_model then sets the weights, which
+        check_weights(weights) may refuse before any is allocated."""
+        _, inputs, output = rebuild_layers(config, custom_objects, check_weights)
+        with config_errors():
+            return cls(inputs, output, name=config.get('name'), seed=config.get('seed'), device=device)
+
+    def to_json(self, **kwargs):
+        """get_config() as a JSON string (json.dumps's keyword arguments, e.g. indent=2, pass through)."""
+        return json.dumps(self.get_config(), **kwargs)
 
     def get_compile_config(self):
         if not self.compiled:
@@ -255,6 +353,16 @@ class Model:
                              f"shaped (batch, features): flatten or reduce them first")
         loss.check_model(graph, self.device)
         return [metrics_module.get(m, loss, graph.output.shape[-1]) for m in metric_ids]
+
+    @property
+    def metrics_names(self):
+        """'loss' then each compiled metric's name: the order evaluate() returns them in and the keys of
+        History. (Keras 3 gives ['loss', 'compile_metrics'], its metrics grouped under one name; these are
+        Keras 2's names, which pair with evaluate's list.) Empty before compile."""
+        if not self.compiled:
+            return []
+        self._settle_compile()
+        return ['loss'] + [m.name for m in self.compiled_metrics]
 
     def _require_compiled(self, what):
         if not self.compiled:

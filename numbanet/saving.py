@@ -183,9 +183,23 @@ def _config_json(model):
         raise
 
 
+_FOREIGN_SUFFIXES = ('.keras', '.h5', '.hdf5')
+
+
+def check_suffix(path):
+    """Refuse a name that promises Keras's own formats: a file written under it would be safetensors,
+    which Keras (and h5py) cannot open."""
+    path = os.fspath(path)
+    stem, suffix = os.path.splitext(path)
+    if suffix.lower() in _FOREIGN_SUFFIXES:
+        raise ValueError(f"{path}: numbanet writes safetensors files, not Keras's {suffix} format; name the "
+                         f"file with the .safetensors suffix, e.g. {stem + '.safetensors'!r}")
+
+
 def save_model(model, path, training=None):
     """training: a JSON-able dict of where fit stands (BackupAndRestore's epoch), kept in the same file so
     one atomic write covers it and the weights."""
+    check_suffix(path)
     tensors = _weight_tensors(model)
     metadata = {'format': FORMAT, 'format_version': FORMAT_VERSION, 'kind': 'model', 'layout': 'numbanet',
                 'model': _config_json(model), 'compile': json.dumps(model.get_compile_config()),
@@ -258,6 +272,7 @@ class SavedModel:
 
 # ---- weights only --------------------------------------------------------------------------------------------
 def save_weights(model, path, layout='numbanet'):
+    check_suffix(path)
     if layout == 'numbanet':
         tensors = _weight_tensors(model)
         order = [w.name for w in model.parameters.weights]

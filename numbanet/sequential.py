@@ -2,7 +2,8 @@
 from numbanet.checks import as_float_array
 from numbanet.graph import Graph, KerasTensor
 from numbanet.layers.base import Input, InputLayer, Layer
-from numbanet.model import Model
+from numbanet.model import Model, config_errors, rebuild_layers
+from numbanet.params import Parameters
 
 
 class Sequential(Model):
@@ -34,6 +35,30 @@ class Sequential(Model):
             self._build_graph(shape, self._stack + [layer])  # raises, changing nothing, if the layer does not fit
         self._stack.append(layer)
 
+    @classmethod
+    def from_config(cls, config, custom_objects=None, device='cpu', check_weights=None):
+        layers, _, _ = rebuild_layers(config, custom_objects, check_weights)
+        with config_errors():
+            stack = [layers[node['layer']] for node in config['nodes']]
+            for layer in stack:
+                if not isinstance(layer, InputLayer):
+                    layer.inbound_nodes.clear()  # the Sequential calls them itself, once
+            return cls(stack, name=config.get('name'), seed=config.get('seed'), device=device)
+
+    def pop(self):
+        """Remove the last layer and return it (Keras's pop); a built model is rebuilt without it."""
+        if not self._stack:
+            raise ValueError(f"model '{self.name}' has no layers to pop")
+        layer, stack = self._stack[-1], self._stack[:-1]
+        if self.built and stack:
+            self._build_graph(self._input_layer.shape, stack)
+        elif self.built:  # nothing left to run: unbuilt, keeping its Input
+            layer.inbound_nodes[:] = [n for n in layer.inbound_nodes if all(n is not m for m in self.graph.nodes)]
+            self.graph, self._weights, self._plans = None, [], {}
+            self._parameters = Parameters(self.device)
+        self._stack = stack
+        return layer
+
     @property
     def layers(self):
         return list(self._stack)
@@ -47,10 +72,21 @@ class Sequential(Model):
 
     def _build_graph(self, shape, stack):
         input_layer = self._input_layer or Input(shape=shape).node.layer
-        x = inputs = input_layer.output
-        for layer in stack:
-            x = layer(x)
-        graph = Graph(inputs, x)
+        # A Sequential calls its layers again at every rebuild: only the latest calls stay recorded, so
+        # layer.output names the tensor of the model as it is (a refused rebuild leaves the old ones).
+        marks = [len(layer.inbound_nodes) for layer in stack]
+        try:
+            x = inputs = input_layer.output
+            for layer in stack:
+                x = layer(x)
+            graph = Graph(inputs, x)
+        except BaseException:
+            for layer, mark in zip(stack, marks):
+                del layer.inbound_nodes[mark:]
+            raise
+        stale = {id(node) for node in self.graph.nodes} if self.built else set()
+        for layer in {id(layer): layer for layer in self._stack + stack}.values():
+            layer.inbound_nodes[:] = [node for node in layer.inbound_nodes if id(node) not in stale]
         self._input_layer = input_layer
         self._set_graph(graph)  # compile settles against it at the next fit or evaluate
 

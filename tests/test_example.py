@@ -31,9 +31,12 @@ def test_example_trains_on_a_tiny_dataset(tmp_path, rng, capsys):
     code = load_example('mnist').main(['--data-dir', str(folder), '--epochs', '3', '--batch-size', '32',
                                        '--hidden', '32,16', '--limit', '500', '--seed', '3', '--threads', '1',
                                        '--json'])
-    out = capsys.readouterr().out.strip().splitlines()
+    captured = capsys.readouterr()
+    out = captured.out.strip().splitlines()
     assert code == 0
-    assert any(line.startswith('Epoch 3/3') for line in out)
+    assert len(out) == 1  # --json: the JSON line alone on stdout, everything for people on stderr
+    assert any(line.startswith('Epoch 3/3') for line in captured.err.splitlines())
+    assert 'Trained 3 epochs' in captured.err
     result = json.loads(out[-1])
     assert result['train_samples'] == 500 and result['epochs'] == 3 and result['threads'] == 1
     assert result['test_accuracy'] > 0.9 and result['samples_per_second'] > 0
@@ -140,9 +143,36 @@ def test_example_load_takes_the_task_from_the_file(tmp_path, rng, capsys):
     assert example.main(common + ['--load', saved]) == 0  # no --task: the one output says binary
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result['task'] == 'binary' and result['model'] == 'loaded'
-    for bad in (['--hidden', ','], ['--hidden', '0'], ['--lr', '-1'], ['--lr', 'nan']):
-        with pytest.raises(SystemExit):
+    for bad in (['--hidden', ','], ['--hidden', '0'], ['--lr', '-1'], ['--lr', 'nan'], ['--threads', '100000']):
+        with pytest.raises(SystemExit) as refused:
             example.parse_args(bad)
+        assert refused.value.code == 2
+    assert '--threads must be at most' in capsys.readouterr().err
+
+
+def test_example_flag_errors_are_usage_messages(tmp_path):
+    for flags in (['--lr', '-1'], ['--lr', 'nan'], ['--threads', '100000']):
+        proc = subprocess.run([sys.executable, EXAMPLE] + flags, capture_output=True, text=True,
+                              env=dict(os.environ, PYTHONPATH=ROOT))
+        assert proc.returncode == 2 and 'Traceback' not in proc.stderr and 'error: argument' not in proc.stdout
+        assert 'usage:' in proc.stderr and flags[0] in proc.stderr.splitlines()[-1]
+
+
+def test_example_fails_when_the_loss_diverges(tmp_path, rng, capsys):
+    with pytest.warns(RuntimeWarning, match='loss became'):
+        code = load_example('mnist').main(['--data-dir', _tiny_folder(tmp_path, rng), '--epochs', '2',
+                                           '--batch-size', '32', '--hidden', '16', '--optimizer', 'sgd', '--lr',
+                                           '1e30', '--verbose', '0', '--json'])
+    captured = capsys.readouterr()
+    assert code == 1 and 'NaN' in captured.err
+    assert json.loads(captured.out)['diverged'] is True  # still one JSON line, saying so
+
+
+def test_example_says_one_epoch(tmp_path, rng, capsys):
+    code = load_example('mnist').main(['--data-dir', _tiny_folder(tmp_path, rng), '--epochs', '1', '--batch-size',
+                                       '32', '--hidden', '16', '--verbose', '0'])
+    out = capsys.readouterr().out
+    assert code == 0 and 'Trained 1 epoch in' in out
 
 
 def test_cnn_example_trains_on_a_tiny_dataset(tmp_path, rng, capsys):
@@ -154,12 +184,14 @@ def test_cnn_example_trains_on_a_tiny_dataset(tmp_path, rng, capsys):
     code = cnn.main(['--data-dir', str(folder), '--epochs', '2', '--batch-size', '32', '--seed', '1', '--json',
                      '--save', str(tmp_path / 'cnn.safetensors')])
     out = capsys.readouterr().out.strip().splitlines()
-    assert code == 0
+    assert code == 0 and len(out) == 1
     result = json.loads(out[-1])
-    assert result['model'] == 'simple-convnet' and result['epochs'] == 2 and result['train_samples'] == 400
+    assert result['model'] == 'simple-convnet'  and result['epochs'] == 2 and result['train_samples'] == 400
     assert result['test_accuracy'] > 0.9
     assert (tmp_path / 'cnn.safetensors').exists()
     # refused flags end in one message and exit code 2, not a traceback
-    assert cnn.main(['--data-dir', str(folder), '--threads', '4096', '--verbose', '0']) == 2
+    with pytest.raises(SystemExit) as refused:
+        cnn.main(['--data-dir', str(folder), '--threads', '100000', '--verbose', '0'])
+    assert refused.value.code == 2
     assert cnn.main(['--data-dir', str(folder), '--limit', '1', '--validation-split', '0.5', '--verbose', '0']) == 2
     assert 'error:' in capsys.readouterr().err

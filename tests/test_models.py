@@ -128,3 +128,114 @@ def test_a_custom_loss_loads_with_the_model(tmp_path, rng):
         load_model(tmp_path / 'm.safetensors')
     loaded = load_model(tmp_path / 'm.safetensors', custom_objects={'HalfSquaredError': HalfSquaredError})
     assert isinstance(loaded.loss, HalfSquaredError)
+
+
+# ---- introspection: layer.output, model.inputs, configs, pop, get_layer ------------------------------------
+def _functional(seed=0):
+    inputs = numbanet.Input(shape=(6,), name='features')
+    x = numbanet.layers.Dense(5, activation='relu', name='hidden')(inputs)
+    outputs = numbanet.layers.Dense(3, activation='softmax', name='probs')(x)
+    return numbanet.Model(inputs=inputs, outputs=outputs, seed=seed), inputs, x
+
+
+def test_layer_output_builds_a_feature_extractor_sharing_the_weights(rng):
+    model, inputs, hidden = _functional()
+    hidden_layer = model.get_layer('hidden')
+    assert hidden_layer.output is hidden and hidden_layer.input is inputs and model.inputs == [inputs]
+    assert model.outputs == [model.get_layer('probs').output]
+    x, labels = rng.standard_normal((40, 6)).astype(np.float32), rng.integers(0, 3, 40)
+    model.compile(optimizer='adam', loss='sparse_categorical_crossentropy')
+    model.fit(x, labels, epochs=2, batch_size=8, verbose=0)
+    extractor = numbanet.Model(inputs=model.inputs, outputs=hidden_layer.output)
+    kernel, bias = hidden_layer.get_weights()
+    assert np.allclose(extractor.predict(x, verbose=0), np.maximum(x @ kernel + bias, 0), atol=1e-5)
+    assert np.array_equal(model.get_weights()[0], kernel)  # the trained model kept its weights
+
+
+def test_layer_output_is_refused_when_ambiguous_or_missing():
+    unused = numbanet.layers.Dense(2, name='never_called')
+    with pytest.raises(AttributeError, match='never been called'):
+        unused.output
+    assert not hasattr(unused, 'input')
+    shared = numbanet.layers.Dense(4, name='shared_twice')
+    a, b = numbanet.Input(shape=(4,)), numbanet.Input(shape=(4,))
+    shared(a), shared(b)
+    with pytest.raises(AttributeError, match='called 2 times'):
+        shared.output
+
+
+def test_sequential_layer_output_names_the_model_as_it_is(rng):
+    model = numbanet.Sequential([numbanet.Input(shape=(6,)), numbanet.layers.Dense(4, activation='relu'),
+                                 numbanet.layers.Dense(2)])
+    model.add(numbanet.layers.Dense(3))  # a rebuild: each layer is called again
+    first = model.layers[0]
+    extractor = numbanet.Model(inputs=model.inputs, outputs=first.output)
+    x = rng.standard_normal((5, 6)).astype(np.float32)
+    kernel, bias = first.get_weights()
+    assert np.allclose(extractor.predict(x, verbose=0), np.maximum(x @ kernel + bias, 0), atol=1e-5)
+
+
+def test_config_and_json_round_trip_the_architecture(capsys):
+    for model in (_functional()[0], numbanet.Sequential([numbanet.Input(shape=(6,)), numbanet.layers.Dense(4),
+                                                         numbanet.layers.Dropout(0.5),
+                                                         numbanet.layers.Dense(2, activation='softmax')])):
+        config = model.get_config()
+        rebuilt = type(model).from_config(config)
+        from_json = numbanet.models.model_from_json(model.to_json())
+        assert type(from_json) is type(model)
+        summaries = []
+        for m in (model, rebuilt, from_json):
+            m.summary()
+            summaries.append(capsys.readouterr().out)
+            assert m.get_config() == config
+        assert summaries[0] == summaries[1] == summaries[2] and 'Total params' in summaries[0]
+    with pytest.raises(numbanet.models.ConfigError, match='model.to_json'):
+        numbanet.models.model_from_json('{not json')
+
+
+def test_metrics_names_pair_with_evaluate(rng):
+    model, _, _ = _functional()
+    assert model.metrics_names == []
+    model.compile(optimizer='adam', loss='sparse_categorical_crossentropy', metrics=['accuracy'])
+    x, labels = rng.standard_normal((20, 6)).astype(np.float32), rng.integers(0, 3, 20)
+    history = model.fit(x, labels, epochs=1, verbose=0)
+    assert model.metrics_names == ['loss', 'accuracy'] == list(history.history)
+    assert len(model.evaluate(x, labels, verbose=0)) == 2
+
+
+def test_pop_removes_the_last_layer_and_rebuilds():
+    model = numbanet.Sequential([numbanet.Input(shape=(6,)), numbanet.layers.Dense(4, name='pop_a'),
+                                 numbanet.layers.Dense(2, name='pop_b')])
+    assert model.pop().name == 'pop_b'
+    assert [l.name for l in model.layers] == ['pop_a'] and model.graph.output.shape == (None, 4)
+    assert model.count_params() == 6 * 4 + 4 and model.outputs == [model.layers[0].output]
+    model.add(numbanet.layers.Dense(3))
+    assert model.predict(np.ones((2, 6), np.float32), verbose=0).shape == (2, 3)
+    model.pop(), model.pop()
+    assert model.layers == [] and not model.built
+    with pytest.raises(ValueError, match='no layers to pop'):
+        model.pop()
+
+
+def test_get_layer_by_index_and_its_refusals():
+    model, _, _ = _functional()
+    assert model.get_layer(index=1).name == 'hidden' and model.get_layer(index=-1).name == 'probs'
+    for kwargs, message in (({'index': 3}, 'has 3 layers'), ({}, 'not both nor neither'),
+                            ({'name': 'hidden', 'index': 1}, 'not both nor neither'), ({'name': 'nope'}, 'no layer')):
+        with pytest.raises(ValueError, match=message):
+            model.get_layer(**kwargs)
+
+
+def test_probabilities_compiled_as_logits_warn():
+    model, _, _ = _functional()
+    with pytest.warns(UserWarning, match="expects logits.*'probs'"):
+        model.compile(loss=numbanet.losses.SparseCategoricalCrossentropy(from_logits=True))
+
+
+@pytest.mark.parametrize('name', ['m.keras', 'm.h5', 'm.weights.h5', 'M.HDF5'])
+def test_keras_suffixes_are_refused(tmp_path, name):
+    model, _, _ = _functional()
+    for save in (model.save, model.save_weights):
+        with pytest.raises(ValueError, match='writes safetensors.*.safetensors'):
+            save(tmp_path / name)
+    assert list(tmp_path.iterdir()) == []

@@ -199,6 +199,30 @@ class Layer:
         plan.head_forward()
         return to_numpy(plan.output)
 
+    # ---- the graph, Keras style --------------------------------------------------------------------------
+    def _only_node(self, what):
+        # AttributeError, as in Keras, so hasattr(layer, 'output') is False rather than an exception.
+        if not self.inbound_nodes:
+            raise AttributeError(f"layer '{self.name}' has never been called on a symbolic tensor, so it has no "
+                                 f"{what} yet")
+        if len(self.inbound_nodes) > 1:
+            raise AttributeError(f"layer '{self.name}' has been called {len(self.inbound_nodes)} times, so its "
+                                 f"{what} is ambiguous; use the tensor a call returned instead")
+        return self.inbound_nodes[0]
+
+    @property
+    def input(self):
+        """The symbolic tensor this layer was called on (a list for a merge layer)."""
+        node = self._only_node('input')
+        if not node.inputs:
+            raise AttributeError(f"input layer '{self.name}' has no input tensor; use its .output")
+        return node.inputs[0] if self.single_input else list(node.inputs)
+
+    @property
+    def output(self):
+        """The symbolic tensor this layer's one call produced."""
+        return self._only_node('output').output
+
     # ---- weights, Keras style ----------------------------------------------------------------------------
     @property
     def weights(self):
@@ -278,7 +302,6 @@ class InputLayer(Layer):
         node = Node(self, [])
         node.output = KerasTensor((None,) + self.shape, node, self.name)
         self.inbound_nodes.append(node)
-        self.output = node.output
 
     def compute_output_shape(self, input_shape):
         return self.shape
