@@ -343,6 +343,8 @@ class Model:
             else list(metrics)
         # Everything is checked before anything changes: a refused compile leaves the model as it was.
         compiled_metrics = self._resolve_compile(self.graph, loss, metric_ids) if self.built else []
+        for m in metric_ids if not self.built else ():  # all but what the output width decides, now
+            metrics_module.get(m, loss, math.inf)
         self.optimizer, self.loss, self._metric_ids = optimizer, loss, metric_ids
         self.compiled_metrics, self.compiled, self._compiled_graph = compiled_metrics, True, self.graph
 
@@ -381,6 +383,9 @@ class Model:
     # ---- input checks, all before any kernel runs --------------------------------------------------------
     def _ensure_built(self, x):
         pass  # a functional model is built when made; Sequential overrides this
+
+    def _checking(self):
+        return contextlib.nullcontext()  # Sequential's undoes a build that checks refused afterwards
 
     def _inputs(self, x, what='x'):
         self._ensure_built(x)
@@ -459,32 +464,33 @@ class Model:
         validation_steps = positive_int_or_none(validation_steps, 'validation_steps')
         if not is_number(validation_split) or not 0.0 <= validation_split < 1.0:
             raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
-        train = val = None
-        if is_stream(x):
-            if distributed:
-                raise ValueError("fit(distributed=True) shards arrays across the ranks; a generator or PyDataset "
-                                 "cannot be sharded that way: pass arrays")
-            if validation_split:
-                raise ValueError("validation_split splits arrays; with a generator or PyDataset pass "
-                                 "validation_data")
-            data = self._stream(x, y, sample_weight, 'fit', steps_per_epoch, shuffle, class_weight)
-            batch_size = None if batch_size is None else positive_int(batch_size, 'batch_size')
-        else:
-            xs, y = self._data(x, y)
-            batch_size = self._batch_size(batch_size, xs[0].shape[0], steps_per_epoch)
-            weights = self._sample_weights(sample_weight, class_weight, y)
-            if validation_split and validation_data is None:
-                n_val = int(xs[0].shape[0] * validation_split)
-                if n_val == 0 or n_val == xs[0].shape[0]:
-                    raise ValueError(f"validation_split={validation_split} leaves no samples on one side "
-                                     f"of {xs[0].shape[0]}")
-                cut = xs[0].shape[0] - n_val
-                # class_weight weighs training only; sample weights go with their samples.
-                val = ([a[cut:] for a in xs], y[cut:], None if sample_weight is None else weights[cut:])
-                xs, y, weights = [a[:cut] for a in xs], y[:cut], None if weights is None else weights[:cut]
-            train = (xs, y, weights)
-        if validation_data is not None:
-            val = self._validation_data(validation_data, validation_steps)
+        with self._checking():
+            train = val = None
+            if is_stream(x):
+                if distributed:
+                    raise ValueError("fit(distributed=True) shards arrays across the ranks; a generator or PyDataset "
+                                     "cannot be sharded that way: pass arrays")
+                if validation_split:
+                    raise ValueError("validation_split splits arrays; with a generator or PyDataset pass "
+                                     "validation_data")
+                data = self._stream(x, y, sample_weight, 'fit', steps_per_epoch, shuffle, class_weight)
+                batch_size = None if batch_size is None else positive_int(batch_size, 'batch_size')
+            else:
+                xs, y = self._data(x, y)
+                batch_size = self._batch_size(batch_size, xs[0].shape[0], steps_per_epoch)
+                weights = self._sample_weights(sample_weight, class_weight, y)
+                if validation_split and validation_data is None:
+                    n_val = int(xs[0].shape[0] * validation_split)
+                    if n_val == 0 or n_val == xs[0].shape[0]:
+                        raise ValueError(f"validation_split={validation_split} leaves no samples on one side "
+                                         f"of {xs[0].shape[0]}")
+                    cut = xs[0].shape[0] - n_val
+                    # class_weight weighs training only; sample weights go with their samples.
+                    val = ([a[cut:] for a in xs], y[cut:], None if sample_weight is None else weights[cut:])
+                    xs, y, weights = [a[:cut] for a in xs], y[:cut], None if weights is None else weights[:cut]
+                train = (xs, y, weights)
+            if validation_data is not None:
+                val = self._validation_data(validation_data, validation_steps)
         self._prepare_training()
         # What every rank must agree on before a distributed fit's first collective (numbanet.distributed).
         plan = None if train is None else {
@@ -630,8 +636,9 @@ class Model:
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         """One optimizer step on exactly this batch; returns its loss (and metrics), as Keras does."""
         self._require_compiled('train_on_batch')
-        xs, y = self._data(x, y)
-        weights = self._sample_weights(sample_weight, class_weight, y)
+        with self._checking():
+            xs, y = self._data(x, y)
+            weights = self._sample_weights(sample_weight, class_weight, y)
         self._prepare_training()
         for m in self.compiled_metrics:
             m.reset()

@@ -1,4 +1,6 @@
 """Sequential: a stack of single-input layers, built into a graph as soon as its input shape is known."""
+import contextlib
+
 from numbanet.checks import as_float_array
 from numbanet.graph import Graph, KerasTensor
 from numbanet.layers.base import Input, InputLayer, Layer
@@ -110,6 +112,25 @@ class Sequential(Model):
             raise ValueError(f"model '{self.name}' was built for input shape {known}, got {input_shape}")
         if not self.built:
             self._build_graph(input_shape, self._stack)
+
+    @contextlib.contextmanager
+    def _checking(self):
+        # Checking y needs the output width, so x builds the model first; refused data must not leave it
+        # built (its layers fixed to a width the user never meant).
+        if self.built:
+            yield
+            return
+        marks = [(layer, layer.built, len(layer.weights_list), len(layer.inbound_nodes)) for layer in self._stack]
+        input_layer = self._input_layer
+        try:
+            yield
+        except BaseException:
+            for layer, built, n_weights, n_nodes in marks:
+                del layer.weights_list[n_weights:], layer.inbound_nodes[n_nodes:]
+                layer.built, layer.built_input_shape = built, layer.built_input_shape if built else None
+            self._input_layer, self.graph, self._weights, self._plans = input_layer, None, [], {}
+            self._parameters = Parameters(self.device)
+            raise
 
     def _ensure_built(self, x):
         if self.built:

@@ -61,3 +61,27 @@ def test_compiled_before_its_layers_are_added(rng):
     model.add(layers.Dense(3, activation='softmax'))
     history = model.fit(rng.standard_normal((20, 4)), rng.integers(0, 3, 20), epochs=1, verbose=0)
     assert set(history.history) == {'loss', 'accuracy'}
+
+
+def test_a_refused_fit_leaves_an_unbuilt_model_unbuilt(rng):
+    model = Sequential([layers.Dense(3, activation='softmax')])
+    model.compile(optimizer='adam', loss='categorical_crossentropy')
+    x, y = rng.standard_normal((16, 4)), np.eye(3)[rng.integers(0, 3, 16)]
+    with pytest.raises(ValueError, match='16 samples but y has 10'):
+        model.fit(x, y[:10], verbose=0)
+    with pytest.raises(ValueError, match='validation_split'):
+        model.fit(x, y, validation_split=0.01, verbose=0)
+    with pytest.raises(ValueError, match='sample_weight'):
+        model.train_on_batch(x, y, sample_weight=np.ones(3))
+    assert not model.built and model.weights == [] and not model.layers[0].built
+    model.fit(rng.standard_normal((16, 6)), y, verbose=0)  # the width the user meant
+    assert model.layers[0].kernel.shape == (6, 3)
+
+
+def test_compile_of_an_unbuilt_model_refuses_an_unknown_metric_at_once():
+    model = Sequential([layers.Dense(3, activation='softmax')])
+    model.compile(optimizer='adam', loss='categorical_crossentropy')
+    optimizer = model.optimizer
+    with pytest.raises(ValueError, match='unknown metric'):
+        model.compile(optimizer='sgd', loss='mse', metrics=['nope'])
+    assert model.optimizer is optimizer and model.loss.name == 'categorical_crossentropy'
