@@ -22,6 +22,7 @@ from numbanet.checks import (check_weight_list, class_weight_array, input_arrays
 from numbanet.data_adapters import ArrayBatches, is_stream, stream_batches, unpack
 from numbanet.distributed import SingleProcess, communicator
 from numbanet.graph import ConfigError, Graph, KerasTensor, call_from_config
+from numbanet.interrupts import CriticalSection
 from numbanet.params import Parameters
 from numbanet.plan import Plan
 from numbanet.summary import print_summary
@@ -118,6 +119,7 @@ class Model:
         self.history = None
         self._eager_calls = 0
         self._regularized = []
+        self._update = CriticalSection()  # a step's update, which Ctrl-C must not split
 
     def _set_graph(self, graph):
         self.graph = graph
@@ -508,8 +510,10 @@ class Model:
                                            verbose=verbose, epochs=epochs, steps=steps)
         self.stop_training = False
         try:
-            self._fit_loop(data, val, epochs, initial_epoch, cb, comm)
+            with self._update.installed():
+                self._fit_loop(data, val, epochs, initial_epoch, cb, comm)
         except BaseException:
+            cb.end_progress()
             comm.abort()
             raise
         self.history = cb.history
@@ -616,21 +620,22 @@ class Model:
             loss_sum += self._penalty(k, self._regularized) * count  # every process holds the same weights
         if not math.isfinite(loss_sum):
             return loss_sum, count  # nothing is updated: the weights stay at the last finite step
-        if local:
-            plan.after_step()
-        grads = self._parameters.grads
-        self._parameters.backend.fill(grads, 0.0)
-        if local:
-            if self.compiled_metrics:
-                plan.head_forward()  # the metrics judge outputs; a loss that folds the head has none yet
-            for m in self.compiled_metrics:
-                m.update(k, plan.output, targets)
-            plan.backward()
-        comm.average_gradients(grads, local / count)
-        for regularizer, values, grad in self._regularized:
-            regularizer.add_gradient(k, grad, values)
-        self.optimizer.apply(k)
-        self._parameters.apply_mask()
+        with self._update:
+            if local:
+                plan.after_step()
+            grads = self._parameters.grads
+            self._parameters.backend.fill(grads, 0.0)
+            if local:
+                if self.compiled_metrics:
+                    plan.head_forward()  # the metrics judge outputs; a loss that folds the head has none yet
+                for m in self.compiled_metrics:
+                    m.update(k, plan.output, targets)
+                plan.backward()
+            comm.average_gradients(grads, local / count)
+            for regularizer, values, grad in self._regularized:
+                regularizer.add_gradient(k, grad, values)
+            self.optimizer.apply(k)
+            self._parameters.apply_mask()
         return loss_sum, count
 
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
@@ -644,8 +649,9 @@ class Model:
             m.reset()
         n = xs[0].shape[0]
         to_device = self._parameters.backend.to_device
-        loss_sum, _ = self._train_step([to_device(a) for a in xs], to_device(y), to_device(self._arange(n)),
-                                       SingleProcess(), None if weights is None else to_device(weights))
+        with self._update.installed():
+            loss_sum, _ = self._train_step([to_device(a) for a in xs], to_device(y), to_device(self._arange(n)),
+                                           SingleProcess(), None if weights is None else to_device(weights))
         return self._result(self._logs(loss_sum / n), return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):

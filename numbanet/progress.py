@@ -47,6 +47,7 @@ class ProgressBar:
         self.start = time.perf_counter()
         self._last_draw = 0.0
         self._last_len = 0
+        self.open = False  # a line drawn in place and not yet ended
 
     def _bar(self, step):
         done = int(self.width * step / self.target) if self.target else self.width
@@ -81,9 +82,15 @@ class ProgressBar:
         if self.interactive:
             pad = max(0, self._last_len - len(text))
             self.stream.write('\r' + text + ' ' * pad)
-            self._last_len = len(text)
+            self._last_len, self.open = len(text), not finished
             if finished:
                 self.stream.write('\n')
         elif finished:
             self.stream.write(text + '\n')
         self.stream.flush()
+
+    def end(self):
+        if self.open:
+            self.stream.write('\n')
+            self.stream.flush()
+            self.open = False

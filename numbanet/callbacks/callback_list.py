@@ -30,6 +30,12 @@ class CallbackList:
     def __iter__(self):
         return iter(self.callbacks)
 
+    def end_progress(self):
+        """End an interrupted progress line, so what is printed next (a traceback) starts on its own."""
+        for cb in self.callbacks:
+            if isinstance(cb, ProgbarLogger) and cb.bar is not None:
+                cb.bar.end()
+
 
 def _dispatch(hook):
     # Every callback gets the same logs dict, so what one adds (ReduceLROnPlateau's 'learning_rate') the
