@@ -52,8 +52,9 @@ CHILD = textwrap.dedent("""
 
 def test_ctrl_c_during_fit_leaves_whole_steps_and_masks_intact():
     trials = 8
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # this numbanet, not an installed one
     child = subprocess.Popen([sys.executable, '-c', CHILD, str(trials)], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, env={**os.environ, 'PYTHONPATH': os.getcwd()})
+                             stderr=subprocess.PIPE, text=True, env={**os.environ, 'PYTHONPATH': root})
     delays = np.random.default_rng().uniform(0.05, 0.4, trials)  # a different moment every run
     results = []
     try:
