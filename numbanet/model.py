@@ -8,6 +8,7 @@ the communicator (nothing to do in a single process), and hand both flat buffers
 import contextlib
 import json
 import math
+import threading
 import warnings
 
 import numpy as np
@@ -120,6 +121,9 @@ class Model:
         self._eager_calls = 0
         self._regularized = []
         self._update = CriticalSection()  # a step's update, which Ctrl-C must not split
+        # A plan's buffers (and the metrics' state) serve one call at a time: threads take turns, a step or
+        # a whole predict/evaluate each. Reentrant, so a callback may predict.
+        self._lock = threading.RLock()
 
     def _set_graph(self, graph):
         self.graph = graph
@@ -563,7 +567,8 @@ class Model:
             seen, total = 0, 0.0
             for step, (xs, y, weights, rows) in enumerate(data.epoch()):
                 cb.on_train_batch_begin(step)
-                loss_sum, count = self._train_step(xs, y, rows, comm, weights)
+                with self._lock:
+                    loss_sum, count = self._train_step(xs, y, rows, comm, weights)
                 seen += count
                 total += loss_sum
                 cb.on_train_batch_end(step, self._logs(total / seen))
@@ -649,7 +654,7 @@ class Model:
             m.reset()
         n = xs[0].shape[0]
         to_device = self._parameters.backend.to_device
-        with self._update.installed():
+        with self._update.installed(), self._lock:
             loss_sum, _ = self._train_step([to_device(a) for a in xs], to_device(y), to_device(self._arange(n)),
                                            SingleProcess(), None if weights is None else to_device(weights))
         return self._result(self._logs(loss_sum / n), return_dict)
@@ -733,7 +738,8 @@ class Model:
                                        SingleProcess(), steps)
         cb = callbacks_module.CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose,
                                            epochs=1, steps=data.steps_per_epoch)
-        logs = self._evaluate_data(data, cb)
+        with self._lock:
+            logs = self._evaluate_data(data, cb)
         return self._result(logs, return_dict)
 
     def _predict_stream(self, x, steps, verbose, callbacks):
@@ -758,30 +764,32 @@ class Model:
         verbose = verbosity(verbose)
         steps = positive_int_or_none(steps, 'steps')
         if is_stream(x):
-            return self._predict_stream(x, steps, verbose, callbacks)
+            with self._lock:
+                return self._predict_stream(x, steps, verbose, callbacks)
         xs = self._inputs(x)
         batch_size = self._batch_size(batch_size, xs[0].shape[0], steps)
         if steps is not None:  # the first `steps` batches, as in Keras
             xs = [a[:steps * batch_size] for a in xs]
         n = xs[0].shape[0]
-        if n <= batch_size and not verbose and not callbacks:
-            # One batch (batch-1 inference, say): no loop, one copy in, one copy out.
-            plan = self.plan(n)
-            for buf, arr in zip(plan.inputs, xs):
-                write(buf, arr)
-            return to_numpy(plan.predict())
-        cb = callbacks_module.CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose,
-                                           epochs=1, steps=math.ceil(n / batch_size))
-        cb.on_predict_begin()
-        be = self._parameters.backend
-        xs = [be.to_device(a) for a in xs]
-        result = np.empty((n,) + self.graph.output.shape[1:], np.float32)
-        for step, (start, stop, plan) in enumerate(self.batch_plans(xs, batch_size)):
-            cb.on_predict_batch_begin(step)
-            result[start:stop] = be.to_host(plan.predict())
-            cb.on_predict_batch_end(step, {'outputs': result[start:stop]})
-        cb.on_predict_end()
-        return result
+        with self._lock:
+            if n <= batch_size and not verbose and not callbacks:
+                # One batch (batch-1 inference, say): no loop, one copy in, one copy out.
+                plan = self.plan(n)
+                for buf, arr in zip(plan.inputs, xs):
+                    write(buf, arr)
+                return to_numpy(plan.predict())
+            cb = callbacks_module.CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose,
+                                               epochs=1, steps=math.ceil(n / batch_size))
+            cb.on_predict_begin()
+            be = self._parameters.backend
+            xs = [be.to_device(a) for a in xs]
+            result = np.empty((n,) + self.graph.output.shape[1:], np.float32)
+            for step, (start, stop, plan) in enumerate(self.batch_plans(xs, batch_size)):
+                cb.on_predict_batch_begin(step)
+                result[start:stop] = be.to_host(plan.predict())
+                cb.on_predict_batch_end(step, {'outputs': result[start:stop]})
+            cb.on_predict_end()
+            return result
 
     def __call__(self, x, training=False):
         """model(x) on arrays: the outputs for the whole of x in one batch (training=True runs layers in
@@ -790,15 +798,16 @@ class Model:
             raise NotImplementedError("calling a model on symbolic tensors (nesting models) is not supported; "
                                       "call its layers instead")
         xs = self._inputs(x)
-        plan = self.plan(xs[0].shape[0])
-        for buf, arr in zip(plan.inputs, xs):
-            write(buf, arr)
-        self._eager_calls += 1  # a new draw of random numbers (Dropout) for every call in training mode
-        plan.forward(training=bool(training), seed=utils.mix_seed(self.seed, 1 << 62, self._eager_calls))
-        if training:
-            plan.after_step()
-        plan.head_forward()
-        return to_numpy(plan.output)
+        with self._lock:
+            plan = self.plan(xs[0].shape[0])
+            for buf, arr in zip(plan.inputs, xs):
+                write(buf, arr)
+            self._eager_calls += 1  # a new draw of random numbers (Dropout) for every call in training mode
+            plan.forward(training=bool(training), seed=utils.mix_seed(self.seed, 1 << 62, self._eager_calls))
+            if training:
+                plan.after_step()
+            plan.head_forward()
+            return to_numpy(plan.output)
 
     # ---- description ----------------------------------------------------------------------------------------
     def summary(self, print_fn=None):
