@@ -177,3 +177,11 @@ def test_compile_refuses_outputs_that_are_not_rows(rng):
     with pytest.raises(ValueError, match=r'\(batch, features\)'):
         model.compile(optimizer='sgd', loss='mse')
     assert not model.compiled
+
+
+def test_numpy_scalars_are_taken_for_learning_rate_and_validation_split(rng):
+    model = numbanet.Sequential([layers.Input((3,)), layers.Dense(2)])
+    model.compile(optimizer=numbanet.optimizers.SGD(learning_rate=np.float32(0.1)), loss='mse')
+    history = model.fit(rng.standard_normal((20, 3)), rng.standard_normal((20, 2)),
+                        validation_split=np.float32(0.25), verbose=0)
+    assert 'val_loss' in history.history and model.optimizer.learning_rate == pytest.approx(0.1)
