@@ -44,7 +44,18 @@ def parse_args(argv=None):
     if not 0 <= args.validation_split < 1:
         p.error(f"--validation-split must be in [0, 1), got {args.validation_split}")
     check_threads(p, args.threads)
+    check_save_path(p, args.save)
     return args
+
+
+def check_save_path(parser, path):
+    """A --save name numbanet would refuse (.keras, .h5) is a usage error before training, not after it."""
+    if path is not None:
+        from numbanet.saving import check_suffix  # loaded only when the flag is given
+        try:
+            check_suffix(path)
+        except ValueError as e:
+            parser.error(f"--save: {e}")
 
 
 def check_threads(parser, threads):

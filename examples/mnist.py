@@ -61,7 +61,18 @@ def parse_args(argv=None):
         if value is not None and value < (0 if name == 'epochs' else 1):
             p.error(f"--{name.replace('_', '-')} must be {'>= 0' if name == 'epochs' else 'positive'}, got {value}")
     check_threads(p, args.threads)
+    check_save_path(p, args.save)
     return args
+
+
+def check_save_path(parser, path):
+    """A --save name numbanet would refuse (.keras, .h5) is a usage error before training, not after it."""
+    if path is not None:
+        from numbanet.saving import check_suffix  # loaded only when the flag is given
+        try:
+            check_suffix(path)
+        except ValueError as e:
+            parser.error(f"--save: {e}")
 
 
 def check_threads(parser, threads):

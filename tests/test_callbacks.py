@@ -176,6 +176,13 @@ def test_fit_refuses_what_is_not_a_callback(rng):
 
 
 # ---- ModelCheckpoint -------------------------------------------------------------------------------------------
+def test_model_checkpoint_refuses_a_keras_file_name_when_made(tmp_path):
+    # Found at construction, not after the first epoch's training.
+    for name in ('ckpt-{epoch:02d}.keras', 'w.weights.h5'):
+        with pytest.raises(ValueError, match='numbanet writes safetensors'):
+            callbacks.ModelCheckpoint(str(tmp_path / name))
+
+
 def test_model_checkpoint_formats_epoch_and_logs_into_the_path(rng, tmp_path):
     x, labels = blobs(rng, n=60)
     model = compiled()

@@ -143,11 +143,13 @@ def test_example_load_takes_the_task_from_the_file(tmp_path, rng, capsys):
     assert example.main(common + ['--load', saved]) == 0  # no --task: the one output says binary
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result['task'] == 'binary' and result['model'] == 'loaded'
-    for bad in (['--hidden', ','], ['--hidden', '0'], ['--lr', '-1'], ['--lr', 'nan'], ['--threads', '100000']):
+    for bad in (['--hidden', ','], ['--hidden', '0'], ['--lr', '-1'], ['--lr', 'nan'], ['--threads', '100000'],
+                ['--save', 'model.keras']):
         with pytest.raises(SystemExit) as refused:
             example.parse_args(bad)
         assert refused.value.code == 2
-    assert '--threads must be at most' in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert '--threads must be at most' in err and "--save: model.keras: numbanet writes safetensors" in err
 
 
 def test_example_flag_errors_are_usage_messages(tmp_path):

@@ -4,6 +4,7 @@ import os
 import string
 import warnings
 
+from numbanet import saving
 from numbanet.callbacks.monitor import MonitorCallback, check_verbose
 from numbanet.checks import positive_int
 
@@ -44,6 +45,7 @@ class ModelCheckpoint(MonitorCallback):
         if any(field == '' or field.isdigit() for field in fields):
             raise ValueError(f"ModelCheckpoint's filepath {self.filepath!r} has a positional field ('{{}}'); "
                              f"name what goes there, e.g. '{{epoch:02d}}' or '{{val_loss:.2f}}'")
+        saving.check_suffix(self.filepath)  # a .keras or .h5 name is refused now, not at the first epoch's end
         self.verbose = check_verbose(verbose, 'ModelCheckpoint')
         self.save_best_only = bool(save_best_only)
         self.save_weights_only = bool(save_weights_only)
