@@ -547,6 +547,7 @@ class Model:
         self.optimizer.build(self._parameters, self._parameters.ranges(frozen))
         self._regularized = self._parameters.regularized(frozen)
         self._parameters.refresh_mask()
+        self._parameters.apply_mask()  # a mask set since the last step is in force from the first step on
 
     def _frozen(self):
         return {id(w) for layer in self.graph.layers if not layer.trainable for w in layer.weights_list}
