@@ -24,7 +24,12 @@ def as_array(x, what):
 def _numeric(arr, what):
     kind = arr.dtype.kind
     if kind in _REFUSED_KINDS:
-        raise TypeError(f"{what} has dtype {arr.dtype} ({_REFUSED_KINDS[kind]}); numbanet needs numbers")
+        # Extension types (ml_dtypes' bfloat16, say) are kind 'V' without fields: not records, and numpy
+        # converts them to float32 faithfully, which the message suggests.
+        name = 'an extension type numpy cannot compute with' if kind == 'V' and arr.dtype.names is None \
+            else _REFUSED_KINDS[kind]
+        hint = "; convert it first, e.g. x.astype('float32')" if kind == 'V' and arr.dtype.names is None else ''
+        raise TypeError(f"{what} has dtype {arr.dtype} ({name}); numbanet needs numbers{hint}")
 
 
 def first_bad(arr):

@@ -46,6 +46,16 @@ def test_non_numeric_dtypes_refused_float64_converted(setup):
     model.fit(x.astype(np.float64), y.astype(np.float64), epochs=1, verbose=0)  # accepted
 
 
+def test_an_extension_dtype_is_named_as_one(setup):
+    # bfloat16 (ml_dtypes, which onnx brings) is numpy kind 'V' like a record, but has no fields.
+    ml_dtypes = pytest.importorskip('ml_dtypes')
+    model, x, y = setup
+    _refused(model, lambda: model.fit(x.astype(ml_dtypes.bfloat16), y, verbose=0), TypeError,
+             r"bfloat16 \(an extension type .*astype\('float32'\)")
+    records = np.zeros(x.shape, dtype=[('a', 'f4')])
+    _refused(model, lambda: model.predict(records, verbose=0), TypeError, 'structured records')
+
+
 def test_nan_and_inf_in_data(setup):
     model, x, y = setup
     bad = x.copy()

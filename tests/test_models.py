@@ -1,5 +1,8 @@
 """numbanet.models: rebuilding a model from the architecture a file holds, and refusing one it cannot."""
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -239,3 +242,20 @@ def test_keras_suffixes_are_refused(tmp_path, name):
         with pytest.raises(ValueError, match='writes safetensors.*.safetensors'):
             save(tmp_path / name)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_new_layers_in_a_fresh_process_do_not_take_a_loaded_models_names(tmp_path):
+    # issue #16: automatic names count from the names a loaded model brought along, whatever process made it.
+    path = str(tmp_path / 'm.safetensors')
+    dense = numbanet.layers.Dense  # named as a fresh process would name them
+    numbanet.Sequential([numbanet.layers.Input((4,)), dense(3, name='dense'), dense(2, name='dense_1')],
+                        seed=0).save(path)
+    probe = ("import sys, numbanet\n"
+             "m = numbanet.models.load_model(sys.argv[1])\n"
+             "m.add(numbanet.layers.Dense(4))\n"
+             "print(','.join(layer.name for layer in m.layers))\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, '-c', probe, path], capture_output=True, text=True, check=True,
+                         env={**os.environ, 'PYTHONPATH': root}).stdout.strip()
+    names = out.split(',')
+    assert names[:2] == ['dense', 'dense_1'] and len(set(names)) == 3, names
