@@ -109,7 +109,9 @@ def read_npz(path):
             arrays = {k: _npy(archive, k, path) for k in SPLIT_KEYS}
     except DataFormatError:
         raise
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as e:  # not a zip, cut short
+    # Not a zip, cut short, or (NotImplementedError) a member that claims a zip version or compression
+    # method zipfile does not support: the fuzz tests found each.
+    except (OSError, ValueError, EOFError, KeyError, NotImplementedError, zipfile.BadZipFile, zlib.error) as e:
         raise DataFormatError(f"{path}: not a readable npz archive ({e})") from None
     return validate_splits(arrays, path)
 
