@@ -6,9 +6,9 @@ time through one 512-bit fused multiply-add (_simd.py: left to itself LLVM uses 
 half the speed). The tile sits on the stack (see _stack.py), which lets LLVM keep it in vector registers
 for the whole k loop: 4 x 64 float32 is 16 AVX-512 registers. Columns past the last 64 take a 4 x 32
 tile, then 16-wide tiles under a mask; rows past the last 4 take one-row tiles. Products of TALL_ROWS rows
-or more take 6 x 64 tiles instead (24 registers; each row of B serves six rows of A): 17-25% faster on the
-convnet's three products of its second layer and the MLP's first layer, 2 threads, each product alone
-(bench/test_conv.py, bench/test_kernels.py); a whole convnet step, bound by memory traffic, gained about 1%.
+or more take 6 x 64 tiles instead (24 registers; each row of B serves six rows of A): faster on the
+convnet's three products of its second layer and the MLP's first layer, 2 threads, each product alone (an
+A/B of gemm at those shapes, alternating processes); a whole convnet step, bound by memory traffic, barely.
 A thin product, 9 rows for a first convolution's weight gradient, keeps the 4-row tiles: its leftover rows
 made it slower with 6.
 k runs in blocks of KC: a conv's weight gradient sums over N*Ho*Wo rows (15,488 in the MNIST convnet), and
