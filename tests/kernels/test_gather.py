@@ -19,3 +19,26 @@ def test_gather_rows(rng):
         k.gather_rows(out, src, np.array([0, 10, 1]))
     with pytest.raises(IndexError):
         k.gather_rows(out, src, np.array([0, -1, 1]))
+
+
+def test_gather_rows_of_images_and_strided_sources(rng):
+    src = rng.standard_normal((7, 5, 3, 2)).astype(np.float32)
+    idx = np.array([6, 2, 2, 0])
+    out = np.empty((4, 5, 3, 2), np.float32)
+    k.gather_rows(out, src, idx)
+    np.testing.assert_array_equal(out, src[idx])
+    wide = rng.standard_normal((7, 9)).astype(np.float32)
+    rows = np.empty((4, 3), np.float32)
+    k.gather_rows(rows, wide[:, ::3], idx)  # a strided source is read, not refused
+    np.testing.assert_array_equal(rows, wide[:, ::3][idx])
+
+
+def test_gather_rows_refuses_rows_that_do_not_fit(rng):
+    src = rng.standard_normal((7, 6)).astype(np.float32)
+    narrow = np.zeros((2, 5), np.float32)
+    with pytest.raises(ValueError, match="do not fit"):
+        k.gather_rows(narrow, src, np.array([0, 1]))
+    assert not narrow.any()
+    strided = np.zeros((2, 12), np.float32)[:, ::2]
+    with pytest.raises(ValueError, match="C-contiguous"):
+        k.gather_rows(strided, src, np.array([0, 1]))

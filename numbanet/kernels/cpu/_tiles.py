@@ -71,7 +71,7 @@ def _store_tile(C, acc, width, i0, rows, j0, cols):
             crow[c] = acc[r * width + c]
 
 
-# Each tile sums k over [k0, k1): _gemm_rows walks k in blocks of KC so that a panel of B stays in the
+# Each tile sums k over [k0, k1): gemm_rows walks k in blocks of KC so that a panel of B stays in the
 # core's L2 while every tile of the band passes over it; a tile starts from C (accumulate) after the first.
 
 @njit(cache=True, fastmath=_FM)
@@ -214,9 +214,23 @@ def _relu_rows(C, i0, i1):
             crow[c] = v if v > 0.0 else 0.0
 
 
-# Callers in jitted code pass r0, accumulate and relu as typed values, never as constants (np.int64(0), not
-# 0): numba compiles a callee once per literal it is handed, and a literal 0 here cost a second copy of
-# gemm_rows and all its tiles, several seconds of a cold start (bench/compile_report.py).
+# gemm_entry takes A in any layout and hands the tiles A[:, :], which numba types as layout 'A' whatever A's
+# own layout: one compiled copy of the tiles then serves both the row-major A of a forward product and the
+# transposed A of a weight gradient, where each layout used to compile its own copy of every tile (about
+# 8 s of a cold start, bench/compile_report.py). The tiles read A one scalar at a time, so not knowing its
+# strides at compile time costs nothing measurable. Jitted callers of gemm_rows pass A as X[lo:hi, :] (layout
+# 'A') for the same reason, and r0, accumulate and relu as typed values, never as constants (np.int64(0), not
+# 0): numba compiles a callee once per literal it is handed, each a copy of gemm_rows and all its tiles.
+@njit(cache=True)
+def gemm_entry(C, A, B, bias, accumulate, relu, a_transposed, threads):
+    # C = A @ B, or A.T @ B when a_transposed (the weight gradient reads the input as it is stored).
+    a = A.T[:, :] if a_transposed else A[:, :]
+    if threads > 1:
+        gemm_parallel(C, a, B, bias, accumulate, relu, threads)
+    else:
+        gemm_rows(C, a, B, bias, accumulate, relu, np.int64(0), C.shape[0])
+
+
 @njit(cache=True)
 def gemm_rows(C, A, B, bias, accumulate, relu, r0, r1):
     # Rows r0..r1 of C, every column: 6- or 4-row tiles, then single rows; 64-wide tiles, then 32-wide, then

@@ -1,10 +1,40 @@
-"""Copy the rows of a mini-batch out of the data set into the batch buffer, in the shuffled order."""
+"""Copy the rows of a mini-batch out of the data set into the batch buffer, in the shuffled order.
+
+Samples of any rank are copied as flat rows, by an explicit loop: `out[b] = src[i]` on whole rows compiled
+numba's general array-assignment machinery, 2.2 s of a cold start against 0.3 s for the loop, at the same
+speed once compiled."""
 from numba import njit
 
 
-@njit(cache=True)
 def gather_rows(out, src, index):
-    # out: (B, C) or (B,); src: (N, C) or (N,); index: (B,) row numbers into src, each checked.
+    # out: (B, ...) or (B,); src: (N, ...) or (N,) with out's trailing axes; index: (B,) row numbers into src,
+    # each checked.
+    if out.shape[1:] != src.shape[1:]:  # the loop runs over src's row: a narrower out would be written past
+        raise ValueError(f"gather_rows: rows of {src.shape[1:]} do not fit a batch of {out.shape[1:]}")
+    if len(out.shape) == 1:
+        _gather_values(out, src, index)
+        return
+    if not out.flags.c_contiguous:  # reshaping would copy it, and the rows would land in the copy
+        raise ValueError("gather_rows: the batch buffer must be C-contiguous")
+    _gather_flat(out.reshape(out.shape[0], -1), src.reshape(src.shape[0], -1), index)
+
+
+@njit(cache=True)
+def _gather_flat(out, src, index):
+    # out: (B, C); src: (N, C)
+    n, C = src.shape
+    for b in range(index.shape[0]):
+        i = index[b]
+        if i < 0 or i >= n:
+            raise IndexError("gather_rows: row index outside the source")
+        row, source = out[b], src[i]
+        for c in range(C):
+            row[c] = source[c]
+
+
+@njit(cache=True)
+def _gather_values(out, src, index):
+    # out: (B,); src: (N,)
     n = src.shape[0]
     for b in range(index.shape[0]):
         i = index[b]

@@ -7,7 +7,7 @@ import numba
 import numpy as np
 from numba import njit
 
-from numbanet.kernels.cpu._tiles import MR, NO_BIAS, PARALLEL_MIN_FLOPS, gemm_parallel, gemm_rows
+from numbanet.kernels.cpu._tiles import MR, NO_BIAS, PARALLEL_MIN_FLOPS, gemm_entry
 
 
 def _check(C, A, B, bias):
@@ -26,20 +26,21 @@ def gemm(C, A, B, bias=None, accumulate=False, relu=False):
     if bias is None:
         bias = NO_BIAS
     _check(C, A, B, bias)
-    M, N = C.shape
-    # Size first: asking numba for the thread count costs about as much as a batch-1 layer.
-    if M > MR and 2 * M * N * A.shape[1] >= PARALLEL_MIN_FLOPS:
-        threads = numba.get_num_threads()
-        if threads > 1:
-            gemm_parallel(C, A, B, bias, accumulate, relu, threads)
-            return
-    gemm_rows(C, A, B, bias, accumulate, relu, 0, M)
+    gemm_entry(C, A, B, bias, accumulate, relu, False, _threads(C, A))
 
 
 def gemm_at(C, A_t, B, accumulate=False):
-    """C = A_t^T @ B (+= when accumulate), reading A_t (K, M) as it is stored: the weight gradient. The
-    tiles read A through any strides, so this is gemm on the transposed view."""
-    gemm(C, A_t.T, B, None, accumulate)
+    """C = A_t^T @ B (+= when accumulate), reading A_t (K, M) as it is stored: the weight gradient."""
+    _check(C, A_t.T, B, NO_BIAS)
+    gemm_entry(C, A_t, B, NO_BIAS, accumulate, False, True, _threads(C, A_t.T))
+
+
+def _threads(C, A):
+    M, N = C.shape
+    # Size first: asking numba for the thread count costs about as much as a batch-1 layer.
+    if M > MR and 2 * M * N * A.shape[1] >= PARALLEL_MIN_FLOPS:
+        return numba.get_num_threads()
+    return 1
 
 
 @njit(cache=True)

@@ -35,6 +35,8 @@ def _as_rows(array):
 
 def gather_rows(out, src, index):
     # out: (B, ...) or (B,); src: (N, ...) or (N,) with out's trailing axes; index: (B,) on the device.
+    if tuple(out.shape[1:]) != tuple(src.shape[1:]):  # the kernel reads src over out's row
+        raise ValueError(f"gather_rows: rows of {tuple(src.shape[1:])} do not fit a batch of {tuple(out.shape[1:])}")
     if isinstance(index, np.ndarray):
         if index.size and (index.min() < 0 or index.max() >= src.shape[0]):
             raise IndexError("gather_rows: row index outside the source")
