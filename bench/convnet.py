@@ -7,18 +7,20 @@ Conv2D 32 3x3 relu, MaxPooling2D 2, Conv2D 64 3x3 relu, MaxPooling2D 2, Flatten,
 softmax; Adam 1e-3, batch 128, cross-entropy. Each round starts one fresh process per framework, in turn
 (interleaved, so the noise of a shared machine hits both alike); a process trains one warm-up epoch
 (compilation, allocator pools) and then times one epoch of the same synthetic MNIST-shaped data. The
-table gives the median samples/s and the range over rounds. A process that imported numbanet never
-times PyTorch, and the other way round.
+table gives the median samples/s and the range over rounds, and the ratio to PyTorch taken round by round.
+A process that imported numbanet never times PyTorch, and the other way round: bench/peers.py refuses such a
+timing.
 """
 import argparse
 import json
 import os
-import statistics
-import subprocess
 import sys
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import peers  # noqa: E402
 
 BATCH = 128
 
@@ -79,51 +81,33 @@ WORKERS = {'numbanet': numbanet_epoch_time, 'pytorch': pytorch_epoch_time}
 def worker(args):
     seconds, version = WORKERS[args.framework](args.samples, args.threads)
     print(json.dumps({'framework': args.framework, 'seconds': seconds, 'samples': args.samples,
-                      'version': version}))
-
-
-def run_worker(python, framework, samples, threads):
-    here = os.path.dirname(os.path.abspath(__file__))
-    proc = subprocess.run([python, os.path.join(here, 'convnet.py'), 'worker', '--framework', framework,
-                           '--samples', str(samples), '--threads', str(threads)],
-                          capture_output=True, text=True, cwd=os.path.dirname(here))
-    if proc.returncode:
-        raise RuntimeError(f"the {framework} worker failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def torch_python(requested):
-    if requested:
-        return requested
-    probe = subprocess.run([sys.executable, '-c', 'import torch'], capture_output=True)
-    return sys.executable if probe.returncode == 0 else None
+                      'version': version, 'modules': peers.loaded_frameworks()}))
 
 
 def compare(args):
     pythons = {'numbanet': sys.executable}
-    tp = torch_python(args.torch_python)
+    tp = peers.python_with('torch', args.torch_python)
     if tp:
         pythons['pytorch'] = tp
     else:
         print("PyTorch not found (pass --torch-python): timing numbanet alone")
-    rates = {name: [] for name in pythons}
-    versions = {}
-    for _ in range(args.rounds):
-        for name, python in pythons.items():
-            result = run_worker(python, name, args.samples, args.threads)
-            rates[name].append(result['samples'] / result['seconds'])
-            versions[name] = result['version']
+    argv = [os.path.abspath(__file__), 'worker', '--samples', str(args.samples), '--threads', str(args.threads)]
+    runs = {name: lambda name=name, python=python: peers.run_child(python, argv + ['--framework', name], name)
+            for name, python in pythons.items()}
+    results = peers.interleaved(runs, args.rounds)
+    seconds = {name: [r['seconds'] for r in rs] for name, rs in results.items()}
     print(f"Simple MNIST convnet, Adam, batch {BATCH}, {args.samples:,} samples per epoch, {args.threads} threads, "
           f"{args.rounds} interleaved rounds, one process per framework and round")
-    print(f"{'framework':<10} {'samples/s':>10} {'range':>17} {'s/60k epoch':>12} {'vs pytorch':>11}   version")
-    torch_rate = statistics.median(rates['pytorch']) if 'pytorch' in rates else None
+    print(f"{'framework':<10} {'samples/s':>10} {'range':>17} {'s/60k epoch':>12} {'vs pytorch (range)':>20}   version")
     summary = {}
-    for name, rs in rates.items():
-        median = statistics.median(rs)
-        ratio = f"{median / torch_rate:.2f}x" if torch_rate else ''
-        print(f"{name:<10} {median:>10,.0f} {min(rs):>8,.0f}-{max(rs):<8,.0f} {60000 / median:>12.1f} {ratio:>11}   "
-              f"{versions[name]}")
-        summary[name] = {'median': median, 'min': min(rs), 'max': max(rs), 'version': versions[name]}
+    for name, ts in seconds.items():
+        rates = peers.spread([args.samples / t for t in ts])
+        ratio = peers.per_round_ratios(seconds['pytorch'], ts) if 'pytorch' in seconds else None
+        shown = f"{ratio['median']:.2f}x ({ratio['min']:.2f}-{ratio['max']:.2f})" if ratio else ''
+        version = results[name][-1]['version']
+        print(f"{name:<10} {rates['median']:>10,.0f} {rates['min']:>8,.0f}-{rates['max']:<8,.0f} "
+              f"{60000 / rates['median']:>12.1f} {shown:>20}   {version}")
+        summary[name] = dict(rates, version=version, vs_pytorch=ratio)
     if args.json:
         print(json.dumps(summary))
 

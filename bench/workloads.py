@@ -1,11 +1,13 @@
 """The reference workload (the seed's MLP 784-256-128-64-10, ReLU, softmax, Adam 1e-3, batch 128) in
-numbanet and in each peer that is installed, so that benchmarks and compare.py time the same thing."""
+numbanet and in each peer, so that benchmarks and compare.py time the same thing from the same weights.
+
+Each framework is imported only when its class is made: compare.py runs each in a process of its own, and a
+peer's process must never load numbanet (or the other way round)."""
 import importlib.util
+import os
 import time
 
 import numpy as np
-
-import numbanet
 
 SIZES = (784, 256, 128, 64, 10)
 BATCH = 128
@@ -13,6 +15,7 @@ BATCH = 128
 
 def mnist_or_synthetic(limit=None):
     """Real MNIST when a source exists on this machine, else random data of the same shapes."""
+    import numbanet  # the loader is numbanet's; a peer's process is handed the arrays instead
     try:
         (x, y), (xt, yt) = numbanet.datasets.mnist.load_data()
         source = 'MNIST'
@@ -32,11 +35,26 @@ def installed(name):
     return importlib.util.find_spec(name) is not None
 
 
+def initial_weights(seed=0):
+    """[W0, b0, W1, b1, ...]: Glorot-uniform kernels (inputs x outputs) and zero biases, float32, which every
+    framework below starts from, so that all of them train the same model."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for a, b in zip(SIZES[:-1], SIZES[1:]):
+        lim = np.sqrt(6 / (a + b))
+        out += [rng.uniform(-lim, lim, (a, b)).astype(np.float32), np.zeros(b, np.float32)]
+    return out
+
+
 # ---- numbanet -----------------------------------------------------------------------------------------------
 class NumbanetMLP:
     name = 'numbanet'
 
-    def __init__(self, seed=0):
+    def __init__(self, seed=0, threads=None, weights=None):
+        import numbanet
+        self.numbanet = numbanet
+        if threads:
+            numbanet.set_num_threads(threads)
         inputs = numbanet.layers.Input(shape=(784,))
         x = inputs
         for width in SIZES[1:-1]:
@@ -44,9 +62,10 @@ class NumbanetMLP:
         outputs = numbanet.layers.Dense(SIZES[-1], activation='softmax')(x)
         self.model = numbanet.Model(inputs, outputs, seed=seed)
         self.model.compile(optimizer=numbanet.optimizers.Adam(1e-3), loss='categorical_crossentropy')
+        self.model.set_weights(initial_weights(seed) if weights is None else weights)
 
     def prepare(self, x, y):
-        self.x, self.y = x, numbanet.utils.to_categorical(y, 10)
+        self.x, self.y = x, self.numbanet.utils.to_categorical(y, 10)
 
     def epoch(self):
         self.model.fit(self.x, self.y, batch_size=BATCH, epochs=1, verbose=0)
@@ -59,7 +78,8 @@ class NumbanetMLP:
 
     def version(self):
         import numba
-        return f"numbanet {numbanet.__version__}, numba {numba.__version__}, {numbanet.get_num_threads()} threads"
+        nn = self.numbanet
+        return f"numbanet {nn.__version__}, numba {numba.__version__}, {nn.get_num_threads()} threads"
 
 
 # ---- plain numpy ------------------------------------------------------------------------------------------
@@ -67,16 +87,15 @@ class NumpyMLP:
     """The same MLP written the plain way in numpy: BLAS matmuls, temporaries allowed."""
     name = 'numpy'
 
-    def __init__(self, seed=0):
-        rng = np.random.default_rng(seed)
-        self.W = [rng.uniform(-np.sqrt(6 / (a + b)), np.sqrt(6 / (a + b)), (a, b)).astype(np.float32)
-                  for a, b in zip(SIZES[:-1], SIZES[1:])]
-        self.b = [np.zeros(b, np.float32) for b in SIZES[1:]]
+    def __init__(self, seed=0, threads=None, weights=None):
+        # threads: OpenBLAS reads its thread count when numpy loads; compare.py sets it in the child's environment
+        weights = [w.copy() for w in (initial_weights(seed) if weights is None else weights)]
+        self.W, self.b = weights[0::2], weights[1::2]
         self.params = self.W + self.b
         self.m = [np.zeros_like(p) for p in self.params]
         self.v = [np.zeros_like(p) for p in self.params]
         self.t = 0
-        self.rng = rng
+        self.rng = np.random.default_rng(seed)
 
     def prepare(self, x, y):
         self.x, self.y = x, np.eye(10, dtype=np.float32)[y]
@@ -120,14 +139,14 @@ class NumpyMLP:
         return e / e.sum(1, keepdims=True)
 
     def version(self):
-        return f"numpy {np.__version__}"
+        return f"numpy {np.__version__}, OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', '(unset)')}"
 
 
 # ---- PyTorch ----------------------------------------------------------------------------------------------
 class TorchMLP:
     name = 'pytorch'
 
-    def __init__(self, seed=0, threads=None):
+    def __init__(self, seed=0, threads=None, weights=None):
         import torch
         self.torch = torch
         if threads:
@@ -139,6 +158,11 @@ class TorchMLP:
             if i < len(SIZES) - 2:
                 layers.append(torch.nn.ReLU())
         self.model = torch.nn.Sequential(*layers)
+        weights = initial_weights(seed) if weights is None else weights
+        with torch.no_grad():
+            for linear, W, b in zip(self.model[0::2], weights[0::2], weights[1::2]):
+                linear.weight.copy_(torch.from_numpy(W.T))  # PyTorch keeps a kernel as outputs x inputs
+                linear.bias.copy_(torch.from_numpy(b))
         self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-3, eps=1e-7)
         self.loss = torch.nn.CrossEntropyLoss()
 
@@ -168,17 +192,14 @@ class TorchMLP:
 
 # ---- JAX --------------------------------------------------------------------------------------------------
 class JaxMLP:
-    name = 'jax (jit)'
+    name = 'jax'
 
-    def __init__(self, seed=0):
+    def __init__(self, seed=0, threads=None, weights=None):
+        # threads: XLA has no setting for its CPU pool; compare.py limits the child to that many cores
         import jax
         import jax.numpy as jnp
         self.jax, self.jnp = jax, jnp
-        rng = np.random.default_rng(seed)
-        params = []
-        for a, b in zip(SIZES[:-1], SIZES[1:]):
-            lim = np.sqrt(6 / (a + b))
-            params += [jnp.asarray(rng.uniform(-lim, lim, (a, b)).astype(np.float32)), jnp.zeros(b, jnp.float32)]
+        params = [jnp.asarray(w) for w in (initial_weights(seed) if weights is None else weights)]
         self.params = params
         self.state = ([jnp.zeros_like(p) for p in params], [jnp.zeros_like(p) for p in params], jnp.float32(0))
 
@@ -200,7 +221,7 @@ class JaxMLP:
             return params, (m, v, t)
 
         self._step = jax.jit(step)
-        self.rng = rng
+        self.rng = np.random.default_rng(seed)
 
     def prepare(self, x, y):
         self.x, self.y = x, np.eye(10, dtype=np.float32)[y]
@@ -216,20 +237,12 @@ class JaxMLP:
         self.jax.block_until_ready(self.params)
 
     def version(self):
-        return f"jax {self.jax.__version__}"
+        return f"jax {self.jax.__version__}, jit, {len(os.sched_getaffinity(0))} cores"
 
 
-def peers(threads=None, only=None):
-    """Every framework that can run here (or those named in only), numbanet first."""
-    wanted = lambda name: only is None or name in only  # noqa: E731
-    out = [NumbanetMLP()]
-    if wanted('numpy'):
-        out.append(NumpyMLP())
-    if wanted('pytorch') and installed('torch'):
-        out.append(TorchMLP(threads=threads))
-    if wanted('jax') and installed('jax'):
-        out.append(JaxMLP())
-    return out
+# name -> (class, the module its interpreter must have), numbanet first: the others are its peers
+FRAMEWORKS = {'numbanet': (NumbanetMLP, 'numbanet'), 'numpy': (NumpyMLP, 'numpy'), 'pytorch': (TorchMLP, 'torch'),
+              'jax': (JaxMLP, 'jax')}
 
 
 def timed(fn):
