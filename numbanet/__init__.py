@@ -4,6 +4,7 @@ from numbanet import (activations, augmentation, callbacks, compression, dataset
 from numbanet.backend import cuda_available
 from numbanet.layers import Input
 from numbanet.model import Model
+from numbanet.precompile import warmup
 from numbanet.sequential import Sequential
 from numbanet.threads import get_num_threads, set_num_threads
 
@@ -11,4 +12,4 @@ __version__ = '0.1.0'
 
 __all__ = ['Input', 'Model', 'Sequential', 'activations', 'augmentation', 'callbacks', 'compression', 'cuda_available', 'datasets',
            'distributed', 'get_num_threads', 'initializers', 'layers', 'losses', 'metrics', 'models', 'optimizers',
-           'set_num_threads', 'utils']
+           'set_num_threads', 'utils', 'warmup']

@@ -5,10 +5,15 @@ redraws in place (at most every 0.1 s); anywhere else (a file, a pipe, CI) it pr
 verbose=2: no bar at all, one line when finished: `469/469 - 2s - 4ms/step - loss: 0.2513`.
 The clock starts when the bar is made, so make it before the work it measures. A target of None (a generator's
 length is known only at its end) draws `12/Unknown` until the finished line, which is given the count.
+watch_compiles=True: while numba compiles (not loads) a kernel, say so in place, or once on a line of its own.
 """
 import numbers
 import sys
 import time
+
+from numbanet.kernels.compiling import CompileWatch
+
+COMPILING = 'compiling kernels, first run only'
 
 
 def _format_value(v):
@@ -26,7 +31,7 @@ def _format_per_step(seconds):
 
 
 class ProgressBar:
-    def __init__(self, target, stream=None, verbose=1, prefix='', width=20, interval=0.1):
+    def __init__(self, target, stream=None, verbose=1, prefix='', width=20, interval=0.1, watch_compiles=False):
         if verbose not in (1, 2):
             raise ValueError(f"a progress bar's verbose must be 1 or 2, got {verbose!r}")
         self.target = target
@@ -48,6 +53,23 @@ class ProgressBar:
         self._last_draw = 0.0
         self._last_len = 0
         self.open = False  # a line drawn in place and not yet ended
+        self.step, self.said_compiling = 0, False
+        self.watch = CompileWatch(self.compiling) if watch_compiles else None
+
+    def unwatch(self):
+        if self.watch is not None:
+            self.watch.close()
+
+    def compiling(self):
+        if self.interactive:  # drawn now: the step that compiles draws nothing until it ends
+            target = 'Unknown' if self.target is None else f"{self.target} {self._bar(self.step)}"
+            text = f"{self.step}/{target} - {COMPILING}"
+            self.stream.write('\r' + text + ' ' * max(0, self._last_len - len(text)))
+            self._last_len, self.open = len(text), True
+        elif not self.said_compiling:
+            self.stream.write(COMPILING + '\n')
+            self.said_compiling = True
+        self.stream.flush()
 
     def _bar(self, step):
         done = int(self.width * step / self.target) if self.target else self.width
@@ -72,7 +94,9 @@ class ProgressBar:
 
     def update(self, step, values, finished=False):
         """Redraw if due; values is a dict of name -> float (evaluated lazily: a callable is allowed)."""
-        now = time.perf_counter()
+        now, self.step = time.perf_counter(), step
+        if finished:
+            self.unwatch()
         if not finished and (not self.interactive or now - self._last_draw < self.interval):
             return
         self._last_draw = now
@@ -90,6 +114,7 @@ class ProgressBar:
         self.stream.flush()
 
     def end(self):
+        self.unwatch()
         if self.open:
             self.stream.write('\n')
             self.stream.flush()

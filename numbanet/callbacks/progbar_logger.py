@@ -21,10 +21,13 @@ class ProgbarLogger(Callback):
 
     def on_train_end(self, logs=None):
         self.in_fit = False
+        if self.bar is not None:
+            self.bar.unwatch()  # an epoch that stopped early never finished its bar
 
     def _start(self, prefix=''):
         self.seen = 0
-        self.bar = ProgressBar(self.params['steps'], sys.stdout, self.params['verbose'], prefix)
+        self.bar = ProgressBar(self.params['steps'], sys.stdout, self.params['verbose'], prefix,
+                               watch_compiles=self.in_fit)
 
     def _update(self, batch, logs):
         self.seen = batch + 1
