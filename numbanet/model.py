@@ -569,12 +569,12 @@ class Model:
             for step, (xs, y, weights, rows) in enumerate(data.epoch()):
                 cb.on_train_batch_begin(step)
                 with self._lock:
-                    loss_sum, count = self._train_step(xs, y, rows, comm, weights)
+                    loss_sum, count, applied = self._train_step(xs, y, rows, comm, weights)
                 seen += count
                 total += loss_sum
                 cb.on_train_batch_end(step, self._logs(total / seen))
-                if not math.isfinite(loss_sum):
-                    self._stop_on_nan(epoch, step, loss_sum)
+                if not applied:
+                    self._stop_on_nan(loss_sum / count, f'at epoch {epoch + 1}, step {step + 1}')
                 if self.stop_training:
                     break
             if self.stop_training:
@@ -608,8 +608,8 @@ class Model:
 
     def _train_step(self, xs, y, idx, comm, weights=None):
         """One optimizer step on the rows idx of (xs, y), each row's loss times its weight when weights are
-        given: (summed loss, rows) over every process. A process whose shard ran out (its last step may be
-        empty) still joins the exchanges, with zeros."""
+        given: (summed loss, rows, whether the update was applied) over every process. A process whose shard
+        ran out (its last step may be empty) still joins the exchanges, with zeros."""
         local = idx.shape[0]
         k, loss_sum = self._parameters.backend.k, 0.0
         if local:
@@ -625,10 +625,8 @@ class Model:
         if self._regularized:
             loss_sum += self._penalty(k, self._regularized) * count  # every process holds the same weights
         if not math.isfinite(loss_sum):
-            return loss_sum, count  # nothing is updated: the weights stay at the last finite step
+            return loss_sum, count, False  # nothing is updated: the weights stay at the last finite step
         with self._update:
-            if local:
-                plan.after_step()
             grads = self._parameters.grads
             self._parameters.backend.fill(grads, 0.0)
             if local:
@@ -640,9 +638,13 @@ class Model:
             comm.average_gradients(grads, local / count)
             for regularizer, values, grad in self._regularized:
                 regularizer.add_gradient(k, grad, values)
-            self.optimizer.apply(k)
+            # Refused when it would make a weight or optimizer state non-finite (the same on every process:
+            # the gradients are averaged); then the moving statistics stay as they were too.
+            applied = self.optimizer.apply(k)
+            if applied and local:
+                plan.after_step()
             self._parameters.apply_mask()
-        return loss_sum, count
+        return loss_sum, count, applied
 
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         """One optimizer step on exactly this batch; returns its loss (and metrics), as Keras does."""
@@ -656,8 +658,11 @@ class Model:
         n = xs[0].shape[0]
         to_device = self._parameters.backend.to_device
         with self._update.installed(), self._lock:
-            loss_sum, _ = self._train_step([to_device(a) for a in xs], to_device(y), to_device(self._arange(n)),
-                                           SingleProcess(), None if weights is None else to_device(weights))
+            loss_sum, _, applied = self._train_step([to_device(a) for a in xs], to_device(y),
+                                                    to_device(self._arange(n)), SingleProcess(),
+                                                    None if weights is None else to_device(weights))
+        if not applied:
+            self._stop_on_nan(loss_sum / n, 'in train_on_batch')
         return self._result(self._logs(loss_sum / n), return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
@@ -688,10 +693,12 @@ class Model:
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
 
-    def _stop_on_nan(self, epoch, step, value):
+    def _stop_on_nan(self, loss, where):
         self.stop_training = True
-        message = (f"loss became {value} at epoch {epoch + 1}, step {step + 1}; training stopped and the "
-                   f"weights were kept from the last finite step. Try a lower learning rate or check the data.")
+        what = (f"loss became {loss}" if not math.isfinite(loss) else
+                f"the update would have made weights or optimizer state non-finite (loss {loss})")
+        message = (f"{what} {where}; training stopped and the weights and optimizer state were kept from the last "
+                   f"finite step. Try a lower learning rate or check the data.")
         warnings.warn(message, RuntimeWarning, stacklevel=3)
 
     # ---- evaluation and prediction ------------------------------------------------------------------------

@@ -27,12 +27,12 @@ class Adam(_Moments):
     def _slots(self):
         return {'m': 0.0, 'v': 0.0, **({'v_hat': 0.0} if self.amsgrad else {})}
 
-    def _update(self, k, lr, params, grads, slots):
-        hyper = (lr, self.beta_1, self.beta_2, self.epsilon, self.iterations)
+    def _step(self, k, lr, step, params, grads, slots):
+        hyper = (lr, self.beta_1, self.beta_2, self.epsilon, step)
         if 'v_hat' in slots:
-            k.adam_amsgrad_update(params, slots['m'], slots['v'], slots['v_hat'], grads, *hyper)
-        else:
-            k.adam_update(params, slots['m'], slots['v'], grads, *hyper)
+            return k.adam_amsgrad_check, k.adam_amsgrad_update, (params, slots['m'], slots['v'], slots['v_hat'],
+                                                                 grads, *hyper)
+        return k.adam_check, k.adam_update, (params, slots['m'], slots['v'], grads, *hyper)
 
     def _settings(self):
         return {**super()._settings(), 'amsgrad': self.amsgrad}
@@ -57,9 +57,9 @@ class Adamax(_Moments):
     def _slots(self):
         return {'m': 0.0, 'u': 0.0}
 
-    def _update(self, k, lr, params, grads, slots):
-        k.adamax_update(params, slots['m'], slots['u'], grads, lr, self.beta_1, self.beta_2, self.epsilon,
-                        self.iterations)
+    def _step(self, k, lr, step, params, grads, slots):
+        return k.adamax_check, k.adamax_update, (params, slots['m'], slots['u'], grads, lr, self.beta_1, self.beta_2,
+                                                 self.epsilon, step)
 
 
 class Nadam(_Moments):
@@ -73,17 +73,17 @@ class Nadam(_Moments):
     def _slots(self):
         return {'m': 0.0, 'v': 0.0}
 
-    def _u_product(self):
+    def _u_product(self, step):
         # Keras keeps the product as a variable; here it follows from the step count, so it needs no saving.
         # Carried from step to step, and recomputed after a jump (a loaded file, a new model).
         t, product = self._product
-        if t > self.iterations:
+        if t > step:
             t, product = 0, 1.0
-        for i in range(t + 1, self.iterations + 1):
+        for i in range(t + 1, step + 1):
             product *= nadam_momentum(self.beta_1, i)
-        self._product = (self.iterations, product)
+        self._product = (step, product)
         return product
 
-    def _update(self, k, lr, params, grads, slots):
-        k.nadam_update(params, slots['m'], slots['v'], grads, lr, self.beta_1, self.beta_2, self.epsilon,
-                       self.iterations, self._u_product())
+    def _step(self, k, lr, step, params, grads, slots):
+        return k.nadam_check, k.nadam_update, (params, slots['m'], slots['v'], grads, lr, self.beta_1, self.beta_2,
+                                               self.epsilon, step, self._u_product(step))

@@ -2,8 +2,11 @@
 buffer, so one kernel call updates a whole run of weights. The base class holds what every Keras optimizer
 shares: the learning rate (a number, or a schedule evaluated at each step), gradient clipping (clipnorm,
 clipvalue, global_clipnorm) and decoupled weight decay, applied in Keras's order inside apply(): clip the
-gradients, decay the weights (w -= lr * weight_decay * w), then the optimizer's own update."""
+gradients, decay the weights (w -= lr * weight_decay * w), then the optimizer's own update; a step that
+would make any weight or state value non-finite is refused whole (kernels/cpu/_guard.py)."""
 import math
+
+import numpy as np
 
 from numbanet.backend import write
 from numbanet.checks import is_number
@@ -104,6 +107,7 @@ class Optimizer:
             self._state = {slot: be.empty(size) for slot in self._slots()}
             for slot, value in self._slots().items():
                 be.fill(self._state[slot], value)
+            self._backend, self._refused = be, be.zeros(1, np.int32)  # the check kernels' flag, set on refusal
         params, grads = parameters.values, parameters.grads
         self._views = [(params[lo:hi], grads[lo:hi], {s: a[lo:hi] for s, a in self._state.items()})
                        for lo, hi in ranges]
@@ -114,30 +118,41 @@ class Optimizer:
                              [[g for _, g, _ in self._views]] if self.global_clipnorm is not None else [])
 
     def apply(self, k):
-        """One step with the gradients in the flat buffer, run by the kernels in k."""
-        lr = self.learning_rate
-        self.iterations += 1
+        """One step with the gradients in the flat buffer, run by the kernels in k, applied whole or not at
+        all: returns False, having written nothing (weights, state, iterations), when any new weight or state
+        value would be non-finite. Every range is checked before any is written."""
+        lr, step = self.learning_rate, self.iterations + 1
         if self.clipvalue is not None:
             for _, grads, _ in self._views:
                 k.clip_values(grads, self.clipvalue)
         limit = self.clipnorm or self.global_clipnorm
         for group in self._norm_groups:
             norm = math.sqrt(sum(k.squared_norm(g) for g in group))
-            if not norm <= limit:  # a NaN norm scales by NaN, as in Keras: the step shows it
+            if not norm <= limit:  # a NaN norm scales by NaN, as in Keras: the check refuses the step
                 for g in group:
                     k.scale_values(g, limit / norm)
+        decay = 1.0 - lr * self.weight_decay if self.weight_decay else 1.0
+        calls = [self._step(k, lr, step, params, grads, slots) for params, grads, slots in self._views]
+        self._backend.fill(self._refused, 0)
+        for check, _, args in calls:
+            check(self._refused, *args, decay)
+        if self._backend.to_host(self._refused)[0]:  # the one read back of a step
+            return False
         if self.weight_decay:
             for params, _, _ in self._views:
-                k.scale_values(params, 1.0 - lr * self.weight_decay)
-        for params, grads, slots in self._views:
-            self._update(k, lr, params, grads, slots)
+                k.scale_values(params, decay)
+        for _, update, args in calls:
+            update(*args)
+        self.iterations = step
+        return True
 
     def _slots(self):
         """{slot: initial value} of the state kept per parameter."""
         return {}
 
-    def _update(self, k, lr, params, grads, slots):
-        raise NotImplementedError(f"{type(self).__name__} must define _update(k, lr, params, grads, slots)")
+    def _step(self, k, lr, step, params, grads, slots):
+        """(check kernel, update kernel, their arguments) for one range at step `step` (from 1)."""
+        raise NotImplementedError(f"{type(self).__name__} must define _step(k, lr, step, params, grads, slots)")
 
     def state_for(self, parameters):
         """{slot: array} when this optimizer holds state for these parameters, else None."""

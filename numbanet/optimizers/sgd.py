@@ -13,8 +13,8 @@ class SGD(Optimizer):
     def _slots(self):
         return {'velocity': 0.0}
 
-    def _update(self, k, lr, params, grads, slots):
-        k.sgd_update(params, slots['velocity'], grads, lr, self.momentum, self.nesterov)
+    def _step(self, k, lr, step, params, grads, slots):
+        return k.sgd_check, k.sgd_update, (params, slots['velocity'], grads, lr, self.momentum, self.nesterov)
 
     def _settings(self):
         return {'momentum': self.momentum, 'nesterov': self.nesterov}
@@ -37,9 +37,10 @@ class RMSprop(Optimizer):
         return {'velocity': 0.0, **({'momentum': 0.0} if self.momentum > 0 else {}),
                 **({'average_gradient': 0.0} if self.centered else {})}
 
-    def _update(self, k, lr, params, grads, slots):
-        k.rmsprop_update(params, slots['velocity'], slots.get('momentum'), slots.get('average_gradient'), grads, lr,
-                         self.rho, self.momentum, self.epsilon)
+    def _step(self, k, lr, step, params, grads, slots):
+        return k.rmsprop_check, k.rmsprop_update, (params, slots['velocity'], slots.get('momentum'),
+                                                   slots.get('average_gradient'), grads, lr, self.rho, self.momentum,
+                                                   self.epsilon)
 
     def _settings(self):
         return {'rho': self.rho, 'momentum': self.momentum, 'epsilon': self.epsilon, 'centered': self.centered}
@@ -56,8 +57,8 @@ class Adagrad(Optimizer):
     def _slots(self):
         return {'accumulator': self.initial_accumulator_value}
 
-    def _update(self, k, lr, params, grads, slots):
-        k.adagrad_update(params, slots['accumulator'], grads, lr, self.epsilon)
+    def _step(self, k, lr, step, params, grads, slots):
+        return k.adagrad_check, k.adagrad_update, (params, slots['accumulator'], grads, lr, self.epsilon)
 
     def _settings(self):
         return {'initial_accumulator_value': self.initial_accumulator_value, 'epsilon': self.epsilon}

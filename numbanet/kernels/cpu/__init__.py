@@ -8,9 +8,9 @@ from numbanet.kernels.cpu.activations import (elu_backward, elu_forward, exponen
                                               selu_backward, selu_forward, sigmoid_backward, sigmoid_forward,
                                               silu_backward, silu_forward, softplus_backward, softplus_forward,
                                               softsign_backward, softsign_forward, tanh_backward, tanh_forward)
-from numbanet.kernels.cpu.adagrad import adagrad_update
-from numbanet.kernels.cpu.adam import adam_amsgrad_update, adam_update
-from numbanet.kernels.cpu.adamax import adamax_update
+from numbanet.kernels.cpu.adagrad import adagrad_check, adagrad_update
+from numbanet.kernels.cpu.adam import adam_amsgrad_check, adam_amsgrad_update, adam_check, adam_update
+from numbanet.kernels.cpu.adamax import adamax_check, adamax_update
 from numbanet.kernels.cpu.add import add_backward, add_forward
 from numbanet.kernels.cpu.batchnorm import (batchnorm_backward, batchnorm_backward_infer, batchnorm_forward_infer,
                                             batchnorm_forward_train, batchnorm_update_moving)
@@ -34,12 +34,12 @@ from numbanet.kernels.cpu.mae import mae_backward, mae_forward
 from numbanet.kernels.cpu.mask import apply_mask
 from numbanet.kernels.cpu.matmul import gemm, gemm_at, gemm_reference, transpose
 from numbanet.kernels.cpu.mse import mse_backward, mse_forward
-from numbanet.kernels.cpu.nadam import nadam_update
+from numbanet.kernels.cpu.nadam import nadam_check, nadam_update
 from numbanet.kernels.cpu.regularizer import regularizer_backward, regularizer_forward
 from numbanet.kernels.cpu.relu import relu_backward, relu_forward, relu_mask
-from numbanet.kernels.cpu.rmsprop import rmsprop_update
+from numbanet.kernels.cpu.rmsprop import rmsprop_check, rmsprop_update
 from numbanet.kernels.cpu.sample_weight import scale_rows
-from numbanet.kernels.cpu.sgd import sgd_update
+from numbanet.kernels.cpu.sgd import sgd_check, sgd_update
 from numbanet.kernels.cpu.softmax import softmax_backward, softmax_forward
 from numbanet.kernels.cpu.softmax_crossentropy import (
     softmax_crossentropy_backward, softmax_crossentropy_forward, softmax_crossentropy_fused,

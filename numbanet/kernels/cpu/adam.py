@@ -1,10 +1,12 @@
 """Adam over the flat parameter buffer, with Keras's formulation of the bias correction, and its AMSGrad
-variant (Keras's amsgrad=True), which divides by the largest second moment seen so far (v_hat)."""
+variant (Keras's amsgrad=True), which divides by the largest second moment seen so far (v_hat). The check
+twins compute the same step without writing it (kernels/cpu/_guard.py)."""
 import math
 
 from numba import njit, prange
 
 from numbanet.kernels.bias_correction import adam_alpha
+from numbanet.kernels.cpu._guard import decayed, finite
 from numbanet.kernels.cpu._split import CHUNK, chunks, parallel
 
 
@@ -24,6 +26,22 @@ def _adam_run(params, m, v, v_hat, grads, alpha, c1, c2, eps):
         params[i] -= alpha * mi / (math.sqrt(vi) + eps)
 
 
+@njit(cache=True, fastmath={'contract'}, error_model='numpy')
+def _adam_check_run(params, m, v, v_hat, grads, alpha, c1, c2, eps, decay):
+    # The loop above, reading only: whether every value it would write (params decayed first) is finite.
+    ok = True
+    for i in range(params.shape[0]):
+        g = grads[i]
+        mi = m[i] + (g - m[i]) * c1
+        vi = v[i] + (g * g - v[i]) * c2
+        ok &= finite(mi) & finite(vi)
+        if v_hat is not None:
+            vi = max(v_hat[i], vi)
+            ok &= finite(vi)
+        ok &= finite(decayed(params[i], decay) - alpha * mi / (math.sqrt(vi) + eps))
+    return ok
+
+
 @njit(cache=True, parallel=True)
 def _adam_parallel(params, m, v, v_hat, grads, alpha, c1, c2, eps):
     for c in prange(chunks(params.shape[0])):
@@ -31,11 +49,31 @@ def _adam_parallel(params, m, v, v_hat, grads, alpha, c1, c2, eps):
         _adam_run(params[s], m[s], v[s], None if v_hat is None else v_hat[s], grads[s], alpha, c1, c2, eps)
 
 
-def _adam(params, m, v, v_hat, grads, lr, beta_1, beta_2, epsilon, step):
+@njit(cache=True, parallel=True)
+def _adam_check_parallel(params, m, v, v_hat, grads, alpha, c1, c2, eps, decay):
+    failed = 0  # chunks with a non-finite value: an integer sum, the same on any number of threads
+    for c in prange(chunks(params.shape[0])):
+        s = slice(c * CHUNK, (c + 1) * CHUNK)
+        failed += not _adam_check_run(params[s], m[s], v[s], None if v_hat is None else v_hat[s], grads[s], alpha,
+                                      c1, c2, eps, decay)
+    return failed == 0
+
+
+def _scalars(params, lr, beta_1, beta_2, epsilon, step):
     f = params.dtype.type
+    return f(adam_alpha(lr, beta_1, beta_2, step)), f(1.0 - beta_1), f(1.0 - beta_2), f(epsilon)
+
+
+def _adam(params, m, v, v_hat, grads, lr, beta_1, beta_2, epsilon, step):
     run = _adam_parallel if parallel(params.shape[0]) else _adam_run
-    run(params, m, v, v_hat, grads, f(adam_alpha(lr, beta_1, beta_2, step)), f(1.0 - beta_1), f(1.0 - beta_2),
-        f(epsilon))
+    run(params, m, v, v_hat, grads, *_scalars(params, lr, beta_1, beta_2, epsilon, step))
+
+
+def _check(flag, params, m, v, v_hat, grads, lr, beta_1, beta_2, epsilon, step, decay):
+    run = _adam_check_parallel if parallel(params.shape[0]) else _adam_check_run
+    if not run(params, m, v, v_hat, grads, *_scalars(params, lr, beta_1, beta_2, epsilon, step),
+               params.dtype.type(decay)):
+        flag[0] = 1
 
 
 def adam_update(params, m, v, grads, lr, beta_1, beta_2, epsilon, step):
@@ -44,6 +82,17 @@ def adam_update(params, m, v, grads, lr, beta_1, beta_2, epsilon, step):
     _adam(params, m, v, None, grads, lr, beta_1, beta_2, epsilon, step)
 
 
+def adam_check(flag, params, m, v, grads, lr, beta_1, beta_2, epsilon, step, decay):
+    # flag: (1,) int32, set to 1 when adam_update after params *= decay would leave any value of params, m
+    # or v non-finite (else left as it is); nothing else is written.
+    _check(flag, params, m, v, None, grads, lr, beta_1, beta_2, epsilon, step, decay)
+
+
 def adam_amsgrad_update(params, m, v, v_hat, grads, lr, beta_1, beta_2, epsilon, step):
     # params, m, v, v_hat, grads: (P,). As adam_update, dividing by sqrt(v_hat) where v_hat = max(v_hat, v).
     _adam(params, m, v, v_hat, grads, lr, beta_1, beta_2, epsilon, step)
+
+
+def adam_amsgrad_check(flag, params, m, v, v_hat, grads, lr, beta_1, beta_2, epsilon, step, decay):
+    # As adam_check, for adam_amsgrad_update (v_hat checked too).
+    _check(flag, params, m, v, v_hat, grads, lr, beta_1, beta_2, epsilon, step, decay)

@@ -1,7 +1,8 @@
 """Adamax over the flat parameter buffer, Keras's formulation: Adam with the infinity norm in place of the
-second moment."""
+second moment. The check twin computes the same step without writing it (kernels/cpu/_guard.py)."""
 from numba import njit, prange
 
+from numbanet.kernels.cpu._guard import decayed, finite
 from numbanet.kernels.cpu._split import CHUNK, chunks, parallel
 
 
@@ -16,6 +17,18 @@ def _adamax_run(params, m, u, grads, alpha, c1, beta_2, eps):
         params[i] -= alpha * mi / (ui + eps)
 
 
+@njit(cache=True, fastmath={'contract'}, error_model='numpy')
+def _adamax_check_run(params, m, u, grads, alpha, c1, beta_2, eps, decay):
+    # The loop above, reading only: whether every value it would write (params decayed first) is finite.
+    ok = True
+    for i in range(params.shape[0]):
+        g = grads[i]
+        mi = m[i] + (g - m[i]) * c1
+        ui = max(beta_2 * u[i], abs(g))
+        ok &= finite(mi) & finite(ui) & finite(decayed(params[i], decay) - alpha * mi / (ui + eps))
+    return ok
+
+
 @njit(cache=True, parallel=True)
 def _adamax_parallel(params, m, u, grads, alpha, c1, beta_2, eps):
     for k in prange(chunks(params.shape[0])):
@@ -23,9 +36,30 @@ def _adamax_parallel(params, m, u, grads, alpha, c1, beta_2, eps):
         _adamax_run(params[s], m[s], u[s], grads[s], alpha, c1, beta_2, eps)
 
 
+@njit(cache=True, parallel=True)
+def _adamax_check_parallel(params, m, u, grads, alpha, c1, beta_2, eps, decay):
+    failed = 0  # chunks with a non-finite value: an integer sum, the same on any number of threads
+    for k in prange(chunks(params.shape[0])):
+        s = slice(k * CHUNK, (k + 1) * CHUNK)
+        failed += not _adamax_check_run(params[s], m[s], u[s], grads[s], alpha, c1, beta_2, eps, decay)
+    return failed == 0
+
+
+def _scalars(params, lr, beta_1, beta_2, epsilon, step):
+    f = params.dtype.type
+    return f(lr / (1.0 - beta_1 ** step)), f(1.0 - beta_1), f(beta_2), f(epsilon)
+
+
 def adamax_update(params, m, u, grads, lr, beta_1, beta_2, epsilon, step):
     # params, m, u, grads: (P,); step counts from 1. m += (g - m)(1 - beta_1); u = max(beta_2 * u, |g|);
     # params -= lr / (1 - beta_1^step) * m / (u + epsilon).
-    f = params.dtype.type
     run = _adamax_parallel if parallel(params.shape[0]) else _adamax_run
-    run(params, m, u, grads, f(lr / (1.0 - beta_1 ** step)), f(1.0 - beta_1), f(beta_2), f(epsilon))
+    run(params, m, u, grads, *_scalars(params, lr, beta_1, beta_2, epsilon, step))
+
+
+def adamax_check(flag, params, m, u, grads, lr, beta_1, beta_2, epsilon, step, decay):
+    # flag: (1,) int32, set to 1 when adamax_update after params *= decay would leave any value of params, m
+    # or u non-finite (else left as it is); nothing else is written.
+    run = _adamax_check_parallel if parallel(params.shape[0]) else _adamax_check_run
+    if not run(params, m, u, grads, *_scalars(params, lr, beta_1, beta_2, epsilon, step), params.dtype.type(decay)):
+        flag[0] = 1

@@ -1,10 +1,12 @@
 """Nadam over the flat parameter buffer, Keras 3's formulation: Adam with Nesterov momentum through the
-momentum schedule u_t (kernels/bias_correction.py), whose running product the caller keeps."""
+momentum schedule u_t (kernels/bias_correction.py), whose running product the caller keeps. The check twin
+computes the same step without writing it (kernels/cpu/_guard.py)."""
 import math
 
 from numba import njit, prange
 
 from numbanet.kernels.bias_correction import nadam_coefficients
+from numbanet.kernels.cpu._guard import decayed, finite
 from numbanet.kernels.cpu._split import CHUNK, chunks, parallel
 
 
@@ -19,6 +21,19 @@ def _nadam_run(params, m, v, grads, lr, cm, cg, c1, c2, root, eps):
         params[i] -= lr * (cm * mi + cg * g) / (math.sqrt(vi) * root + eps)
 
 
+@njit(cache=True, fastmath={'contract'}, error_model='numpy')
+def _nadam_check_run(params, m, v, grads, lr, cm, cg, c1, c2, root, eps, decay):
+    # The loop above, reading only: whether every value it would write (params decayed first) is finite.
+    ok = True
+    for i in range(params.shape[0]):
+        g = grads[i]
+        mi = m[i] + (g - m[i]) * c1
+        vi = v[i] + (g * g - v[i]) * c2
+        ok &= finite(mi) & finite(vi) & finite(
+            decayed(params[i], decay) - lr * (cm * mi + cg * g) / (math.sqrt(vi) * root + eps))
+    return ok
+
+
 @njit(cache=True, parallel=True)
 def _nadam_parallel(params, m, v, grads, lr, cm, cg, c1, c2, root, eps):
     for k in prange(chunks(params.shape[0])):
@@ -26,12 +41,34 @@ def _nadam_parallel(params, m, v, grads, lr, cm, cg, c1, c2, root, eps):
         _nadam_run(params[s], m[s], v[s], grads[s], lr, cm, cg, c1, c2, root, eps)
 
 
+@njit(cache=True, parallel=True)
+def _nadam_check_parallel(params, m, v, grads, lr, cm, cg, c1, c2, root, eps, decay):
+    failed = 0  # chunks with a non-finite value: an integer sum, the same on any number of threads
+    for k in prange(chunks(params.shape[0])):
+        s = slice(k * CHUNK, (k + 1) * CHUNK)
+        failed += not _nadam_check_run(params[s], m[s], v[s], grads[s], lr, cm, cg, c1, c2, root, eps, decay)
+    return failed == 0
+
+
+def _scalars(params, lr, beta_1, beta_2, epsilon, step, u_product):
+    f = params.dtype.type
+    cm, cg, root = nadam_coefficients(beta_1, beta_2, step, u_product)
+    return f(lr), f(cm), f(cg), f(1.0 - beta_1), f(1.0 - beta_2), f(root), f(epsilon)
+
+
 def nadam_update(params, m, v, grads, lr, beta_1, beta_2, epsilon, step, u_product):
     # params, m, v, grads: (P,); step counts from 1; u_product = u_1 * ... * u_step.
     # m += (g - m)(1 - beta_1); v += (g^2 - v)(1 - beta_2);
     # m_hat = u_{t+1} m / (1 - u_product u_{t+1}) + (1 - u_t) g / (1 - u_product); v_hat = v / (1 - beta_2^t);
     # params -= lr * m_hat / (sqrt(v_hat) + epsilon).
-    f = params.dtype.type
-    cm, cg, root = nadam_coefficients(beta_1, beta_2, step, u_product)
     run = _nadam_parallel if parallel(params.shape[0]) else _nadam_run
-    run(params, m, v, grads, f(lr), f(cm), f(cg), f(1.0 - beta_1), f(1.0 - beta_2), f(root), f(epsilon))
+    run(params, m, v, grads, *_scalars(params, lr, beta_1, beta_2, epsilon, step, u_product))
+
+
+def nadam_check(flag, params, m, v, grads, lr, beta_1, beta_2, epsilon, step, u_product, decay):
+    # flag: (1,) int32, set to 1 when nadam_update after params *= decay would leave any value of params, m
+    # or v non-finite (else left as it is); nothing else is written.
+    run = _nadam_check_parallel if parallel(params.shape[0]) else _nadam_check_run
+    if not run(params, m, v, grads, *_scalars(params, lr, beta_1, beta_2, epsilon, step, u_product),
+               params.dtype.type(decay)):
+        flag[0] = 1

@@ -11,9 +11,9 @@ from numbanet.kernels.cuda.activations import (elu_backward, elu_forward, expone
                                                sigmoid_forward, silu_backward, silu_forward, softplus_backward,
                                                softplus_forward, softsign_backward, softsign_forward,
                                                tanh_backward, tanh_forward)
-from numbanet.kernels.cuda.adagrad import adagrad_update
-from numbanet.kernels.cuda.adam import adam_amsgrad_update, adam_update
-from numbanet.kernels.cuda.adamax import adamax_update
+from numbanet.kernels.cuda.adagrad import adagrad_check, adagrad_update
+from numbanet.kernels.cuda.adam import adam_amsgrad_check, adam_amsgrad_update, adam_check, adam_update
+from numbanet.kernels.cuda.adamax import adamax_check, adamax_update
 from numbanet.kernels.cuda.add import add_backward, add_forward
 from numbanet.kernels.cuda.batchnorm import (batchnorm_backward, batchnorm_backward_infer, batchnorm_forward_infer,
                                              batchnorm_forward_train, batchnorm_update_moving)
@@ -37,12 +37,12 @@ from numbanet.kernels.cuda.mae import mae_backward, mae_forward
 from numbanet.kernels.cuda.mask import apply_mask
 from numbanet.kernels.cuda.matmul import gemm, gemm_at, gemm_reference, transpose
 from numbanet.kernels.cuda.mse import mse_backward, mse_forward
-from numbanet.kernels.cuda.nadam import nadam_update
+from numbanet.kernels.cuda.nadam import nadam_check, nadam_update
 from numbanet.kernels.cuda.regularizer import regularizer_backward, regularizer_forward
 from numbanet.kernels.cuda.relu import relu_backward, relu_forward, relu_mask
-from numbanet.kernels.cuda.rmsprop import rmsprop_update
+from numbanet.kernels.cuda.rmsprop import rmsprop_check, rmsprop_update
 from numbanet.kernels.cuda.sample_weight import scale_rows
-from numbanet.kernels.cuda.sgd import sgd_update
+from numbanet.kernels.cuda.sgd import sgd_check, sgd_update
 from numbanet.kernels.cuda.softmax import softmax_backward, softmax_forward
 from numbanet.kernels.cuda.softmax_crossentropy import (
     softmax_crossentropy_backward, softmax_crossentropy_forward, softmax_crossentropy_fused,
