@@ -9,6 +9,7 @@ import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
 from numbanet.kernels import cpu as k
+from numbanet.kernels import shapes
 
 B = 128
 # (H, W, C, F): the convnet's two 3x3 'valid' convolutions
@@ -56,10 +57,11 @@ def test_conv2d_backward(run, H, W, C, F, who):
     k.conv2d_forward(out, col, x, w, None, GEOMETRY)
     saved = col.copy()
     wt = np.empty((F, 9 * C), np.float32)
+    parts = np.empty(shapes.bias_parts(dout.shape[0] * dout.shape[1] * dout.shape[2], F), np.float32)
     if who == 'numbanet':
         def fn():
             col[...] = saved  # the forward's columns, which the input gradient overwrites
-            k.conv2d_backward(dx, dw, db, wt, col, dout, x, w, GEOMETRY)
+            k.conv2d_backward(dx, dw, db, wt, parts, col, dout, x, w, GEOMETRY)
     else:
         d2 = dout.reshape(-1, F)
 

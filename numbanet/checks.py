@@ -10,6 +10,10 @@ _REFUSED_KINDS = {'O': 'Python objects', 'U': 'strings', 'S': 'bytes', 'V': 'str
                   'c': 'complex numbers', 'M': 'datetimes', 'm': 'timedeltas'}
 
 
+class DtypeError(TypeError, ValueError):
+    """A dtype numbanet cannot compute with (strings, bfloat16, ...): a ValueError, and the TypeError it was."""
+
+
 def as_array(x, what):
     if isinstance(x, np.ndarray):
         return x
@@ -26,10 +30,10 @@ def _numeric(arr, what):
     if kind in _REFUSED_KINDS:
         # Extension types (ml_dtypes' bfloat16, say) are kind 'V' without fields: not records, and numpy
         # converts them to float32 faithfully, which the message suggests.
-        name = 'an extension type numpy cannot compute with' if kind == 'V' and arr.dtype.names is None \
-            else _REFUSED_KINDS[kind]
-        hint = "; convert it first, e.g. x.astype('float32')" if kind == 'V' and arr.dtype.names is None else ''
-        raise TypeError(f"{what} has dtype {arr.dtype} ({name}); numbanet needs numbers{hint}")
+        extension = kind == 'V' and arr.dtype.names is None
+        name = 'an extension type numpy cannot compute with' if extension else _REFUSED_KINDS[kind]
+        hint = "; convert it first with .astype('float32')" if extension else ''
+        raise DtypeError(f"{what} has dtype {arr.dtype} ({name}); numbanet needs numbers{hint}")
 
 
 def first_bad(arr):

@@ -95,23 +95,27 @@ class Graph:
 
     @staticmethod
     def _order(inputs, output):
-        # Iterative depth-first post-order from the output: each node after the nodes it reads.
+        # Iterative depth-first post-order from the output: each node after the nodes it reads. on_path: the
+        # nodes being expanded, each reading the next; meeting one again is a cycle (node.inputs edited by hand).
         input_nodes = {id(t.node) for t in inputs}
-        order, done, on_path = [], set(), set()
+        order, done, on_path = [], set(), {}
         stack = [(output.node, False)]
         while stack:
             node, expanded = stack.pop()
             if id(node) in done:
                 continue
             if expanded:
-                on_path.discard(id(node))
+                del on_path[id(node)]
                 done.add(id(node))
                 order.append(node)
                 continue
+            if id(node) in on_path:
+                cycle = [n.layer.name for n in list(on_path.values())[list(on_path).index(id(node)):] + [node]]
+                raise ValueError(f"the graph has a cycle: {' -> '.join(reversed(cycle))} (each feeds the next)")
             if not node.inputs and id(node) not in input_nodes:
                 raise ValueError(f"graph disconnected: {node.output.name} is needed to compute the output "
                                  f"but is not among the model's inputs")
-            on_path.add(id(node))
+            on_path[id(node)] = node
             stack.append((node, True))
             for t in reversed(node.inputs):
                 if id(t.node) not in done:

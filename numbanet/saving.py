@@ -76,8 +76,9 @@ def _read(path):
                    else (np.int64,) if name.endswith('.num_batches_tracked')  # PyTorch's BatchNorm counter
                    else (np.float32, np.int8))
         if array.dtype not in allowed:
+            hint = "; convert the file's tensors with .astype('float32')" if kind == 'weight' else ''
             raise SavedFileError(f"{path}: tensor '{name}' has dtype {array.dtype}; numbanet weights are float32 "
-                                 f"(int8 for quantized kernels)")
+                                 f"(int8 for quantized kernels){hint}")
     return (metadata, *_split(tensors, version))
 
 

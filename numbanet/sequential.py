@@ -116,29 +116,33 @@ class Sequential(Model):
     @contextlib.contextmanager
     def _checking(self):
         # Checking y needs the output width, so x builds the model first; refused data must not leave it
-        # built (its layers fixed to a width the user never meant).
-        if self.built:
-            yield
-            return
-        marks = [(layer, layer.built, len(layer.weights_list), len(layer.inbound_nodes)) for layer in self._stack]
-        input_layer = self._input_layer
-        try:
-            yield
-        except BaseException:
-            for layer, built, n_weights, n_nodes in marks:
-                del layer.weights_list[n_weights:], layer.inbound_nodes[n_nodes:]
-                layer.built, layer.built_input_shape = built, layer.built_input_shape if built else None
-            self._input_layer, self.graph, self._weights, self._plans = input_layer, None, [], {}
-            self._parameters = Parameters(self.device)
-            raise
+        # built (its layers fixed to a width the user never meant). Under the lock, as _ensure_built: no
+        # other thread uses a build that may yet be undone.
+        with self._lock if not self.built else contextlib.nullcontext():
+            if self.built:  # maybe by another thread, while this one waited
+                yield
+                return
+            marks = [(layer, layer.built, len(layer.weights_list), len(layer.inbound_nodes)) for layer in self._stack]
+            input_layer = self._input_layer
+            try:
+                yield
+            except BaseException:
+                for layer, built, n_weights, n_nodes in marks:
+                    del layer.weights_list[n_weights:], layer.inbound_nodes[n_nodes:]
+                    layer.built, layer.built_input_shape = built, layer.built_input_shape if built else None
+                self._input_layer, self.graph, self._weights, self._plans = input_layer, None, [], {}
+                self._parameters = Parameters(self.device)
+                raise
 
     def _ensure_built(self, x):
-        if self.built:
-            return
-        if not self._stack:
-            raise ValueError("this Sequential has no layers; add some before using it")
-        # Check the data before building, so refused data leaves the model unbuilt.
-        arr = as_float_array(x[0] if isinstance(x, (list, tuple)) and len(x) == 1 else x, 'x')
-        if arr.ndim < 2:
-            raise ValueError(f"x must be shaped (N, features) to build the model from it, got shape {arr.shape}")
-        self._build_graph(arr.shape[1:], self._stack)
+        # Threads making the first calls at once: the first to take the lock builds, the others find it built.
+        with self._lock:
+            if self.built:
+                return
+            if not self._stack:
+                raise ValueError("this Sequential has no layers; add some before using it")
+            # Check the data before building, so refused data leaves the model unbuilt.
+            arr = as_float_array(x[0] if isinstance(x, (list, tuple)) and len(x) == 1 else x, 'x')
+            if arr.ndim < 2:
+                raise ValueError(f"x must be shaped (N, features) to build the model from it, got shape {arr.shape}")
+            self._build_graph(arr.shape[1:], self._stack)

@@ -1,8 +1,13 @@
 """Bad input is refused before any kernel runs, with an error that names the problem, and leaves the
 model exactly as it was."""
 
+import json
+import re
+import struct
+
 import numpy as np
 import pytest
+from safetensors import safe_open
 
 import numbanet
 from tests.helpers import mlp
@@ -54,6 +59,59 @@ def test_an_extension_dtype_is_named_as_one(setup):
              r"bfloat16 \(an extension type .*astype\('float32'\)")
     records = np.zeros(x.shape, dtype=[('a', 'f4')])
     _refused(model, lambda: model.predict(records, verbose=0), TypeError, 'structured records')
+
+
+def _extension_dtypes():
+    # numpy's raw 'V2' is what numbanet sees of any extension type (kind 'V', no fields), so it stands in
+    # where ml_dtypes is not installed; bfloat16 itself where it is.
+    try:
+        import ml_dtypes
+    except ImportError:
+        return [np.dtype('V2')]
+    return [np.dtype('V2'), np.dtype(ml_dtypes.bfloat16)]
+
+
+@pytest.mark.parametrize('dtype', _extension_dtypes(), ids=str)
+def test_an_extension_dtype_is_a_value_error_naming_the_conversion_wherever_an_array_enters(setup, dtype):
+    # issue #16, item 10: a bfloat16 tensor raised a bare TypeError. It is a ValueError now (still a TypeError,
+    # as before), naming the dtype and the conversion, at every door.
+    model, x, y = setup
+    cast = lambda a: np.asarray(a, np.float32).astype(dtype) if dtype.name == 'bfloat16' else \
+        np.frombuffer(np.asarray(a, np.float16).tobytes(), dtype).reshape(np.shape(a))
+    layer = model.layers[1]
+    calls = {
+        'fit x': lambda: model.fit(cast(x), y, verbose=0),
+        'fit y': lambda: model.fit(x, cast(y), verbose=0),
+        'sample_weight': lambda: model.fit(x, y, sample_weight=cast(np.ones(40)), verbose=0),
+        'validation_data': lambda: model.fit(x, y, validation_data=(cast(x), y), verbose=0),
+        'evaluate': lambda: model.evaluate(cast(x), y, verbose=0),
+        'predict': lambda: model.predict(cast(x), verbose=0),
+        'train_on_batch': lambda: model.train_on_batch(cast(x), y),
+        'call': lambda: model(cast(x)),
+        'layer call': lambda: layer(cast(x)),
+        'set_weights': lambda: model.set_weights([cast(w) for w in model.get_weights()]),
+        'layer set_weights': lambda: layer.set_weights([cast(w) for w in layer.get_weights()]),
+    }
+    for what, call in calls.items():
+        for error in (ValueError, TypeError):
+            _refused(model, call, error, rf"dtype {re.escape(str(dtype))} \(an extension type .*\.astype\('float32'\)")
+
+
+def test_a_bfloat16_weights_file_is_refused_naming_the_dtype(setup, tmp_path):
+    # A safetensors file holding BF16 tensors, written by hand so that no bfloat16 support is needed to make it.
+    model, _, _ = setup
+    path = tmp_path / 'bf16.safetensors'
+    model.save_weights(path)
+    with safe_open(str(path), framework='np') as f:
+        names = {name: f.get_tensor(name).shape for name in f.keys()}
+    header, offset = {}, 0
+    for name, shape in names.items():
+        size = 2 * int(np.prod(shape))
+        header[name] = {'dtype': 'BF16', 'shape': list(shape), 'data_offsets': [offset, offset + size]}
+        offset += size
+    blob = json.dumps(header).encode()
+    path.write_bytes(struct.pack('<Q', len(blob)) + blob + bytes(offset))
+    _refused(model, lambda: model.load_weights(path), numbanet.saving.SavedFileError, '(?i)bfloat16')
 
 
 def test_nan_and_inf_in_data(setup):

@@ -77,6 +77,7 @@ def _signatures():
         'dense._bias_backward': (f1, f2),
         'conv2d._im2col': (f2, f4) + (int64,) * 10, 'conv2d._col2im': (f4, f2) + (int64,) * 10,
         'conv2d._reference': (f4, f4, f4, f1) + (int64,) * 6,
+        'conv2d._bias_parts': (f2, f2, f2, boolean), 'conv2d._add_parts': (f1, f2),
         'pooling._max_forward': (f4, i4, f4) + (int64,) * 6, 'pooling._max_backward': (f4, f4, i4),
         'pooling._avg_forward': (f4, f4) + (int64,) * 6, 'pooling._avg_backward': (f4, f4) + (int64,) * 6,
         'pooling._global_avg_forward': (f2, f4), 'pooling._global_avg_backward': (f4, f2),

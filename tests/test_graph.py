@@ -49,3 +49,36 @@ def test_config_round_trip_rebuilds_the_same_graph(rng):
     rebuilt.set_weights(model.get_weights())
     x = rng.standard_normal((5, 6)).astype(np.float32)
     np.testing.assert_array_equal(rebuilt.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+_CYCLE_PROBE = """
+import faulthandler
+import numbanet
+from numbanet import layers
+faulthandler.dump_traceback_later(10, exit=True)  # a loop that never ends grows its stack (~90 MB/s)
+x = layers.Input(shape=(4,))
+a, b = layers.Dense(4, name='a'), layers.Dense(4, name='b')
+y = a(x)
+z = b(y)
+HOW
+try:
+    numbanet.Model(x, z)
+except ValueError as e:
+    print(e)
+"""
+
+
+@pytest.mark.parametrize('how,cycle', [
+    ("a.inbound_nodes[0].inputs[0] = z", "b -> a -> b"),   # a reads b's output, which reads a's
+    ("z.node.inputs.append(z)", "b -> b"),                  # b reads its own output
+])
+def test_a_cycle_made_through_the_layers_nodes_is_refused_naming_its_layers(how, cycle):
+    # issue #16, item 10: the graph walk once looped for ever (and grew without bound) on such a graph; run
+    # in a child so that a regression fails on the timeout instead of hanging the suite.
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, '-c', _CYCLE_PROBE.replace('HOW', how)], capture_output=True, text=True,
+                         timeout=120, env={**os.environ, 'PYTHONPATH': root}, check=True).stdout
+    assert f"cycle: {cycle}" in out, out

@@ -65,7 +65,7 @@ from tests.helpers import mlp
 rng = np.random.default_rng(0)
 model = MODEL
 model.compile(optimizer='adam', loss='categorical_crossentropy', metrics=['accuracy'])
-x = rng.standard_normal((512, 100)).astype(np.float32)
+x = rng.standard_normal((512,) + FEATURES).astype(np.float32)
 y = numbanet.utils.to_categorical(rng.integers(0, 10, 512), 10)
 model.fit(x, y, batch_size=128, epochs=1, verbose=0)  # compile kernels, make the plan
 xs, targets = model._data(x, y)
@@ -101,6 +101,11 @@ print(peak, nrt.rtsys.get_allocation_stats().alloc - before - handed[0], handed[
 
 _MODELS = {
     'mlp': "mlp(hidden=(64, 32), n_in=100, n_out=10)",
+    # The convolution's backward sums its bias gradient in partial sums, one per 1,024 rows of dout.
+    'convnet': (
+        "numbanet.Sequential([numbanet.layers.Input(shape=(12, 12, 2)),"
+        " numbanet.layers.Conv2D(8, 3, activation='relu'), numbanet.layers.MaxPooling2D(),"
+        " numbanet.layers.Flatten(), numbanet.layers.Dense(10, activation='softmax')], seed=0)"),
     # Every layer that keeps per-step state: dropout masks, batch statistics, moving averages, penalties.
     'dropout-norms': (
         "numbanet.Sequential([numbanet.layers.Input(shape=(100,)),"
@@ -108,6 +113,7 @@ _MODELS = {
         " numbanet.layers.Dropout(0.3), numbanet.layers.Dense(32, activation='silu'),"
         " numbanet.layers.LayerNormalization(), numbanet.layers.Dense(10, activation='softmax')], seed=0)"),
 }
+_FEATURES = {'convnet': '(12, 12, 2)'}  # a sample's shape; (100,) for the others
 
 
 @pytest.mark.parametrize('kind', sorted(_MODELS))
@@ -118,7 +124,7 @@ def test_training_step_allocates_nothing(kind):
     import sys
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, NUMBA_NRT_STATS='1', PYTHONPATH=root)
-    probe = _ALLOCATION_PROBE.replace('MODEL', _MODELS[kind])
+    probe = _ALLOCATION_PROBE.replace('MODEL', _MODELS[kind]).replace('FEATURES', _FEATURES.get(kind, '(100,)'))
     out = subprocess.run([sys.executable, '-c', probe], env=env, cwd=root, capture_output=True,
                          text=True, check=True).stdout.split()
     python_peak, kernel_allocs, handed = int(out[-3]), int(out[-2]), int(out[-1])

@@ -1,6 +1,7 @@
 """numbanet.threads: the thread count, and its checks; one model used from several Python threads."""
 import concurrent.futures
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -70,3 +71,24 @@ def test_fit_in_one_thread_while_others_predict_trains_as_alone(rng):
     _in_threads(work, 4)
     for a, b in zip(alone.get_weights(), shared.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_threads_making_the_first_call_on_an_unbuilt_sequential_build_it_once(rng):
+    # issue #16: a Sequential without an Input learns its width from the first x; threads that all made the
+    # first call at once each built it (a layer added its weights twice, a plan met half a build), and got
+    # exceptions or wrong outputs. Now one builds it under the model's lock and the others find it built.
+    x = rng.standard_normal((8, 12)).astype(np.float32)
+
+    def unbuilt():
+        return numbanet.Sequential([layers.Dense(16, activation='relu'), layers.Dense(3)], seed=3)
+    want = unbuilt().predict(x, verbose=0)
+    for _ in range(5):
+        model, barrier = unbuilt(), threading.Barrier(6)
+
+        def work(i):
+            barrier.wait()
+            return model.predict(x, verbose=0)
+        for got in _in_threads(work):
+            np.testing.assert_array_equal(got, want)
+        assert model.count_params() == 12 * 16 + 16 + 16 * 3 + 3
+        assert [len(layer.weights_list) for layer in model.layers] == [2, 2]

@@ -33,7 +33,9 @@ def geometry(name, values):
     if not ok or min(values[0], values[1], values[4], values[5]) < 1 or min(values[2], values[3]) < 0:
         raise ValueError(f"{name}: geometry must be 6 ints (stride_h, stride_w, pad_top, pad_left, dilation_h, "
                          f"dilation_w), strides and dilations >= 1 and paddings >= 0, got {values!r}")
-    return tuple(int(v) for v in values)
+    # From a list, not a generator: tuple(generator) resizes its tuple, a fresh block on every step that
+    # Python's free list then keeps (tests/test_plan.py's no-allocation probe sees it grow).
+    return tuple([int(v) for v in values])
 
 
 def window_sizes(name, image, KH, KW, Ho, Wo, geo):
@@ -70,6 +72,16 @@ def columns(name, col, N, Ho, Wo, KH, KW, C):
     shaped(name, 'col', col, (N * Ho * Wo, KH * KW * C))
 
 
+# Rows of a convolution's dout per partial sum of its bias gradient (kernels/cpu/conv2d.py says why). Here,
+# not in the kernel, because the layer sizes the partial sums' workspace and both devices take it.
+BIAS_ROWS = 1024
+
+
+def bias_parts(rows, F):
+    """The shape of conv2d_backward's `bias_parts` for a dout of rows x F: one row per BIAS_ROWS rows."""
+    return ((rows + BIAS_ROWS - 1) // BIAS_ROWS, F)
+
+
 # ---- pooling ---------------------------------------------------------------------------------------------------
 def sizes(name, **values):
     """Window sizes as ints: paddings (pad*, top, left) >= 0, the others >= 1."""
@@ -77,7 +89,7 @@ def sizes(name, **values):
         least = 0 if what.startswith(('pad', 'top', 'left')) else 1
         if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < least:
             raise ValueError(f"{name}: {what} must be an int >= {least}, got {v!r}")
-    return tuple(int(v) for v in values.values())
+    return tuple([int(v) for v in values.values()])  # a list first, as in geometry()
 
 
 def _pooled(size, pool, stride, pad):

@@ -3,6 +3,7 @@
 import numpy as np
 
 from numbanet.checks import positive_int
+from numbanet.kernels.shapes import bias_parts
 from numbanet.layers.core import KernelLayer
 from numbanet.layers.windows import channels_last, int_tuple, padding_mode, window
 
@@ -71,12 +72,13 @@ class _Conv(KernelLayer):
 
     def workspace(self, batch, training):
         # col: every receptive field as a row, kept from forward to backward and reused there for the
-        # column gradient; weight_t: the kernel transposed, for the input gradient's product.
+        # column gradient; weight_t: the kernel transposed, for the input gradient's product; bias_parts:
+        # the bias gradient's partial sums.
         (Ho, Wo), _ = self.windows
         depth = int(np.prod(self.kernel_size)) * self.built_input_shape[-1]
         ws = {'col': (batch * Ho * Wo, depth)}
         if training:
-            ws['weight_t'] = (self.filters, depth)
+            ws.update(weight_t=(self.filters, depth), bias_parts=bias_parts(batch * Ho * Wo, self.filters))
         return ws
 
     # As Dense: ReLU fused into the product's output, its backward a mask on dout in place.
@@ -92,7 +94,7 @@ class _Conv(KernelLayer):
         trains = self.trainable
         ctx.k.conv2d_backward(self._as_image(dx), self._kernel2d(self.kernel.grad) if trains else None,
                               self.bias.grad if trains and self.use_bias else None, ctx.ws.get('weight_t'),
-                              ctx.ws['col'], self._as_image(dout), self._as_image(x),
+                              ctx.ws.get('bias_parts'), ctx.ws['col'], self._as_image(dout), self._as_image(x),
                               self._kernel2d(self.kernel.value), geometry,
                               self._as_image(out) if self.activation.name == 'relu' else None)
 

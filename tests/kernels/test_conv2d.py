@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from numbanet.kernels import cpu as k
+from numbanet.kernels import shapes
 from tests.helpers import check_grad
 
 # (N, H, W, C, F, KH, KW, geometry = (stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w))
@@ -32,6 +33,11 @@ def numpy_conv(x, w, b, geometry, out_hw):
             window = padded[:, ky * dh:ky * dh + Ho * sh:sh, kx * dw:kx * dw + Wo * sw:sw, :]
             out += window @ w[ky, kx].astype(np.float64)
     return out
+
+
+def parts(rows, F):
+    # conv2d_backward's workspace for the bias gradient's partial sums, which the layer allocates once.
+    return np.empty(shapes.bias_parts(rows, F), np.float32)
 
 
 def out_size(H, W, KH, KW, geometry):
@@ -65,7 +71,8 @@ def test_conv2d_forward_and_backward(rng, case, use_bias):
     dx = np.full_like(x, np.nan)  # overwritten, not accumulated
     dw = np.full_like(w, 0.5)     # accumulated, as every parameter gradient
     db = np.full(F, 0.25, np.float32) if use_bias else None
-    k.conv2d_backward(dx, dw, db, np.empty((F, KH * KW * C), np.float32), col, R, x, w, geometry)
+    wt = np.empty((F, KH * KW * C), np.float32)
+    k.conv2d_backward(dx, dw, db, wt, parts(N * Ho * Wo, F), col, R, x, w, geometry)
     if use_bias:
         np.testing.assert_allclose(db - 0.25, R.sum((0, 1, 2)), rtol=1e-4, atol=1e-4)
 
@@ -87,7 +94,7 @@ def test_conv2d_backward_skips_what_is_none(rng):
     k.conv2d_forward(out, col, x, w, b, geometry)
     saved = col.copy()
     dw = np.zeros_like(w)
-    k.conv2d_backward(None, dw, None, None, col, out, x, w, geometry)  # a first layer: no input gradient
+    k.conv2d_backward(None, dw, None, None, None, col, out, x, w, geometry)  # a first layer: no input gradient
     np.testing.assert_array_equal(col, saved)  # and so the column buffer is left as the forward wrote it
     np.testing.assert_allclose(dw.reshape(-1, F), saved.T.astype(np.float64) @ out.reshape(-1, F), rtol=1e-4, atol=1e-3)
 
@@ -106,7 +113,7 @@ def test_a_fused_relu_masks_dout_first(rng, case, first_layer):
     dw, db = np.full_like(w, 0.5), np.full(F, 0.25, np.float32)
     dx = None if first_layer else np.full_like(x, np.nan)
     wt = None if first_layer else np.empty((F, KH * KW * C), np.float32)
-    k.conv2d_backward(dx, dw, db, wt, col, dout.copy(), x, w, geometry, relu_out=out)
+    k.conv2d_backward(dx, dw, db, wt, parts(N * Ho * Wo, F), col, dout.copy(), x, w, geometry, relu_out=out)
     want_dw = saved.T.astype(np.float64) @ masked.reshape(-1, F)
     np.testing.assert_allclose(dw.reshape(-1, F) - 0.5, want_dw, rtol=1e-4, atol=1e-4 * np.sqrt(N * Ho * Wo))
     np.testing.assert_allclose(db - 0.25, masked.sum((0, 1, 2), dtype=np.float64), rtol=1e-4, atol=1e-4 * N * Ho * Wo)
@@ -114,7 +121,7 @@ def test_a_fused_relu_masks_dout_first(rng, case, first_layer):
         # The same input gradient as for a dout masked beforehand, which the finite differences above cover.
         k.conv2d_forward(out, col, x, w, b, geometry, relu=True)
         plain = np.empty_like(x)
-        k.conv2d_backward(plain, np.zeros_like(w), None, wt, col, masked, x, w, geometry)
+        k.conv2d_backward(plain, np.zeros_like(w), None, wt, None, col, masked, x, w, geometry)
         np.testing.assert_array_equal(dx, plain)
 
 
@@ -129,7 +136,7 @@ def test_a_first_layer_leaves_the_columns_and_dout_as_they_were(rng):
     dout = rng.standard_normal(out.shape, dtype=np.float32)
     kept = dout.copy()
     dw, db = np.zeros_like(w), np.zeros(F, np.float32)
-    k.conv2d_backward(None, dw, db, None, col, dout, x, w, geometry)
+    k.conv2d_backward(None, dw, db, None, parts(N * Ho * Wo, F), col, dout, x, w, geometry)
     np.testing.assert_array_equal(col, saved)
     np.testing.assert_array_equal(dout, kept)
     np.testing.assert_allclose(dw.reshape(-1, F), saved.T.astype(np.float64) @ kept.reshape(-1, F), rtol=1e-4, atol=1e-4)
@@ -151,9 +158,11 @@ def test_results_do_not_depend_on_the_thread_count(rng):
             numba.set_num_threads(n)
             out, dx, dw, db = np.empty((N, Ho, Wo, F), np.float32), np.empty_like(x), np.zeros_like(w), np.zeros(F, np.float32)
             k.conv2d_forward(out, col, x, w, b, geometry)
-            k.conv2d_backward(dx, dw, db, np.empty((F, KH * KW * C), np.float32), col, dout, x, w, geometry)
+            wt = np.empty((F, KH * KW * C), np.float32)
+            k.conv2d_backward(dx, dw, db, wt, parts(N * Ho * Wo, F), col, dout, x, w, geometry)
             first = (np.zeros_like(w1), np.zeros(F, np.float32))  # masked and summed in chunks of rows
-            k.conv2d_backward(None, *first, None, col1, dout1.copy(), x1, w1, geometry, relu_out=dout1)
+            k.conv2d_backward(None, *first, None, parts(N * Ho * Wo, F), col1, dout1.copy(), x1, w1, geometry,
+                              relu_out=dout1)
             results.append((out, dx, dw, db) + first)
     finally:
         numba.set_num_threads(threads)
@@ -184,7 +193,8 @@ def test_inconsistent_shapes_are_refused_before_any_kernel_runs(rng, bad):
     np.testing.assert_array_equal(col, before)
 
 
-@pytest.mark.parametrize('bad', ['dinp batch', 'dinp channels', 'dbias', 'weight_t', 'dweight permuted',
+@pytest.mark.parametrize('bad', ['dinp batch', 'dinp channels', 'dbias', 'weight_t', 'bias_parts', 'bias_parts missing',
+                                 'dweight permuted',
                                  'float64 dout', 'strided inp', 'relu_out', 'relu_out first layer'])
 def test_backward_refuses_every_mismatched_buffer(rng, bad):
     # Each of these once reached the copies or the product and read or wrote past an array.
@@ -192,7 +202,8 @@ def test_backward_refuses_every_mismatched_buffer(rng, bad):
     x, w, b, col, (Ho, Wo) = setup(rng, *CASES[0])
     dout = rng.standard_normal((N, Ho, Wo, F), dtype=np.float32)
     args = dict(dinp=np.empty_like(x), dweight=np.zeros_like(w), dbias=np.zeros(F, np.float32),
-                weight_t=np.empty((F, KH * KW * C), np.float32), col=col, dout=dout, inp=x, weight=w,
+                weight_t=np.empty((F, KH * KW * C), np.float32), bias_parts=parts(N * Ho * Wo, F), col=col,
+                dout=dout, inp=x, weight=w,
                 relu_out=np.ones_like(dout))
     if bad == 'dinp batch':
         args['dinp'] = np.empty((N + 50,) + x.shape[1:], np.float32)
@@ -202,6 +213,10 @@ def test_backward_refuses_every_mismatched_buffer(rng, bad):
         args['dbias'] = np.zeros(1, np.float32)
     elif bad == 'weight_t':
         args['weight_t'] = np.empty((1, F), np.float32)
+    elif bad == 'bias_parts':
+        args['bias_parts'] = np.empty((1, F + 1), np.float32)
+    elif bad == 'bias_parts missing':
+        args['bias_parts'] = None
     elif bad == 'dweight permuted':
         args['dweight'] = np.zeros((F, KH, KW, C), np.float32)
     elif bad == 'float64 dout':

@@ -102,7 +102,7 @@ def _input_grad_images(dinp, col, dout2, weight_t, no_bias, n0, n1, Ho, Wo, KH, 
     P = Ho * Wo
     scratch = col[n0 * P:(n0 + 1) * P]
     for n in range(n0, n1):
-        gemm_rows(scratch, dout2[n * P:(n + 1) * P], weight_t, no_bias, np.bool_(False), np.bool_(False),
+        gemm_rows(scratch, dout2[n * P:(n + 1) * P, :], weight_t, no_bias, np.bool_(False), np.bool_(False),
                   np.int64(0), P)
         _col2im_image(dinp[n], scratch, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
 
@@ -143,10 +143,11 @@ def _col2im_parallel(dinp, col, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw):
         _col2im_rows(dinp, col, np.int64(n), Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
 
 
-# Rows of dout per partial bias sum. The partial sums are added in row order, so the bias gradient has
-# the same bits on any thread count, and the pass that masks dout behind a fused ReLU takes the sums on
-# its way (a first layer's dout is 11 MB in the MNIST convnet: every pass over it counts).
-BIAS_ROWS = 1024
+# Rows of dout per partial bias sum (shapes.BIAS_ROWS: the layer sizes `parts` from it). The partial sums are
+# added in row order, so the bias gradient has the same bits on any thread count, and the pass that masks
+# dout behind a fused ReLU takes the sums on its way (a first layer's dout is 11 MB in the MNIST convnet:
+# every pass over it counts). `parts` is the caller's workspace, so a step allocates nothing.
+BIAS_ROWS = shapes.BIAS_ROWS
 
 
 @njit(cache=True)
@@ -172,19 +173,18 @@ def _add_parts(dbias, parts):
 
 
 @njit(cache=True)
-def _mask_and_sum_serial(dbias, dout, relu_out, relu):
-    # dout (R,F): zeroed where relu_out <= 0 when relu; dbias (F,) += its column sums.
+def _mask_and_sum_serial(dbias, parts, dout, relu_out, relu):
+    # dout (R,F): zeroed where relu_out <= 0 when relu; dbias (F,) += its column sums, by way of parts
+    # (ceil(R / BIAS_ROWS), F).
     R = dout.shape[0]
-    parts = np.empty(((R + BIAS_ROWS - 1) // BIAS_ROWS, dout.shape[1]), np.float32)
     for t in range(parts.shape[0]):
         _mask_and_sum_rows(parts[t], dout, relu_out, relu, t * BIAS_ROWS, min(R, (t + 1) * BIAS_ROWS))
     _add_parts(dbias, parts)
 
 
 @njit(cache=True, parallel=True)
-def _mask_and_sum_parallel(dbias, dout, relu_out, relu):
+def _mask_and_sum_parallel(dbias, parts, dout, relu_out, relu):
     R = dout.shape[0]
-    parts = np.empty(((R + BIAS_ROWS - 1) // BIAS_ROWS, dout.shape[1]), np.float32)
     for t in prange(parts.shape[0]):
         _mask_and_sum_rows(parts[t], dout, relu_out, relu, t * BIAS_ROWS, min(R, (t + 1) * BIAS_ROWS))
     _add_parts(dbias, parts)
@@ -230,10 +230,11 @@ def conv2d_forward(out, col, inp, weight, bias, geometry, relu=False):
     gemm(out.reshape(N * Ho * Wo, F), col, weight.reshape(KH * KW * C, F), bias, False, relu)
 
 
-def conv2d_backward(dinp, dweight, dbias, weight_t, col, dout, inp, weight, geometry, relu_out=None):
+def conv2d_backward(dinp, dweight, dbias, weight_t, bias_parts, col, dout, inp, weight, geometry, relu_out=None):
     # dweight (KH,KW,C,F) += col^T @ dout, dbias (F,) += sums of dout over (N,Ho,Wo), dinp (N,H,W,C) =
     # col2im(dout @ weight^T). col holds the forward's im2col on entry and scratch on return.
-    # What is None is skipped, as in dense_backward; weight_t (F, KH*KW*C) is scratch for weight^T.
+    # What is None is skipped, as in dense_backward; weight_t (F, KH*KW*C) is scratch for weight^T,
+    # bias_parts (shapes.bias_parts(N*Ho*Wo, F)) scratch for dbias's partial sums.
     # relu_out: the output of a fused ReLU (conv2d_forward's relu=True); dout is then first zeroed in
     # place where relu_out <= 0, in the pass that sums it for dbias.
     geometry = shapes.geometry('conv2d_backward', geometry)
@@ -244,12 +245,14 @@ def conv2d_backward(dinp, dweight, dbias, weight_t, col, dout, inp, weight, geom
                            ('relu_out', relu_out, dout.shape)):
         if a is not None:
             shapes.shaped('conv2d_backward', what, a, shape)
+    if dbias is not None:
+        shapes.shaped('conv2d_backward', 'bias_parts', bias_parts, shapes.bias_parts(N * Ho * Wo, F))
     taps = KH * KW * C
     dout2 = dout.reshape(N * Ho * Wo, F)
     relu = relu_out is not None
     if dbias is not None:
         mask_and_sum = _mask_and_sum_parallel if _parallel(dout2.size) else _mask_and_sum_serial
-        mask_and_sum(dbias, dout2, relu_out.reshape(N * Ho * Wo, F) if relu else dout2, relu)
+        mask_and_sum(dbias, bias_parts, dout2, relu_out.reshape(N * Ho * Wo, F) if relu else dout2, relu)
     elif relu:
         relu_mask(dout2, relu_out.reshape(N * Ho * Wo, F))
     if dweight is not None:

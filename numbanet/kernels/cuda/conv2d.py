@@ -8,7 +8,6 @@ from numba import cuda
 
 from numbanet.kernels import shapes
 from numbanet.kernels.cuda._grid import THREADS, blocks, no_bias
-from numbanet.kernels.cuda.dense import bias_backward
 from numbanet.kernels.cuda.matmul import gemm, gemm_at, transpose
 from numbanet.kernels.cuda.relu import relu_mask
 
@@ -76,6 +75,31 @@ def col2im(dinp, col, KH, KW, Ho, Wo, geometry):
     _col2im[blocks(N * H * W * C), THREADS](dinp, col, Ho, Wo, KH, KW, *geometry)
 
 
+@cuda.jit
+def _bias_parts(parts, dout, relu_out, relu):
+    # One thread per (part, column): the column sum of BIAS_ROWS rows of dout, masked as relu_mask masks
+    # it when relu; the same partial sums as the CPU kernel's, so dbias has the same order of additions.
+    i = cuda.grid(1)
+    if i < parts.shape[0] * parts.shape[1]:
+        t, f = i // parts.shape[1], i % parts.shape[1]
+        s = np.float32(0.0)
+        for r in range(t * shapes.BIAS_ROWS, min(dout.shape[0], (t + 1) * shapes.BIAS_ROWS)):
+            if relu and not relu_out[r, f] > 0.0:
+                dout[r, f] = 0.0
+            s += dout[r, f]
+        parts[t, f] = s
+
+
+@cuda.jit
+def _add_parts(dbias, parts):
+    f = cuda.grid(1)
+    if f < dbias.shape[0]:
+        s = dbias[f]
+        for t in range(parts.shape[0]):
+            s += parts[t, f]
+        dbias[f] = s
+
+
 def _flat(array, rows, cols):
     return array.reshape(rows, cols)
 
@@ -92,10 +116,12 @@ def conv2d_forward(out, col, inp, weight, bias, geometry, relu=False):
     gemm(_flat(out, N * Ho * Wo, F), col, _flat(weight, KH * KW * C, F), bias, False, relu)
 
 
-def conv2d_backward(dinp, dweight, dbias, weight_t, col, dout, inp, weight, geometry, relu_out=None):
+def conv2d_backward(dinp, dweight, dbias, weight_t, bias_parts, col, dout, inp, weight, geometry, relu_out=None):
     # dweight (KH,KW,C,F) += col^T @ dout, dbias (F,) += sums of dout over (N,Ho,Wo), dinp (N,H,W,C) =
     # col2im(dout @ weight^T). col holds the forward's im2col on entry and the column gradient on return.
     # relu_out: the output of a fused ReLU; dout is first zeroed in place where relu_out <= 0.
+    # bias_parts (shapes.bias_parts(N*Ho*Wo, F)): dbias's partial sums, as on the CPU; many threads per
+    # column rather than one walking every row of a large dout.
     geometry = shapes.geometry('conv2d_backward', geometry)
     N, Ho, Wo, KH, KW, C, F = shapes.conv('conv2d_backward', dout, inp, weight, geometry)
     shapes.columns('conv2d_backward', col, N, Ho, Wo, KH, KW, C)
@@ -104,13 +130,18 @@ def conv2d_backward(dinp, dweight, dbias, weight_t, col, dout, inp, weight, geom
                            ('relu_out', relu_out, dout.shape)):
         if a is not None:
             shapes.shaped('conv2d_backward', what, a, shape)
+    if dbias is not None:
+        shapes.shaped('conv2d_backward', 'bias_parts', bias_parts, shapes.bias_parts(N * Ho * Wo, F))
     dout2 = _flat(dout, N * Ho * Wo, F)
-    if relu_out is not None:
+    relu = relu_out is not None
+    if dbias is not None:
+        _bias_parts[blocks(bias_parts.size), THREADS](bias_parts, dout2, _flat(relu_out, N * Ho * Wo, F) if relu
+                                                      else dout2, relu)
+        _add_parts[blocks(F), THREADS](dbias, bias_parts)
+    elif relu:
         relu_mask(dout2, _flat(relu_out, N * Ho * Wo, F))
     if dweight is not None:
         gemm_at(_flat(dweight, KH * KW * C, F), col, dout2, True)
-    if dbias is not None:
-        bias_backward(dbias, dout2)
     if dinp is not None:
         transpose(weight_t, _flat(weight, KH * KW * C, F))
         gemm(col, dout2, weight_t, None, False)
