@@ -103,10 +103,6 @@ class Graph(OutputView):
         self.output_ids = [self.tensor_id[id(t)] for t in outputs_list]
         self.output_id = self.output_ids[0]
         self.in_ids = [[self.tensor_id[id(t)] for t in n.inputs] for n in self.nodes]
-        for name, i in zip(self.output_names, self.output_ids):
-            if any(i in ids for ids in self.in_ids):  # a loss writes its gradient first and alone (plan.py)
-                raise NotImplementedError(f"output '{name}' is also read by another layer of the model; numbanet "
-                                          f"takes outputs that only the losses read")
         self.layers = []
         for node in self.nodes:
             if not any(node.layer is l for l in self.layers):

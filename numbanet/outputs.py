@@ -72,6 +72,11 @@ class MultiLoss(losses.Loss):
     def resolve(self, graph, device, metric_ids):
         """compile's check of the model: each output's loss checks its output; then the compiled metrics, each
         output's loss first, then each output's metrics."""
+        read = {j for ids in graph.in_ids for j in ids}
+        for name, i in zip(self.names, graph.output_ids):
+            if i in read:  # its loss would have to write its gradient alone and first (plan.py)
+                raise NotImplementedError(f"output '{name}' is also read by another layer of the model: such a model "
+                                          f"predicts, but numbanet trains models whose outputs only losses read")
         for name, loss, view in zip(self.names, self.losses, graph.output_views()):
             if len(view.output.shape) != 2:
                 raise ValueError(f"output '{name}' is shaped {view.output.shape}; losses and metrics take outputs "

@@ -90,7 +90,11 @@ class Plan:
                 self._lower(node.layer, graph.in_ids[i], i)
         made_by = {step.out: step for step in self.steps}
         self.passes = 0  # forward passes so far: an Output's head runs once per pass
-        self.outputs = [Output(self, i, made_by.get(out)) for i, out in enumerate(graph.output_ids)]
+        # An output that other layers read (a feature extractor's) is made in the body, its head not split off:
+        # such a model predicts, and compile refuses to train it (outputs.MultiLoss.resolve).
+        read = {j for step in self.steps for j in step.ins}
+        self.outputs = [Output(self, i, None if out in read else made_by.get(out))
+                        for i, out in enumerate(graph.output_ids)]
         heads = {id(o.step) for o in self.outputs if o.head is not None}
         self._body = [step for step in self.steps if id(step) not in heads]
         self._forward_calls = [step.forward_call(self.values) for step in self._body]

@@ -19,7 +19,7 @@ def test_graph_disconnected_and_bad_graphs():
         Model(a, [a, out])
     h = layers.Dense(2, name='h')(a)
     with pytest.raises(NotImplementedError, match="output 'h' is also read"):
-        Model(a, [h, layers.Dense(1)(h)])
+        Model(a, [h, layers.Dense(1)(h)]).compile(loss='mse')
     with pytest.raises(ValueError, match='each made by a different layer'):
         Model(a, [h, h])
     d = layers.Dense(2)
