@@ -85,7 +85,7 @@ def test_multi_input_multi_output_ticket_classifier():
                                                         0.2 * np.array(logs['val_department_loss'])), rtol=1e-5)
     assert all(a > b for a, b in zip(logs['loss'], logs['loss'][1:]))
     for name in ('priority_loss', 'department_loss', 'val_priority_loss', 'val_department_loss'):
-        assert logs[name][-1] < 0.85 * logs[name][0]
+        assert logs[name][-1] < 0.9 * logs[name][0]
     assert logs['department_accuracy'][-1] > logs['department_accuracy'][0] + 0.1
     priority, department = model.predict([title_data[:5], body_data[:5], tags_data[:5]], verbose=0)
     assert priority.shape == (5, 1) and department.shape == (5, num_departments)
