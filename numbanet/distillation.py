@@ -48,6 +48,9 @@ class DistillationLoss(Loss):
 
     def check_model(self, graph, device):
         teacher = self.teacher
+        for role, g in (('teacher', teacher.graph), ('student', graph)):
+            if len(g.outputs) > 1:
+                raise NotImplementedError(f"distillation takes models with one output, but the {role} has {len(g.outputs)}")
         if [t.shape for t in teacher.graph.inputs] != [t.shape for t in graph.inputs]:
             raise ValueError("teacher and student must take the same inputs")
         if teacher.graph.output.shape != graph.output.shape:

@@ -38,10 +38,14 @@ def compile_from_config(model, config, custom_objects=None):
         optimizer = deserialize('optimizer', {**optimizers.CLASSES,
                                               **custom_classes(custom_objects, optimizers.Optimizer)},
                                 config['optimizer'])
-        loss = deserialize('loss', {**losses.CLASSES, **custom_classes(custom_objects, losses.Loss)}, config['loss'])
+        loss_classes = {**losses.CLASSES, **custom_classes(custom_objects, losses.Loss)}
+        # A model with several outputs has a list of losses and a list of metrics per output.
+        loss = [deserialize('loss', loss_classes, e) for e in config['loss']] if isinstance(config['loss'], list) \
+            else deserialize('loss', loss_classes, config['loss'])
         metric_classes = {**metrics.CLASSES, **custom_classes(custom_objects, metrics.Metric)}
-        metric_ids = [m if isinstance(m, str) else deserialize('metric', metric_classes, m) for m in config['metrics']]
-        model.compile(optimizer=optimizer, loss=loss, metrics=metric_ids)
+        metric = lambda m: m if isinstance(m, str) else deserialize('metric', metric_classes, m)
+        metric_ids = [[metric(e) for e in m] if isinstance(m, list) else metric(m) for m in config['metrics']]
+        model.compile(optimizer=optimizer, loss=loss, metrics=metric_ids, loss_weights=config.get('loss_weights'))
     except ConfigError:
         raise
     except (KeyError, TypeError, ValueError) as e:
