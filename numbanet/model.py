@@ -60,11 +60,12 @@ def custom_classes(custom_objects, base):
         return {}
     if not isinstance(custom_objects, dict):
         raise TypeError(f"custom_objects must be a dict of name -> class, got {type(custom_objects).__name__}")
-    kinds = (layers_module.Layer, losses.Loss, optimizers.Optimizer, metrics_module.Metric)
+    kinds = (layers_module.Layer, losses.Loss, optimizers.Optimizer, metrics_module.Metric,
+             optimizers.schedules.LearningRateSchedule)
     for name, cls in custom_objects.items():
         if not (isinstance(cls, type) and issubclass(cls, kinds)):
-            raise TypeError(f"custom_objects['{name}'] must be a numbanet Layer, Loss, Optimizer or Metric "
-                            f"subclass, got {cls!r}")
+            raise TypeError(f"custom_objects['{name}'] must be a numbanet Layer, Loss, Optimizer, Metric or "
+                            f"LearningRateSchedule subclass, got {cls!r}")
     return {name: cls for name, cls in custom_objects.items() if issubclass(cls, base)}
 
 

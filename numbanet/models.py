@@ -7,6 +7,7 @@ import json
 
 from numbanet import losses, metrics, optimizers
 from numbanet.graph import ConfigError
+from numbanet.optimizers import schedules
 from numbanet.model import Model, custom_classes, deserialize
 from numbanet.saving import SavedFileError, SavedModel
 from numbanet.sequential import Sequential
@@ -35,9 +36,14 @@ def compile_from_config(model, config, custom_objects=None):
     if config is None:
         return
     try:
+        entry = config['optimizer']
+        rate = entry['config'].get('learning_rate')
+        if isinstance(rate, dict):  # a schedule, perhaps a class of the user's: rebuilt here, where they are known
+            rate = deserialize('learning-rate schedule', {**schedules.CLASSES, **custom_classes(
+                custom_objects, schedules.LearningRateSchedule)}, rate)
+            entry = {**entry, 'config': {**entry['config'], 'learning_rate': rate}}
         optimizer = deserialize('optimizer', {**optimizers.CLASSES,
-                                              **custom_classes(custom_objects, optimizers.Optimizer)},
-                                config['optimizer'])
+                                              **custom_classes(custom_objects, optimizers.Optimizer)}, entry)
         loss_classes = {**losses.CLASSES, **custom_classes(custom_objects, losses.Loss)}
         # A model with several outputs has a list of losses and a list of metrics per output.
         loss = [deserialize('loss', loss_classes, e) for e in config['loss']] if isinstance(config['loss'], list) \
