@@ -115,7 +115,8 @@ class Model:
         self._plans = {}
         self._trainable_flags = None
         self.optimizer = self.loss = None
-        self.compiled_metrics, self._metric_ids = [], []
+        self._metric_ids, self._weighted_ids = [], []
+        self._set_metrics([])
         self.compiled = False
         self._compiled_graph = None  # the graph compile's loss and metrics were checked against
         self.stop_training = False
@@ -340,44 +341,58 @@ class Model:
         entry = lambda o: {'class': type(o).__name__, 'config': o.get_config()}
         metric = lambda m: m if isinstance(m, str) else entry(m)
         if isinstance(self.loss, MultiLoss):  # per output, in output order
+            ids = lambda per_output: [[metric(m) for m in ms] for ms in per_output]
             return {'optimizer': entry(self.optimizer), 'loss': [entry(l) for l in self.loss.losses],
-                    'loss_weights': self.loss.weights, 'metrics': [[metric(m) for m in ms] for ms in self._metric_ids]}
+                    'loss_weights': self.loss.weights, 'metrics': ids(self._metric_ids),
+                    'weighted_metrics': ids(self._weighted_ids)}
         return {'optimizer': entry(self.optimizer), 'loss': entry(self.loss),
-                'metrics': [metric(m) for m in self._metric_ids]}
+                'metrics': [metric(m) for m in self._metric_ids],
+                'weighted_metrics': [metric(m) for m in self._weighted_ids]}
 
     # ---- compile --------------------------------------------------------------------------------------
-    def compile(self, optimizer='adam', loss=None, metrics=None, loss_weights=None):
-        """Keras's compile. A model with several outputs takes loss as one for all, a list in output order or a
-        dict by output name (outputs are named after their layers), loss_weights likewise, and metrics as a list
-        with an entry (a metric or a list of them) per output, or a dict by output name (outputs.py)."""
+    def compile(self, optimizer='adam', loss=None, metrics=None, loss_weights=None, weighted_metrics=None):
+        """Keras's compile. weighted_metrics are metrics weighed by fit's sample_weight or class_weight. A model
+        with several outputs takes loss as one for all, a list in output order or a dict by output name (outputs
+        are named after their layers), loss_weights likewise, and metrics and weighted_metrics as a list with an
+        entry (a metric or a list of them) per output, or a dict by output name (outputs.py)."""
         if loss is None:
             raise ValueError("compile needs a loss, e.g. loss='categorical_crossentropy'")
         optimizer = optimizers.get(optimizer)
         if self.built and len(self.graph.outputs) > 1:
             loss = MultiLoss(self.graph, loss, loss_weights)
             metric_ids = metric_lists(metrics, self.graph.output_names)
+            weighted_ids = metric_lists(weighted_metrics, self.graph.output_names, 'weighted_metrics')
         elif loss_weights is not None:
             raise ValueError("loss_weights weighs the losses of a model with several outputs; this model has one")
         else:
             loss = losses.get(loss)
-            metric_ids = [] if metrics is None else [metrics] if isinstance(metrics, (str, metrics_module.Metric)) \
-                else list(metrics)
+            as_list = lambda ms: [] if ms is None else [ms] if isinstance(ms, (str, metrics_module.Metric)) else list(ms)
+            metric_ids, weighted_ids = as_list(metrics), as_list(weighted_metrics)
         # Everything is checked before anything changes: a refused compile leaves the model as it was.
-        compiled_metrics = self._resolve_compile(self.graph, loss, metric_ids) if self.built else []
-        for m in metric_ids if not self.built else ():  # all but what the output width decides, now
+        compiled_metrics = self._resolve_compile(self.graph, loss, metric_ids, weighted_ids) if self.built else []
+        for m in metric_ids + weighted_ids if not self.built else ():  # all but what the output width decides, now
             metrics_module.get(m, loss, math.inf)
-        self.optimizer, self.loss, self._metric_ids = optimizer, loss, metric_ids
-        self.compiled_metrics, self.compiled, self._compiled_graph = compiled_metrics, True, self.graph
+        self.optimizer, self.loss, self._metric_ids, self._weighted_ids = optimizer, loss, metric_ids, weighted_ids
+        self._set_metrics(compiled_metrics)
+        self.compiled, self._compiled_graph = True, self.graph
 
-    def _resolve_compile(self, graph, loss, metric_ids):
+    def _resolve_compile(self, graph, loss, metric_ids, weighted_ids):
         # What compile means depends on the output layer, which a Sequential may learn only later.
         if isinstance(loss, MultiLoss):
-            return loss.resolve(graph, self.device, metric_ids)
+            return loss.resolve(graph, self.device, metric_ids, weighted_ids)
         if len(graph.output.shape) != 2:
             raise ValueError(f"model '{self.name}' outputs {graph.output.shape}; losses and metrics take outputs "
                              f"shaped (batch, features): flatten or reduce them first")
         loss.check_model(graph, self.device)
-        return [metrics_module.get(m, loss, graph.output.shape[-1]) for m in metric_ids]
+        plain = [metrics_module.get(m, loss, graph.output.shape[-1]) for m in metric_ids]
+        return plain + metrics_module.weighted([metrics_module.get(m, loss, graph.output.shape[-1])
+                                                for m in weighted_ids], plain)
+
+    def _set_metrics(self, compiled):
+        # Weighted metrics (which come last) take each batch's sample weights; the others never see them.
+        self.compiled_metrics = compiled
+        self._weighted_metrics = [m for m in compiled if m.weighted]
+        self._plain_metrics = [m for m in compiled if not m.weighted]
 
     @property
     def metrics_names(self):
@@ -400,7 +415,7 @@ class Model:
     def _settle_compile(self):
         if self.built and self._compiled_graph is not self.graph:
             # A Sequential compiled before its layers were all added: what compile means is settled now.
-            self.compiled_metrics = self._resolve_compile(self.graph, self.loss, self._metric_ids)
+            self._set_metrics(self._resolve_compile(self.graph, self.loss, self._metric_ids, self._weighted_ids))
             self._compiled_graph = self.graph
 
     # ---- input checks, all before any kernel runs --------------------------------------------------------
@@ -655,8 +670,10 @@ class Model:
             if local:
                 if self.compiled_metrics:
                     plan.head_forward()  # the metrics judge outputs; a loss that folds the head has none yet
-                for m in self.compiled_metrics:
+                for m in self._plain_metrics:
                     m.update(k, plan.output, targets)
+                for m in self._weighted_metrics:
+                    m.update(k, plan.output, targets, batch_weights)
                 plan.backward()
             comm.average_gradients(grads, local / count)
             for regularizer, values, grad in self._regularized:
@@ -733,8 +750,10 @@ class Model:
                 self.loss.evaluate(k, plan, targets, batch_weights)
             seen += plan.batch
             plan.head_forward()
-            for m in self.compiled_metrics:
+            for m in self._plain_metrics:
                 m.update(k, plan.output, targets)
+            for m in self._weighted_metrics:
+                m.update(k, plan.output, targets, batch_weights)
             cb.on_test_batch_end(step, self._logs(total / seen))
         if not seen:
             cb.on_test_end({})

@@ -50,8 +50,9 @@ def compile_from_config(model, config, custom_objects=None):
             else deserialize('loss', loss_classes, config['loss'])
         metric_classes = {**metrics.CLASSES, **custom_classes(custom_objects, metrics.Metric)}
         metric = lambda m: m if isinstance(m, str) else deserialize('metric', metric_classes, m)
-        metric_ids = [[metric(e) for e in m] if isinstance(m, list) else metric(m) for m in config['metrics']]
-        model.compile(optimizer=optimizer, loss=loss, metrics=metric_ids, loss_weights=config.get('loss_weights'))
+        ids = lambda ms: [[metric(e) for e in m] if isinstance(m, list) else metric(m) for m in ms]
+        model.compile(optimizer=optimizer, loss=loss, metrics=ids(config['metrics']),
+                      loss_weights=config.get('loss_weights'), weighted_metrics=ids(config.get('weighted_metrics', [])))
     except ConfigError:
         raise
     except (KeyError, TypeError, ValueError) as e:

@@ -69,9 +69,9 @@ class MultiLoss(losses.Loss):
         self.weights = [1.0 if w is None else float(w) for w in weights]
         self.sums = np.zeros(len(self.names))  # the last batch's summed loss per output, for OutputLoss
 
-    def resolve(self, graph, device, metric_ids):
-        """compile's check of the model: each output's loss checks its output; then the compiled metrics, each
-        output's loss first, then each output's metrics."""
+    def resolve(self, graph, device, metric_ids, weighted_ids):
+        """compile's check of the model: each output's loss checks its output; then the compiled metrics: each
+        output's loss, each output's metrics, each output's weighted metrics."""
         read = {j for ids in graph.in_ids for j in ids}
         for name, i in zip(self.names, graph.output_ids):
             if i in read:  # its loss would have to write its gradient alone and first (plan.py)
@@ -82,11 +82,12 @@ class MultiLoss(losses.Loss):
                 raise ValueError(f"output '{name}' is shaped {view.output.shape}; losses and metrics take outputs "
                                  f"shaped (batch, features): flatten or reduce it first")
             loss.check_model(view, device)
-        compiled = [OutputLoss(self, i) for i in range(len(self.names))]
-        for i, ids in enumerate(metric_ids):
-            compiled += [OutputMetric(metrics_module.get(m, self.losses[i], self.widths[i]), i, self.names[i])
-                         for m in ids]
-        return compiled
+        get = lambda i, ids: [metrics_module.get(m, self.losses[i], self.widths[i]) for m in ids]
+        plain = [get(i, ids) for i, ids in enumerate(metric_ids)]
+        weighted = [metrics_module.weighted(get(i, ids), plain[i]) for i, ids in enumerate(weighted_ids)]
+        return [OutputLoss(self, i) for i in range(len(self.names))] + [
+            OutputMetric(m, i, self.names[i]) for per_output in (plain, weighted) for i, ms in enumerate(per_output)
+            for m in ms]
 
     def targets(self, y, n_out, what='y'):
         if y is None or not isinstance(y, (list, tuple, dict)):
@@ -104,7 +105,7 @@ class MultiLoss(losses.Loss):
         return Targets(checked)
 
     def check_model(self, graph, device):
-        self.resolve(graph, device, [])
+        self.resolve(graph, device, [], [])
 
     def weighs_samples(self):
         return all(loss.weighs_samples() for loss in self.losses)
@@ -149,10 +150,10 @@ class OutputMetric(metrics_module.Metric):
 
     def __init__(self, metric, index, output_name):
         self.metric, self.index, self.name = metric, index, f'{output_name}_{metric.name}'
-        self.state = metric.state  # one array: a reset or a distributed sum of either is the other's
+        self.state, self.weighted = metric.state, metric.weighted  # a reset or a distributed sum is the metric's
 
-    def update(self, k, outputs, targets):
-        self.metric.update(k, outputs[self.index], targets[self.index])
+    def update(self, k, outputs, targets, *weights):
+        self.metric.update(k, outputs[self.index], targets[self.index], *weights)
 
     def result(self):
         return self.metric.result()

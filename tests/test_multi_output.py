@@ -192,3 +192,36 @@ def test_class_weight_and_bad_compile_settings_are_refused(data):
     with pytest.raises(NotImplementedError, match='distributed=True'):
         model.fit(x, [labels, targets], distributed=True, verbose=0)
     assert model.optimizer.iterations == 0
+
+
+def test_weighted_metrics_weigh_each_sample_as_keras_does(data, tmp_path):
+    x, labels, targets, sample_weight = data
+    inputs = layers.Input(shape=(F,))
+    single = numbanet.Model(inputs, layers.Dense(3, activation='softmax', name='cls')(inputs), seed=3)
+    top2 = numbanet.metrics.SparseTopKCategoricalAccuracy
+    single.compile('sgd', loss='sparse_categorical_crossentropy', metrics=['accuracy', top2(k=2)],
+                   weighted_metrics=['accuracy', top2(k=2, name='top2')])
+    assert single.metrics_names == ['loss', 'accuracy', 'sparse_top_k_categorical_accuracy', 'weighted_accuracy',
+                                    'top2']
+    correct = (np.argmax(single.predict(x, verbose=0), 1) == labels).astype(np.float64)
+    logs = single.evaluate(x, labels, sample_weight=sample_weight, batch_size=4, verbose=0, return_dict=True)
+    assert logs['accuracy'] == pytest.approx(correct.mean())
+    assert logs['weighted_accuracy'] == pytest.approx((sample_weight * correct).sum() / sample_weight.sum(), rel=1e-6)
+    unweighted = single.evaluate(x, labels, batch_size=4, verbose=0, return_dict=True)
+    assert unweighted['weighted_accuracy'] == pytest.approx(correct.mean())
+    path = str(tmp_path / 'weighted.safetensors')
+    single.save(path)
+    assert models.load_model(path).metrics_names == single.metrics_names
+    model, *_ = two_heads()
+    model.compile('sgd', loss=['sparse_categorical_crossentropy', 'mse'], metrics={'cls': 'accuracy'},
+                  weighted_metrics={'cls': 'accuracy', 'reg': 'mae'})
+    assert model.metrics_names == ['loss', 'cls_loss', 'reg_loss', 'cls_accuracy', 'cls_weighted_accuracy',
+                                   'reg_mae']
+    history = model.fit(x, [labels, targets], sample_weight=sample_weight, epochs=1, verbose=0)
+    assert set(history.history) == set(model.metrics_names)
+    logs = model.evaluate(x, [labels, targets], sample_weight=sample_weight, verbose=0, return_dict=True)
+    cls_pred, reg_pred = model.predict(x, verbose=0)
+    correct = (np.argmax(cls_pred, 1) == labels).astype(np.float64)
+    assert logs['cls_weighted_accuracy'] == pytest.approx((sample_weight * correct).sum() / sample_weight.sum())
+    mae = np.abs(reg_pred - targets).mean(1)
+    assert logs['reg_mae'] == pytest.approx((sample_weight * mae).sum() / sample_weight.sum(), rel=1e-5)
