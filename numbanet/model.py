@@ -339,15 +339,12 @@ class Model:
         if not self.compiled:
             return None
         entry = lambda o: {'class': type(o).__name__, 'config': o.get_config()}
-        metric = lambda m: m if isinstance(m, str) else entry(m)
-        if isinstance(self.loss, MultiLoss):  # per output, in output order
-            ids = lambda per_output: [[metric(m) for m in ms] for ms in per_output]
-            return {'optimizer': entry(self.optimizer), 'loss': [entry(l) for l in self.loss.losses],
-                    'loss_weights': self.loss.weights, 'metrics': ids(self._metric_ids),
-                    'weighted_metrics': ids(self._weighted_ids)}
-        return {'optimizer': entry(self.optimizer), 'loss': entry(self.loss),
-                'metrics': [metric(m) for m in self._metric_ids],
-                'weighted_metrics': [metric(m) for m in self._weighted_ids]}
+        # A model with several outputs has a loss, a list of metrics and a loss weight per output, in output order.
+        ids = lambda ms: [ids(m) if isinstance(m, list) else m if isinstance(m, str) else entry(m) for m in ms]
+        multi = isinstance(self.loss, MultiLoss)
+        return {'optimizer': entry(self.optimizer), 'loss': [entry(l) for l in self.loss.losses] if multi else
+                entry(self.loss), 'metrics': ids(self._metric_ids), 'weighted_metrics': ids(self._weighted_ids),
+                **({'loss_weights': self.loss.weights} if multi else {})}
 
     # ---- compile --------------------------------------------------------------------------------------
     def compile(self, optimizer='adam', loss=None, metrics=None, loss_weights=None, weighted_metrics=None):
@@ -798,9 +795,7 @@ class Model:
             batches.append(self._host_outputs(plan))
             cb.on_predict_batch_end(step, {'outputs': batches[-1]})
         cb.on_predict_end()
-        if len(self.graph.outputs) > 1:
-            return [np.concatenate(b) for b in zip(*batches)]
-        return np.concatenate(batches)
+        return [np.concatenate(b) for b in zip(*batches)] if len(self.graph.outputs) > 1 else np.concatenate(batches)
 
     def _host_outputs(self, plan):
         # The outputs on the host: one array, or a list of one per output for a model with several.

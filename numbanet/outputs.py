@@ -104,9 +104,6 @@ class MultiLoss(losses.Loss):
                                  f"{what} for output '{name}' has {arr.shape[0]}")
         return Targets(checked)
 
-    def check_model(self, graph, device):
-        self.resolve(graph, device, [], [])
-
     def weighs_samples(self):
         return all(loss.weighs_samples() for loss in self.losses)
 

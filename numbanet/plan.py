@@ -7,9 +7,10 @@ order, backward in reverse: a layer's backward adds (+=) into its weights' gradi
 inputs' gradients; a tensor read by several steps gets one gradient buffer per extra reader, summed before
 its producer runs backward.
 
-The output's activation, when there is one, is the *head*. forward() stops beneath it, at `logits`; the
-loss decides what happens next: fold the head into itself (softmax with cross-entropy, trained on the
-logits), or run head_forward() / head_backward() around a loss on the outputs. Layers never hear of it.
+An output's activation, when there is one, is its *head*. forward() stops beneath it, at `logits`; the
+output's loss decides what happens next: fold the head into itself (softmax with cross-entropy, trained on
+the logits), or run head_forward() / head_backward() around a loss on the outputs. Layers never hear of it.
+Each output is an Output (below); a single-output plan is its output's view itself.
 
 Everything is allocated when the plan is made (gradients when it first trains), so a step allocates nothing.
 """
@@ -188,12 +189,10 @@ class Plan:
         needs = [False] * len(self.values)
         for step in self.steps:
             needs[step.out] = step.owns_trainable() or any(needs[j] for j in step.ins)
-        for o in self.outputs:
-            needs[o.output_id] = needs[o.logits_id] = True  # the loss writes one of them
+        claimed = [False] * len(self.values)
+        for o in self.outputs:  # its loss writes the gradient of the output or of its logits, first
+            needs[o.output_id] = needs[o.logits_id] = claimed[o.output_id] = True
         grads = [be.empty(v.shape) if n else None for v, n in zip(self.values, needs)]
-        claimed = [False] * len(grads)
-        for o in self.outputs:
-            claimed[o.output_id] = True  # the loss writes the output's gradient first
         extras = [[] for _ in grads]
         calls, heads = [], {id(o.step): o for o in self.outputs if o.head is not None}
         for step in reversed(self.steps):
