@@ -225,3 +225,14 @@ def test_weighted_metrics_weigh_each_sample_as_keras_does(data, tmp_path):
     assert logs['cls_weighted_accuracy'] == pytest.approx((sample_weight * correct).sum() / sample_weight.sum())
     mae = np.abs(reg_pred - targets).mean(1)
     assert logs['reg_mae'] == pytest.approx((sample_weight * mae).sum() / sample_weight.sum(), rel=1e-5)
+
+
+def test_callbacks_monitor_an_output_by_its_logged_name(data):
+    x, labels, targets, _ = data
+    model, *_ = two_heads()
+    model.compile('sgd', loss=['sparse_categorical_crossentropy', 'mse'], metrics=[['accuracy'], ['mae']],
+                  weighted_metrics={'reg': 'mse'})
+    for monitor, lower in [('val_cls_loss', True), ('val_cls_accuracy', False), ('reg_mae', True), ('reg_mse', True)]:
+        stop = numbanet.callbacks.EarlyStopping(monitor=monitor, patience=5)
+        model.fit(x, [labels, targets], epochs=1, verbose=0, validation_split=0.3, callbacks=[stop])
+        assert stop.lower_is_better is lower
