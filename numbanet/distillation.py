@@ -115,7 +115,7 @@ class Distiller(Model):
         self.rng = student.rng
         self.teacher, self.student, self.distillation = teacher, student, distillation
 
-    def compile(self, optimizer='adam', loss=None, metrics=None):
+    def compile(self, optimizer='adam', loss=None, metrics=None, weighted_metrics=None):
         if loss is not None:
             raise ValueError("a Distiller's loss is the distillation loss; set temperature and alpha instead")
-        super().compile(optimizer=optimizer, loss=self.distillation, metrics=metrics)
+        super().compile(optimizer=optimizer, loss=self.distillation, metrics=metrics, weighted_metrics=weighted_metrics)

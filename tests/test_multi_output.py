@@ -1,5 +1,7 @@
 """Models with two outputs: a training step against a numpy reference, logs and evaluate against the same outputs
 in single-output models, save/load, and bad targets refused naming the output with the model left as it was."""
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -236,3 +238,25 @@ def test_callbacks_monitor_an_output_by_its_logged_name(data):
         stop = numbanet.callbacks.EarlyStopping(monitor=monitor, patience=5)
         model.fit(x, [labels, targets], epochs=1, verbose=0, validation_split=0.3, callbacks=[stop])
         assert stop.lower_is_better is lower
+
+
+def test_pruning_int8_and_onnx_take_two_outputs_and_distillation_refuses_them(data, tmp_path):
+    x, labels, targets, _ = data
+    model, *_ = two_heads()
+    model.compile('sgd', loss=['sparse_categorical_crossentropy', 'mse'])
+    numbanet.compression.prune(model, 0.5)
+    model.fit(x, [labels, targets], epochs=1, verbose=0)
+    assert numbanet.compression.sparsity(model) == pytest.approx(0.5, abs=0.05)
+    want = model.predict(x, verbose=0)
+    with pytest.raises(NotImplementedError, match='distillation takes models with one output, but the student has 2'):
+        numbanet.compression.Distiller(numbanet.Model(model.inputs, model.outputs[0]), model)
+    if importlib.util.find_spec('onnxruntime') is not None:
+        import onnxruntime
+        model.export(str(tmp_path / 'two.onnx'))
+        session = onnxruntime.InferenceSession(str(tmp_path / 'two.onnx'))
+        assert [o.name for o in session.get_outputs()] == ['cls', 'reg']
+        for a, b in zip(session.run(None, {session.get_inputs()[0].name: x}), want):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    model.quantize('int8')
+    for a, b in zip(model.predict(x, verbose=0), want):
+        np.testing.assert_allclose(a, b, atol=0.05)
