@@ -29,6 +29,8 @@ class CPUBackend:
         array.fill(value)
 
     def to_device(self, array):
+        if isinstance(array, tuple):  # a multi-output model's targets (outputs.Targets), array by array
+            return type(array)(map(self.to_device, array))
         return np.ascontiguousarray(array)
 
     def to_host(self, array):
@@ -60,6 +62,8 @@ class CUDABackend:
         fill(array, value)
 
     def to_device(self, array):
+        if isinstance(array, tuple):
+            return type(array)(map(self.to_device, array))
         if is_device_array(array):
             return array
         return self.cuda.to_device(np.ascontiguousarray(array))

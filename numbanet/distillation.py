@@ -48,6 +48,9 @@ class DistillationLoss(Loss):
 
     def check_model(self, graph, device):
         teacher = self.teacher
+        for role, g in (('teacher', teacher.graph), ('student', graph)):
+            if len(g.outputs) > 1:
+                raise NotImplementedError(f"distillation takes models with one output, but the {role} has {len(g.outputs)}")
         if [t.shape for t in teacher.graph.inputs] != [t.shape for t in graph.inputs]:
             raise ValueError("teacher and student must take the same inputs")
         if teacher.graph.output.shape != graph.output.shape:
@@ -112,7 +115,7 @@ class Distiller(Model):
         self.rng = student.rng
         self.teacher, self.student, self.distillation = teacher, student, distillation
 
-    def compile(self, optimizer='adam', loss=None, metrics=None):
+    def compile(self, optimizer='adam', loss=None, metrics=None, weighted_metrics=None):
         if loss is not None:
             raise ValueError("a Distiller's loss is the distillation loss; set temperature and alpha instead")
-        super().compile(optimizer=optimizer, loss=self.distillation, metrics=metrics)
+        super().compile(optimizer=optimizer, loss=self.distillation, metrics=metrics, weighted_metrics=weighted_metrics)

@@ -1,7 +1,7 @@
 """The layer graph: symbolic tensors, the nodes that connect layers, and the order a model runs them in.
 
 Calling a layer on a KerasTensor records a Node (which layer, which tensors in) and returns the node's
-output tensor. A Graph is the list of nodes between some inputs and one output, in topological order;
+output tensor. A Graph is the list of nodes between some inputs and its outputs, in topological order;
 plan.py turns it into buffers and kernel calls.
 """
 import numpy as np
@@ -54,8 +54,26 @@ def call_layer(layer, tensors):
     return node.output
 
 
-class Graph:
-    """The nodes between some input tensors and one output tensor, in an order that runs."""
+class OutputView:
+    """One output tensor, the layer making it and its activation: what a loss checks a model by. A Graph is the
+    view of its first output."""
+
+    def __init__(self, output):
+        self.output = output
+
+    @property
+    def output_layer(self):
+        return self.output.node.layer
+
+    @property
+    def head(self):
+        """The output layer's activation, which a loss may fold into itself; None when it is linear."""
+        activation = activations.get(self.output_layer.activation)
+        return None if activation.identity else activation
+
+
+class Graph(OutputView):
+    """The nodes between some input tensors and the output tensors, in an order that runs."""
 
     def __init__(self, inputs, outputs):
         inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
@@ -64,9 +82,9 @@ class Graph:
             if not isinstance(t, KerasTensor):
                 raise TypeError(f"Model inputs and outputs must be tensors from numbanet.layers.Input or "
                                 f"from calling a layer on one, got {type(t).__name__}")
-        if len(outputs_list) != 1:
-            raise NotImplementedError(f"numbanet models have exactly one output tensor, got "
-                                      f"{len(outputs_list)}; use Concatenate to join several heads")
+        if not outputs_list or len({id(t.node.layer) for t in outputs_list}) != len(outputs_list):
+            raise ValueError("a model needs one or more outputs, each made by a different layer (its name names "
+                             "the output's loss and metrics)")
         if not inputs:
             raise ValueError("a model needs at least one input tensor")
         for t in inputs:
@@ -76,12 +94,14 @@ class Graph:
         if len(set(map(id, inputs))) != len(inputs):
             raise ValueError("the same Input tensor is listed twice among the model's inputs")
         self.inputs = inputs
-        self.output = outputs_list[0]
-        self.nodes = self._order(inputs, self.output)
+        self.outputs, self.output = outputs_list, outputs_list[0]
+        self.output_names = [t.node.layer.name for t in outputs_list]
+        self.nodes = self._order(inputs, outputs_list)
         self.tensors = [n.output for n in self.nodes]
         self.tensor_id = {id(t): i for i, t in enumerate(self.tensors)}
         self.input_ids = [self.tensor_id[id(t)] for t in inputs]
-        self.output_id = self.tensor_id[id(self.output)]
+        self.output_ids = [self.tensor_id[id(t)] for t in outputs_list]
+        self.output_id = self.output_ids[0]
         self.in_ids = [[self.tensor_id[id(t)] for t in n.inputs] for n in self.nodes]
         self.layers = []
         for node in self.nodes:
@@ -94,12 +114,12 @@ class Graph:
             raise ValueError(f"layer names must be unique within a model; {duplicates} appear more than once")
 
     @staticmethod
-    def _order(inputs, output):
-        # Iterative depth-first post-order from the output: each node after the nodes it reads. on_path: the
+    def _order(inputs, outputs):
+        # Iterative depth-first post-order from the outputs: each node after the nodes it reads. on_path: the
         # nodes being expanded, each reading the next; meeting one again is a cycle (node.inputs edited by hand).
         input_nodes = {id(t.node) for t in inputs}
         order, done, on_path = [], set(), {}
-        stack = [(output.node, False)]
+        stack = [(t.node, False) for t in reversed(outputs)]
         while stack:
             node, expanded = stack.pop()
             if id(node) in done:
@@ -125,15 +145,9 @@ class Graph:
                 order.insert(0, t.node)  # an unused input still takes data, as in Keras
         return order
 
-    @property
-    def output_layer(self):
-        return self.output.node.layer
-
-    @property
-    def head(self):
-        """The output layer's activation, which a loss may fold into itself; None when it is linear."""
-        activation = activations.get(self.output_layer.activation)
-        return None if activation.identity else activation
+    def output_views(self):
+        """Each output as a loss checks a model (Loss.check_model), as if it were the only one."""
+        return [OutputView(t) for t in self.outputs]
 
     def with_layers(self, replace):
         """The same graph with some layers swapped ({id(old layer): new layer}, each new one already built
@@ -146,7 +160,7 @@ class Graph:
             new = Node(replace.get(id(node.layer), node.layer), [made[id(t)] for t in node.inputs])
             new.output = KerasTensor(node.output.shape, new, node.output.name)
             made[id(node.output)] = new.output
-        return Graph(self.inputs, made[id(self.output)])
+        return Graph(self.inputs, [made[id(t)] for t in self.outputs])
 
     def get_config(self):
         """The graph as JSON-able data: layers (class and config), the nodes calling them, inputs, output."""
@@ -155,14 +169,14 @@ class Graph:
             'layers': [{'class': type(layer).__name__, 'config': layer.get_config()} for layer in self.layers],
             'nodes': [{'layer': index[id(node.layer)], 'inputs': ids} for node, ids in zip(self.nodes, self.in_ids)],
             'inputs': list(self.input_ids),
-            'output': self.output_id,
+            **({'output': self.output_id} if len(self.outputs) == 1 else {'outputs': self.output_ids}),
         }
 
 
 def call_from_config(config, layers):
-    """The input tensors and the output tensor of Graph.get_config()'s graph, made by calling `layers` (the
-    config's layers, rebuilt, in order) as its nodes say."""
-    nodes, inputs, output = config['nodes'], config['inputs'], config['output']
+    """The input tensors and the output tensor (a list of them for several) of Graph.get_config()'s graph, made
+    by calling `layers` (the config's layers, rebuilt, in order) as its nodes say."""
+    nodes, inputs, output = config['nodes'], config['inputs'], config.get('outputs', config.get('output'))
     tensors = []
     for i, node in enumerate(nodes):
         layer = layers[node['layer']]
@@ -176,6 +190,7 @@ def call_from_config(config, layers):
             raise ConfigError(f"node {i} ({layer.name}) reads tensors {node['inputs']} that come later or do not exist")
         ins = [tensors[j] for j in node['inputs']]
         tensors.append(layer(ins[0] if layer.single_input else ins))
-    if any(type(j) is not int or not 0 <= j < len(tensors) for j in list(inputs) + [output]):
+    outputs = output if isinstance(output, list) else [output]
+    if any(type(j) is not int or not 0 <= j < len(tensors) for j in list(inputs) + outputs):
         raise ConfigError(f"the model's inputs {inputs!r} or output {output!r} name no tensor")
-    return [tensors[i] for i in inputs], tensors[output]
+    return [tensors[i] for i in inputs], [tensors[i] for i in outputs] if isinstance(output, list) else tensors[output]

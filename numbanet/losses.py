@@ -43,6 +43,12 @@ class Loss:
         """(shape, dtype) of one batch of targets."""
         return ((batch,), np.int64) if self.sparse else ((batch, n_out), np.float32)
 
+    def gather(self, k, plan, y, rows):
+        """The targets y (on the device) at the batch's rows, copied into a buffer of the plan's."""
+        targets = plan.scratch('targets', *self.target_spec(plan.batch, plan.output.shape[1]))
+        k.gather_rows(targets, y, rows)
+        return targets
+
     def targets(self, y, n_out, what='y'):
         arr = as_array(y, what)
         if arr.ndim == 1 and n_out == 1:

@@ -8,8 +8,9 @@ from numbanet.checks import is_number
 
 
 class Metric:
-    sparse = False  # reads integer labels rather than target rows
-    size = 2        # length of the state: by default a running total and a count
+    sparse = False    # reads integer labels rather than target rows
+    size = 2          # length of the state: by default a running total and a count
+    weighted = False  # one of compile's weighted_metrics: update() takes the batch's sample weights too
 
     def __init__(self, name):
         self.name = name
@@ -180,6 +181,36 @@ class AUC(_Confusion):
 
     def get_config(self):
         return {'name': self.name, 'num_thresholds': self.num_thresholds, 'from_logits': self.from_logits}
+
+
+class Weighted(Metric):
+    """A metric of compile's weighted_metrics: each sample counts as much as its weight (fit's sample_weight or
+    class_weight; all count 1 without them), so the result is the weighted one, as in Keras. It asks the metric
+    for one sample at a time, which suits any metric, built-in or yours, at some cost in speed."""
+
+    weighted = True
+
+    def __init__(self, metric, name):
+        self.metric, self.name, self.state = metric, name, metric.state
+
+    def update(self, k, pred, targets, weights=None):
+        if weights is None:
+            return self.metric.update(k, pred, targets)
+        w, total = to_numpy(weights), self.state.copy()
+        for b in range(w.shape[0]):
+            self.state[:] = 0.0
+            self.metric.update(k, pred[b:b + 1], targets[b:b + 1])
+            total += float(w[b]) * self.state
+        self.state[:] = total
+
+    def result(self):
+        return self.metric.result()
+
+
+def weighted(metrics, plain):
+    """metrics as weighted metrics, named 'weighted_<name>' where a plain one has their name (Keras's rule)."""
+    names = {m.name for m in plain}
+    return [Weighted(m, f'weighted_{m.name}' if m.name in names else m.name) for m in metrics]
 
 
 def _threshold(value):

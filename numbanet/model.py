@@ -24,6 +24,7 @@ from numbanet.data_adapters import ArrayBatches, is_stream, stream_batches, unpa
 from numbanet.distributed import SingleProcess, communicator
 from numbanet.graph import ConfigError, Graph, KerasTensor, call_from_config
 from numbanet.interrupts import CriticalSection
+from numbanet.outputs import MultiLoss, metric_lists
 from numbanet.params import Parameters
 from numbanet.plan import Plan
 from numbanet.summary import print_summary
@@ -59,11 +60,12 @@ def custom_classes(custom_objects, base):
         return {}
     if not isinstance(custom_objects, dict):
         raise TypeError(f"custom_objects must be a dict of name -> class, got {type(custom_objects).__name__}")
-    kinds = (layers_module.Layer, losses.Loss, optimizers.Optimizer, metrics_module.Metric)
+    kinds = (layers_module.Layer, losses.Loss, optimizers.Optimizer, metrics_module.Metric,
+             optimizers.schedules.LearningRateSchedule)
     for name, cls in custom_objects.items():
         if not (isinstance(cls, type) and issubclass(cls, kinds)):
-            raise TypeError(f"custom_objects['{name}'] must be a numbanet Layer, Loss, Optimizer or Metric "
-                            f"subclass, got {cls!r}")
+            raise TypeError(f"custom_objects['{name}'] must be a numbanet Layer, Loss, Optimizer, Metric or "
+                            f"LearningRateSchedule subclass, got {cls!r}")
     return {name: cls for name, cls in custom_objects.items() if issubclass(cls, base)}
 
 
@@ -113,7 +115,8 @@ class Model:
         self._plans = {}
         self._trainable_flags = None
         self.optimizer = self.loss = None
-        self.compiled_metrics, self._metric_ids = [], []
+        self._metric_ids, self._weighted_ids = [], []
+        self._set_metrics([])
         self.compiled = False
         self._compiled_graph = None  # the graph compile's loss and metrics were checked against
         self.stop_training = False
@@ -266,7 +269,7 @@ class Model:
     def outputs(self):
         if not self.built:
             raise AttributeError(f"model '{self.name}' is not built yet, so it has no output tensors")
-        return [self.graph.output]
+        return list(self.graph.outputs)
 
     def _require_built(self, what):
         if not self.built:
@@ -335,32 +338,58 @@ class Model:
     def get_compile_config(self):
         if not self.compiled:
             return None
-        metric = lambda m: m if isinstance(m, str) else {'class': type(m).__name__, 'config': m.get_config()}
-        return {'optimizer': {'class': type(self.optimizer).__name__, 'config': self.optimizer.get_config()},
-                'loss': {'class': type(self.loss).__name__, 'config': self.loss.get_config()},
-                'metrics': [metric(m) for m in self._metric_ids]}
+        entry = lambda o: {'class': type(o).__name__, 'config': o.get_config()}
+        # A model with several outputs has a loss, a list of metrics and a loss weight per output, in output order.
+        ids = lambda ms: [ids(m) if isinstance(m, list) else m if isinstance(m, str) else entry(m) for m in ms]
+        multi = isinstance(self.loss, MultiLoss)
+        return {'optimizer': entry(self.optimizer), 'loss': [entry(l) for l in self.loss.losses] if multi else
+                entry(self.loss), 'metrics': ids(self._metric_ids), 'weighted_metrics': ids(self._weighted_ids),
+                **({'loss_weights': self.loss.weights} if multi else {})}
 
     # ---- compile --------------------------------------------------------------------------------------
-    def compile(self, optimizer='adam', loss=None, metrics=None):
+    def compile(self, optimizer='adam', loss=None, metrics=None, loss_weights=None, weighted_metrics=None):
+        """Keras's compile. weighted_metrics are metrics weighed by fit's sample_weight or class_weight. A model
+        with several outputs takes loss as one for all, a list in output order or a dict by output name (outputs
+        are named after their layers), loss_weights likewise, and metrics and weighted_metrics as a list with an
+        entry (a metric or a list of them) per output, or a dict by output name (outputs.py)."""
         if loss is None:
             raise ValueError("compile needs a loss, e.g. loss='categorical_crossentropy'")
-        optimizer, loss = optimizers.get(optimizer), losses.get(loss)
-        metric_ids = [] if metrics is None else [metrics] if isinstance(metrics, (str, metrics_module.Metric)) \
-            else list(metrics)
+        optimizer = optimizers.get(optimizer)
+        if self.built and len(self.graph.outputs) > 1:
+            loss = MultiLoss(self.graph, loss, loss_weights)
+            metric_ids = metric_lists(metrics, self.graph.output_names)
+            weighted_ids = metric_lists(weighted_metrics, self.graph.output_names, 'weighted_metrics')
+        elif loss_weights is not None:
+            raise ValueError("loss_weights weighs the losses of a model with several outputs; this model has one")
+        else:
+            loss = losses.get(loss)
+            as_list = lambda ms: [] if ms is None else [ms] if isinstance(ms, (str, metrics_module.Metric)) else list(ms)
+            metric_ids, weighted_ids = as_list(metrics), as_list(weighted_metrics)
         # Everything is checked before anything changes: a refused compile leaves the model as it was.
-        compiled_metrics = self._resolve_compile(self.graph, loss, metric_ids) if self.built else []
-        for m in metric_ids if not self.built else ():  # all but what the output width decides, now
+        compiled_metrics = self._resolve_compile(self.graph, loss, metric_ids, weighted_ids) if self.built else []
+        for m in metric_ids + weighted_ids if not self.built else ():  # all but what the output width decides, now
             metrics_module.get(m, loss, math.inf)
-        self.optimizer, self.loss, self._metric_ids = optimizer, loss, metric_ids
-        self.compiled_metrics, self.compiled, self._compiled_graph = compiled_metrics, True, self.graph
+        self.optimizer, self.loss, self._metric_ids, self._weighted_ids = optimizer, loss, metric_ids, weighted_ids
+        self._set_metrics(compiled_metrics)
+        self.compiled, self._compiled_graph = True, self.graph
 
-    def _resolve_compile(self, graph, loss, metric_ids):
+    def _resolve_compile(self, graph, loss, metric_ids, weighted_ids):
         # What compile means depends on the output layer, which a Sequential may learn only later.
+        if isinstance(loss, MultiLoss):
+            return loss.resolve(graph, self.device, metric_ids, weighted_ids)
         if len(graph.output.shape) != 2:
             raise ValueError(f"model '{self.name}' outputs {graph.output.shape}; losses and metrics take outputs "
                              f"shaped (batch, features): flatten or reduce them first")
         loss.check_model(graph, self.device)
-        return [metrics_module.get(m, loss, graph.output.shape[-1]) for m in metric_ids]
+        plain = [metrics_module.get(m, loss, graph.output.shape[-1]) for m in metric_ids]
+        return plain + metrics_module.weighted([metrics_module.get(m, loss, graph.output.shape[-1])
+                                                for m in weighted_ids], plain)
+
+    def _set_metrics(self, compiled):
+        # Weighted metrics (which come last) take each batch's sample weights; the others never see them.
+        self.compiled_metrics = compiled
+        self._weighted_metrics = [m for m in compiled if m.weighted]
+        self._plain_metrics = [m for m in compiled if not m.weighted]
 
     @property
     def metrics_names(self):
@@ -383,7 +412,7 @@ class Model:
     def _settle_compile(self):
         if self.built and self._compiled_graph is not self.graph:
             # A Sequential compiled before its layers were all added: what compile means is settled now.
-            self.compiled_metrics = self._resolve_compile(self.graph, self.loss, self._metric_ids)
+            self._set_metrics(self._resolve_compile(self.graph, self.loss, self._metric_ids, self._weighted_ids))
             self._compiled_graph = self.graph
 
     # ---- input checks, all before any kernel runs --------------------------------------------------------
@@ -417,6 +446,9 @@ class Model:
         if not self.loss.weighs_samples():
             raise ValueError(f"loss {self.loss.name!r} overrides train() or evaluate() without a weights "
                              f"parameter, so it cannot weigh samples; give them weights=None (see losses.py)")
+        if class_weight is not None and isinstance(self.loss, MultiLoss):
+            raise ValueError("class_weight is only supported for models with a single output (as in Keras); "
+                             "pass the weights per sample as sample_weight")
         if class_weight is not None:
             return class_weight_array(class_weight, y, max(2, self.graph.output.shape[-1]))
         return sample_weight_array(sample_weight, y.shape[0], what)
@@ -463,6 +495,8 @@ class Model:
         each sample's loss (Keras's 'sum_over_batch_size'). distributed=True trains data-parallel across MPI
         ranks (numbanet.distributed) on arrays: batch_size is then per rank."""
         self._require_compiled('fit')
+        if distributed and isinstance(self.loss, MultiLoss):
+            raise NotImplementedError("fit(distributed=True) trains models with one output; this one has several")
         epochs = non_negative_int(epochs, 'epochs')
         initial_epoch = non_negative_int(initial_epoch, 'initial_epoch')
         verbose = verbosity(verbose)
@@ -598,8 +632,7 @@ class Model:
         k = self._parameters.backend.k
         for buf, x in zip(plan.inputs, xs):
             k.gather_rows(buf, x, idx)
-        targets = plan.scratch('targets', *self.loss.target_spec(plan.batch, plan.output.shape[1]))
-        k.gather_rows(targets, y, idx)
+        targets = self.loss.gather(k, plan, y, idx)
         if weights is None:
             return targets, None
         batch_weights = plan.scratch('sample_weight', (plan.batch,))
@@ -632,8 +665,10 @@ class Model:
             if local:
                 if self.compiled_metrics:
                     plan.head_forward()  # the metrics judge outputs; a loss that folds the head has none yet
-                for m in self.compiled_metrics:
+                for m in self._plain_metrics:
                     m.update(k, plan.output, targets)
+                for m in self._weighted_metrics:
+                    m.update(k, plan.output, targets, batch_weights)
                 plan.backward()
             comm.average_gradients(grads, local / count)
             for regularizer, values, grad in self._regularized:
@@ -666,7 +701,7 @@ class Model:
         return self._result(self._logs(loss_sum / n), return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
-        return self.evaluate(x, y, batch_size=len(y), verbose=0, sample_weight=sample_weight,
+        return self.evaluate(x, y, batch_size=self._inputs(x)[0].shape[0], verbose=0, sample_weight=sample_weight,
                              return_dict=return_dict)
 
     def predict_on_batch(self, x):
@@ -719,8 +754,10 @@ class Model:
                 self.loss.evaluate(k, plan, targets, batch_weights)
             seen += plan.batch
             plan.head_forward()
-            for m in self.compiled_metrics:
+            for m in self._plain_metrics:
                 m.update(k, plan.output, targets)
+            for m in self._weighted_metrics:
+                m.update(k, plan.output, targets, batch_weights)
             cb.on_test_batch_end(step, self._logs(total / seen))
         if not seen:
             cb.on_test_end({})
@@ -755,16 +792,22 @@ class Model:
         cb = callbacks_module.CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose,
                                            epochs=1, steps=data.steps_per_epoch)
         cb.on_predict_begin()
-        k, outputs = self._parameters.backend.k, []
+        k, batches = self._parameters.backend.k, []
         for step, (xs, _, _, rows) in enumerate(data.epoch()):
             cb.on_predict_batch_begin(step)
             plan = self.plan(rows.shape[0])
             for buf, a in zip(plan.inputs, xs):
                 k.gather_rows(buf, a, rows)
-            outputs.append(to_numpy(plan.predict()))
-            cb.on_predict_batch_end(step, {'outputs': outputs[-1]})
+            plan.predict()
+            batches.append(self._host_outputs(plan))
+            cb.on_predict_batch_end(step, {'outputs': batches[-1]})
         cb.on_predict_end()
-        return np.concatenate(outputs)
+        return [np.concatenate(b) for b in zip(*batches)] if len(self.graph.outputs) > 1 else np.concatenate(batches)
+
+    def _host_outputs(self, plan):
+        # The outputs on the host: one array, or a list of one per output for a model with several.
+        host = [to_numpy(o.output) for o in plan.outputs]
+        return host if len(host) > 1 else host[0]
 
     def predict(self, x, batch_size=None, verbose='auto', steps=None, callbacks=None):
         """Keras's predict: the outputs for x, arrays or a generator or PyDataset of x (or (x,)) batches;
@@ -785,19 +828,23 @@ class Model:
                 plan = self.plan(n)
                 for buf, arr in zip(plan.inputs, xs):
                     write(buf, arr)
-                return to_numpy(plan.predict())
+                plan.predict()
+                return self._host_outputs(plan)
             cb = callbacks_module.CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose,
                                                epochs=1, steps=math.ceil(n / batch_size))
             cb.on_predict_begin()
             be = self._parameters.backend
             xs = [be.to_device(a) for a in xs]
-            result = np.empty((n,) + self.graph.output.shape[1:], np.float32)
+            results = [np.empty((n,) + t.shape[1:], np.float32) for t in self.graph.outputs]
             for step, (start, stop, plan) in enumerate(self.batch_plans(xs, batch_size)):
                 cb.on_predict_batch_begin(step)
-                result[start:stop] = be.to_host(plan.predict())
-                cb.on_predict_batch_end(step, {'outputs': result[start:stop]})
+                plan.predict()
+                for result, o in zip(results, plan.outputs):
+                    result[start:stop] = be.to_host(o.output)
+                batch = [r[start:stop] for r in results]
+                cb.on_predict_batch_end(step, {'outputs': batch if len(batch) > 1 else batch[0]})
             cb.on_predict_end()
-            return result
+            return results if len(results) > 1 else results[0]
 
     def __call__(self, x, training=False):
         """model(x) on arrays: the outputs for the whole of x in one batch (training=True runs layers in
@@ -815,7 +862,7 @@ class Model:
             if training:
                 plan.after_step()
             plan.head_forward()
-            return to_numpy(plan.output)
+            return self._host_outputs(plan)
 
     # ---- description ----------------------------------------------------------------------------------------
     def summary(self, print_fn=None):

@@ -7,6 +7,7 @@ import json
 
 from numbanet import losses, metrics, optimizers
 from numbanet.graph import ConfigError
+from numbanet.optimizers import schedules
 from numbanet.model import Model, custom_classes, deserialize
 from numbanet.saving import SavedFileError, SavedModel
 from numbanet.sequential import Sequential
@@ -35,13 +36,23 @@ def compile_from_config(model, config, custom_objects=None):
     if config is None:
         return
     try:
+        entry = config['optimizer']
+        rate = entry['config'].get('learning_rate')
+        if isinstance(rate, dict):  # a schedule, perhaps a class of the user's: rebuilt here, where they are known
+            rate = deserialize('learning-rate schedule', {**schedules.CLASSES, **custom_classes(
+                custom_objects, schedules.LearningRateSchedule)}, rate)
+            entry = {**entry, 'config': {**entry['config'], 'learning_rate': rate}}
         optimizer = deserialize('optimizer', {**optimizers.CLASSES,
-                                              **custom_classes(custom_objects, optimizers.Optimizer)},
-                                config['optimizer'])
-        loss = deserialize('loss', {**losses.CLASSES, **custom_classes(custom_objects, losses.Loss)}, config['loss'])
+                                              **custom_classes(custom_objects, optimizers.Optimizer)}, entry)
+        loss_classes = {**losses.CLASSES, **custom_classes(custom_objects, losses.Loss)}
+        # A model with several outputs has a list of losses and a list of metrics per output.
+        loss = [deserialize('loss', loss_classes, e) for e in config['loss']] if isinstance(config['loss'], list) \
+            else deserialize('loss', loss_classes, config['loss'])
         metric_classes = {**metrics.CLASSES, **custom_classes(custom_objects, metrics.Metric)}
-        metric_ids = [m if isinstance(m, str) else deserialize('metric', metric_classes, m) for m in config['metrics']]
-        model.compile(optimizer=optimizer, loss=loss, metrics=metric_ids)
+        metric = lambda m: m if isinstance(m, str) else deserialize('metric', metric_classes, m)
+        ids = lambda ms: [[metric(e) for e in m] if isinstance(m, list) else metric(m) for m in ms]
+        model.compile(optimizer=optimizer, loss=loss, metrics=ids(config['metrics']),
+                      loss_weights=config.get('loss_weights'), weighted_metrics=ids(config.get('weighted_metrics', [])))
     except ConfigError:
         raise
     except (KeyError, TypeError, ValueError) as e:

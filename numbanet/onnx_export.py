@@ -244,8 +244,10 @@ def build(model, opset=17):
         else:
             first = isinstance(layer, _EITHER) and values.held_first(ids[0])
             values.put(i, _layer(b, layer, [values.get(j, first) for j in ids], first), first)
-    out = b.node('Identity', [values.get(graph.output_id, False)], 'output')  # 'output_1' if an input is 'output'
-    outputs = [helper.make_tensor_value_info(out, TensorProto.FLOAT, ['batch', *graph.output.shape[1:]])]
+    outputs = []  # one output is 'output' ('output_1' if an input is 'output'); several, their layers' names
+    for j, t, name in zip(graph.output_ids, graph.outputs, graph.output_names if len(graph.outputs) > 1 else ['output']):
+        out = b.node('Identity', [values.get(j, False)], name)
+        outputs.append(helper.make_tensor_value_info(out, TensorProto.FLOAT, ['batch', *t.shape[1:]]))
     onnx_graph = helper.make_graph(b.nodes, model.name, [inputs[j] for j in graph.input_ids], outputs,
                                    b.initializers)
     proto = helper.make_model(onnx_graph, producer_name='numbanet', opset_imports=[helper.make_opsetid('', opset)])

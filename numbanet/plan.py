@@ -7,9 +7,10 @@ order, backward in reverse: a layer's backward adds (+=) into its weights' gradi
 inputs' gradients; a tensor read by several steps gets one gradient buffer per extra reader, summed before
 its producer runs backward.
 
-The output's activation, when there is one, is the *head*. forward() stops beneath it, at `logits`; the
-loss decides what happens next: fold the head into itself (softmax with cross-entropy, trained on the
-logits), or run head_forward() / head_backward() around a loss on the outputs. Layers never hear of it.
+An output's activation, when there is one, is its *head*. forward() stops beneath it, at `logits`; the
+output's loss decides what happens next: fold the head into itself (softmax with cross-entropy, trained on
+the logits), or run head_forward() / head_backward() around a loss on the outputs. Layers never hear of it.
+Each output is an Output (below); a single-output plan is its output's view itself.
 
 Everything is allocated when the plan is made (gradients when it first trains), so a step allocates nothing.
 """
@@ -88,20 +89,28 @@ class Plan:
         for i, node in enumerate(graph.nodes):
             if node.inputs:
                 self._lower(node.layer, graph.in_ids[i], i)
-        last = self.steps[-1] if self.steps else None
-        self.head = last.activation if isinstance(last, _ActivationStep) else None
-        self._body = self.steps[:-1] if self.head is not None else self.steps
-        self.logits_id = last.ins[0] if self.head is not None else graph.output_id
-        self.output = self.values[graph.output_id]
-        self.logits = self.values[self.logits_id]
+        made_by = {step.out: step for step in self.steps}
+        self.passes = 0  # forward passes so far: an Output's head runs once per pass
+        # An output that other layers read (a feature extractor's) is made in the body, its head not split off:
+        # such a model predicts, and compile refuses to train it (outputs.MultiLoss.resolve).
+        read = {j for step in self.steps for j in step.ins}
+        self.outputs = [Output(self, i, None if out in read else made_by.get(out))
+                        for i, out in enumerate(graph.output_ids)]
+        heads = {id(o.step) for o in self.outputs if o.head is not None}
+        self._body = [step for step in self.steps if id(step) not in heads]
         self._forward_calls = [step.forward_call(self.values) for step in self._body]
         self._contexts = [step.ctx for step in self.steps if isinstance(step, _LayerStep)]
         self._after_calls = [(step.layer.after_step, step.ctx) for step in self.steps
                              if isinstance(step, _LayerStep) and step.layer.after_step is not None]
-        self._head_call = last.forward_call(self.values) if self.head is not None else None
         self._training = None
         self._backward_calls = None
-        self._output_current = self.head is None
+        if len(self.outputs) == 1:  # the plan is its output's view, as losses and layers have always seen it
+            one = self.outputs[0]
+            self.head, self.logits_id, self.output, self.logits = one.head, one.logits_id, one.output, one.logits
+            self.head_forward, self.head_backward, self.output_written = \
+                one.head_forward, one.head_backward, one.output_written
+        else:
+            self.output = tuple(o.output for o in self.outputs)
         self.extra = {}
 
     def _lower(self, layer, ins, out):
@@ -153,7 +162,7 @@ class Plan:
                 ctx.seed = seed
         for fn, args in self._forward_calls:
             fn(*args)
-        self._output_current = self.head is None  # without a head, output and logits are one array
+        self.passes += 1
 
     def after_step(self):
         """Let layers that keep state from training update it (BatchNormalization's moving statistics):
@@ -162,16 +171,9 @@ class Plan:
             fn(ctx)
 
     def head_forward(self):
-        """output = head(logits), once per forward pass: later calls find it done."""
-        if not self._output_current:
-            fn, args = self._head_call
-            fn(*args)
-            self._output_current = True
-
-    def output_written(self):
-        """Say that `output` holds head(logits) already: a loss kernel wrote it on the way (softmax with
-        cross-entropy does), so head_forward() need not run."""
-        self._output_current = True
+        """Every output's head_forward() (a single-output plan binds its output's own instead)."""
+        for o in self.outputs:
+            o.head_forward()
 
     def predict(self):
         self.forward(training=False)
@@ -187,12 +189,12 @@ class Plan:
         needs = [False] * len(self.values)
         for step in self.steps:
             needs[step.out] = step.owns_trainable() or any(needs[j] for j in step.ins)
-        needs[self.graph.output_id] = needs[self.logits_id] = True  # the loss writes one of them
+        claimed = [False] * len(self.values)
+        for o in self.outputs:  # its loss writes the gradient of the output or of its logits, first
+            needs[o.output_id] = needs[o.logits_id] = claimed[o.output_id] = True
         grads = [be.empty(v.shape) if n else None for v, n in zip(self.values, needs)]
-        claimed = [False] * len(grads)
-        claimed[self.graph.output_id] = True  # the loss writes the output's gradient first
         extras = [[] for _ in grads]
-        calls, self._head_backward_call = [], None
+        calls, heads = [], {id(o.step): o for o in self.outputs if o.head is not None}
         for step in reversed(self.steps):
             if not needs[step.out]:
                 continue
@@ -207,15 +209,17 @@ class Plan:
                     extras[j].append(be.empty(grads[j].shape))
                     dins.append(extras[j][-1])
             call = step.backward_call(self.values, grads, dins)
-            if self.head is not None and step is self.steps[-1]:
-                self._head_backward_call = call  # the loss decides whether it runs
+            if id(step) in heads:
+                heads[id(step)].backward_call = call  # the loss decides whether it runs
                 continue
             calls += [(self.k.add_forward, (rows(grads[step.out]), rows(grads[step.out]), rows(buf)))
                       for buf in extras[step.out]]
             calls.append(call)
         self.grads = grads
-        self.grad_output = grads[self.graph.output_id]
-        self.grad_logits = grads[self.logits_id]
+        for o in self.outputs:
+            o.grad_output, o.grad_logits = grads[o.output_id], grads[o.logits_id]
+        if len(self.outputs) == 1:
+            self.grad_output, self.grad_logits = self.outputs[0].grad_output, self.outputs[0].grad_logits
         self._backward_calls = calls
 
     def _add_training_workspace(self):
@@ -226,13 +230,44 @@ class Plan:
                     if name not in step.ctx.ws:
                         step.ctx.ws[name] = self._empty(spec)
 
-    def head_backward(self):
-        """grad_logits from grad_output, through the head (nothing without a head)."""
-        if self._head_backward_call is not None:
-            fn, args = self._head_backward_call
-            fn(*args)
-
     def backward(self):
-        """From grad_logits down to every weight gradient; the loss has written grad_logits."""
+        """From grad_logits down to every weight gradient; the losses have written every output's grad_logits."""
         for fn, args in self._backward_calls:
             fn(*args)
+
+
+class Output:
+    """One of the plan's outputs as its loss sees it (losses.py): `logits` beneath the output activation (the
+    head; one array with `output` without one), `output` above it, their gradients once the plan trains, and
+    head_forward() / head_backward() between them. scratch() keeps this output's buffers apart from others'."""
+
+    def __init__(self, plan, index, step):
+        self.plan, self.index, self.batch, self.step = plan, index, plan.batch, step
+        self.output_id = plan.graph.output_ids[index]
+        self.head = step.activation if isinstance(step, _ActivationStep) else None
+        self.logits_id = step.ins[0] if self.head is not None else self.output_id
+        self.output, self.logits = plan.values[self.output_id], plan.values[self.logits_id]
+        self._forward_call = step.forward_call(plan.values) if self.head is not None else None
+        self.backward_call = None  # set when the plan first trains
+        self._done = 0  # the forward pass whose output is written (without a head, always current)
+
+    def head_forward(self):
+        """output = head(logits), once per forward pass: later calls find it done."""
+        if self._done != self.plan.passes and self._forward_call is not None:
+            fn, args = self._forward_call
+            fn(*args)
+            self._done = self.plan.passes
+
+    def output_written(self):
+        """Say that `output` holds head(logits) already: a loss kernel wrote it on the way (softmax with
+        cross-entropy does), so head_forward() need not run."""
+        self._done = self.plan.passes
+
+    def head_backward(self):
+        """grad_logits from grad_output, through the head (nothing without a head)."""
+        if self.backward_call is not None:
+            fn, args = self.backward_call
+            fn(*args)
+
+    def scratch(self, name, shape, dtype=DTYPE):
+        return self.plan.scratch(name if len(self.plan.outputs) == 1 else f'{name}/{self.index}', shape, dtype)

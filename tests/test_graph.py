@@ -15,8 +15,13 @@ def test_graph_disconnected_and_bad_graphs():
         layers.Add()([a, layers.Input(shape=(4,))])
     with pytest.raises(ValueError, match='list of tensors'):
         layers.Add()(a)
-    with pytest.raises(NotImplementedError, match='one output'):
+    with pytest.raises(ValueError, match='disconnected'):
         Model(a, [a, out])
+    h = layers.Dense(2, name='h')(a)
+    with pytest.raises(NotImplementedError, match="output 'h' is also read"):
+        Model(a, [h, layers.Dense(1)(h)]).compile(loss='mse')
+    with pytest.raises(ValueError, match='each made by a different layer'):
+        Model(a, [h, h])
     d = layers.Dense(2)
     d(a)
     with pytest.raises(ValueError, match='built for input shape'):

@@ -1,4 +1,4 @@
-"""Keras programs of four kinds, written as Keras code with only the import changed."""
+"""Keras programs of five kinds, written as Keras code with only the import changed."""
 import os
 
 import numpy as np
@@ -52,6 +52,46 @@ def test_functional_api_guide_model():
     assert model.get_layer('predictions').output.shape == (None, 4)
 
 
+def test_multi_input_multi_output_ticket_classifier():
+    # keras.io/guides/functional_api "Models with multiple inputs and outputs", scaled down, the title and body as
+    # bags of words (numbanet has no Embedding or LSTM), with targets that the inputs decide
+    num_tags, num_words, num_departments = 12, 60, 4
+    title_input = keras.Input(shape=(num_words,), name='title')
+    body_input = keras.Input(shape=(num_words,), name='body')
+    tags_input = keras.Input(shape=(num_tags,), name='tags')
+    title_features = layers.Dense(32, activation='relu')(title_input)
+    body_features = layers.Dense(16, activation='relu')(body_input)
+    x = layers.Concatenate()([title_features, body_features, tags_input])
+    priority_pred = layers.Dense(1, name='priority')(x)
+    department_pred = layers.Dense(num_departments, name='department')(x)
+    model = keras.Model(inputs=[title_input, body_input, tags_input], outputs=[priority_pred, department_pred])
+    model.compile(optimizer=keras.optimizers.RMSprop(1e-3),
+                  loss=[keras.losses.BinaryCrossentropy(from_logits=True),
+                        keras.losses.CategoricalCrossentropy(from_logits=True)],
+                  loss_weights=[1.0, 0.2], metrics={'department': ['accuracy']})
+    rng = np.random.default_rng(4)
+    title_data = rng.integers(0, 2, size=(1280, num_words)).astype('float32')
+    body_data = rng.integers(0, 2, size=(1280, num_words)).astype('float32')
+    tags_data = rng.integers(0, 2, size=(1280, num_tags)).astype('float32')
+    priority_targets = (tags_data[:, :6].sum(1, keepdims=True) > 3).astype('float32')
+    dept_targets = keras.utils.to_categorical(np.argmax(title_data[:, :num_departments] * [1, 2, 3, 4], 1),
+                                              num_departments)
+    history = model.fit([title_data, body_data, tags_data], {'priority': priority_targets, 'department': dept_targets},
+                        epochs=8, batch_size=32, verbose=0, validation_split=0.2)
+    logs = history.history
+    assert sorted(logs) == sorted(['loss', 'priority_loss', 'department_loss', 'department_accuracy',
+                                   'val_loss', 'val_priority_loss', 'val_department_loss', 'val_department_accuracy'])
+    np.testing.assert_allclose(logs['val_loss'], np.add(logs['val_priority_loss'],
+                                                        0.2 * np.array(logs['val_department_loss'])), rtol=1e-5)
+    assert all(a > b for a, b in zip(logs['loss'], logs['loss'][1:]))
+    for name in ('priority_loss', 'department_loss', 'val_priority_loss', 'val_department_loss'):
+        assert logs[name][-1] < 0.9 * logs[name][0]
+    assert logs['department_accuracy'][-1] > logs['department_accuracy'][0] + 0.1
+    priority, department = model.predict([title_data[:5], body_data[:5], tags_data[:5]], verbose=0)
+    assert priority.shape == (5, 1) and department.shape == (5, num_departments)
+    assert model.metrics_names == ['loss', 'priority_loss', 'department_loss', 'department_accuracy']
+
+
 def test_generator_with_callbacks(tmp_path):
     x, labels = _classes(2, n=640)
 
@@ -99,5 +139,8 @@ def test_feature_extractor_from_layer_output():
     np.testing.assert_allclose(features, expected, rtol=1e-5, atol=1e-5)
     all_features = keras.Model(inputs=model.inputs, outputs=[layer.output for layer in model.layers][1])
     assert all_features.predict(x[:3], verbose=0).shape == (3, 8)
-    with pytest.raises(NotImplementedError):  # several outputs at once: not in numbanet yet
-        keras.Model(inputs=model.inputs, outputs=[layer.output for layer in model.layers])
+    every = keras.Model(inputs=model.inputs, outputs=[layer.output for layer in model.layers])
+    outs = every(x[:10])
+    assert [o.shape for o in outs] == [(10, 16), (10, 8), (10, 4)]
+    np.testing.assert_allclose(outs[1], expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(outs[2], model.predict(x[:10], verbose=0), rtol=1e-5, atol=1e-6)

@@ -6,6 +6,7 @@ import warnings
 from numbanet import metrics
 from numbanet.callbacks.callback import Callback
 from numbanet.checks import is_number
+from numbanet.outputs import OutputLoss
 
 _FALLING = (metrics.MeanSquaredError, metrics.MeanAbsoluteError)  # every other built-in metric rises
 
@@ -49,11 +50,13 @@ class MonitorCallback(Callback):
             self.lower_is_better = self.mode == 'min'
             return
         name = self.monitor.removeprefix('val_')
-        found = [m for m in self.model.compiled_metrics if m.name == name]
-        if name == 'loss':
+        found = next((m for m in self.model.compiled_metrics if m.name == name), None)
+        while hasattr(found, 'metric'):  # a metric of one output, or a weighted one: the metric inside decides
+            found = found.metric
+        if name == 'loss' or isinstance(found, OutputLoss):
             self.lower_is_better = True
-        elif found and type(found[0]) in metrics.CLASSES.values():
-            self.lower_is_better = isinstance(found[0], _FALLING)
+        elif type(found) in metrics.CLASSES.values():
+            self.lower_is_better = isinstance(found, _FALLING)
         else:
             raise ValueError(f"{type(self).__name__} cannot tell whether '{self.monitor}' should rise or fall: "
                              f"pass mode='max' or mode='min'")

@@ -61,7 +61,7 @@ def test_custom_layer_trains_saves_and_loads(tmp_path, rng):
     loaded.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
     for a, b in zip(model.get_weights(), loaded.get_weights()):
         np.testing.assert_array_equal(a, b)
-    with pytest.raises(TypeError, match='Layer, Loss, Optimizer or Metric subclass'):
+    with pytest.raises(TypeError, match='Layer, Loss, Optimizer, Metric or LearningRateSchedule subclass'):
         numbanet.models.load_model(tmp_path / 'm.safetensors', custom_objects={'PReLU': dict})
 
 
