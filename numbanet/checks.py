@@ -84,8 +84,8 @@ def as_label_array(y, what, num_classes):
         lo, hi = int(labels.min()), int(labels.max())
         if lo < 0 or hi >= num_classes:
             bad = lo if lo < 0 else hi
-            raise ValueError(f"{what} holds label {bad}, outside [0, {num_classes}) for a model with "
-                             f"{num_classes} outputs")
+            raise ValueError(f"{what} holds label {bad}, outside [0, {num_classes}) for an output of "
+                             f"{num_classes} classes")
     return np.ascontiguousarray(labels)
 
 
