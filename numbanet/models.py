@@ -37,7 +37,8 @@ def compile_from_config(model, config, custom_objects=None):
         return
     try:
         entry = config['optimizer']
-        rate = entry['config'].get('learning_rate')
+        settings = entry.get('config') if isinstance(entry, dict) else None  # deserialize names what is wrong
+        rate = settings.get('learning_rate') if isinstance(settings, dict) else None
         if isinstance(rate, dict):  # a schedule, perhaps a class of the user's: rebuilt here, where they are known
             rate = deserialize('learning-rate schedule', {**schedules.CLASSES, **custom_classes(
                 custom_objects, schedules.LearningRateSchedule)}, rate)
