@@ -18,6 +18,25 @@ from numbanet import activations
 from numbanet.backend import DTYPE, rows
 
 
+FUSE = True  # tests turn it off to compare fused steps (Layer.fuse) with their layers run apart
+
+
+def _fusions(graph):
+    # A layer whose output one layer alone reads, and which is no model output, may run with it as one step.
+    readers = {}
+    for i, ids in enumerate(graph.in_ids):
+        for j in ids:
+            readers.setdefault(j, []).append(i)
+    found = {}
+    for i, node in enumerate(graph.nodes):
+        reads = readers.get(i, [])
+        if node.inputs and len(reads) == 1 and i not in graph.output_ids:
+            stand_in = node.layer.fuse(graph.nodes[reads[0]].layer)
+            if stand_in is not None:
+                found[i] = (stand_in, reads[0])
+    return found
+
+
 class Context:
     """What a layer's forward and backward get besides arrays: the device's kernel set `k`, the device
     name, this call's scratch buffers `ws` (from layer.workspace), whether the model is training, and for
@@ -83,11 +102,16 @@ class Plan:
 
     def __init__(self, graph, backend, batch):
         self.graph, self.backend, self.k, self.batch = graph, backend, backend.k, batch
-        self.values = [backend.empty((batch,) + t.shape[1:]) for t in graph.tensors]
+        fused = _fusions(graph) if FUSE else {}  # {node: (stand-in, the node it absorbs)}; its tensor goes unmade
+        self.values = [None if i in fused else backend.empty((batch,) + t.shape[1:])
+                       for i, t in enumerate(graph.tensors)]
         self.inputs = [self.values[i] for i in graph.input_ids]
         self.steps = []
+        absorbed = {reader for _, reader in fused.values()}
         for i, node in enumerate(graph.nodes):
-            if node.inputs:
+            if i in fused:
+                self._lower(fused[i][0], graph.in_ids[i], fused[i][1])
+            elif node.inputs and i not in absorbed:
                 self._lower(node.layer, graph.in_ids[i], i)
         made_by = {step.out: step for step in self.steps}
         self.passes = 0  # forward passes so far: an Output's head runs once per pass

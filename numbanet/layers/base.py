@@ -162,6 +162,12 @@ class Layer:
     # training step's loss is known to be finite, so a step refused for NaN leaves the state as it was.
     after_step = None
 
+    def fuse(self, reader):
+        """None, or a stand-in that runs this layer and `reader` as one step: the plan asks when reader is the
+        only layer that reads this one's output and that output is no model output (Conv2D fuses its ReLU
+        with a 2x2 max pooling). The stand-in has a layer's running surface: workspace, forward, backward."""
+        return None
+
     # ---- calling -----------------------------------------------------------------------------------------
     def __call__(self, inputs, training=False):
         tensors = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]

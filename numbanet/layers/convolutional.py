@@ -2,9 +2,11 @@
 (k, in, out) as Keras stores them. Conv1D is Conv2D over a height of one: the same kernels, through views."""
 import numpy as np
 
+from numbanet import activations
 from numbanet.checks import positive_int
-from numbanet.kernels.shapes import bias_parts
+from numbanet.kernels.shapes import bias_parts, image_parts
 from numbanet.layers.core import KernelLayer
+from numbanet.layers.pooling import MaxPooling2D
 from numbanet.layers.windows import channels_last, int_tuple, padding_mode, window
 
 
@@ -120,6 +122,49 @@ class Conv2D(_Conv):
                  dilation_rate=(1, 1), groups=1, activation=None, use_bias=True, **kwargs):
         super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate, groups, activation,
                          use_bias, **kwargs)
+
+    def fuse(self, reader):
+        # With ReLU and a 2x2 max pooling after it, the output never goes to memory whole (ConvReluMaxPool).
+        if type(self) is Conv2D and self.activation.name == 'relu' and type(reader) is MaxPooling2D \
+                and reader.pool_size == reader.strides == (2, 2) and reader.padding == 'valid':
+            return ConvReluMaxPool(self)
+        return None
+
+
+class ConvReluMaxPool:
+    """Conv2D(activation='relu') and the MaxPooling2D(2) that alone reads it, run as one plan step
+    (kernels/cpu/conv2d_pool.py): each image's convolution output stays in a scratch the size of one image's,
+    and the backward takes the pooled gradient. The layers and their weights are untouched."""
+    single_input, computes, activation, fused_activations, after_step = True, True, activations.linear, (), None
+
+    trainable = property(lambda self: self.conv.trainable)
+
+    def __init__(self, conv):
+        self.conv, self.weights_list = conv, conv.weights_list
+
+    def workspace(self, batch, training):
+        # col, weight_t as Conv2D's; scratch: one image's convolution output per thread; which: each window's
+        # winner; weight_parts, bias_parts: the gradients' sums over each part of images.
+        (Ho, Wo), _ = self.conv.windows
+        F, parts = self.conv.filters, image_parts(batch)
+        ws = {**self.conv.workspace(batch, False), 'scratch': (parts, Ho, Wo, F),
+              'which': ((batch, Ho // 2, Wo // 2, F), np.uint8)}
+        if training:
+            depth = ws['col'][1]
+            ws.update(weight_t=(F, depth), weight_parts=(parts, depth, F), bias_parts=(parts, F))
+        return ws
+
+    def forward(self, x, out, ctx):
+        conv, ws = self.conv, ctx.ws
+        ctx.k.conv2d_relu_maxpool_forward(out, ws['which'], ws['scratch'], ws['col'], x, conv.kernel.value,
+                                          conv.bias.value if conv.use_bias else None, conv.windows[1])
+
+    def backward(self, x, out, dout, dx, ctx):
+        conv, ws, trains = self.conv, ctx.ws, self.conv.trainable
+        ctx.k.conv2d_relu_maxpool_backward(dx, conv.kernel.grad if trains else None,
+                                           conv.bias.grad if trains and conv.use_bias else None, ws.get('weight_t'),
+                                           ws['weight_parts'], ws['bias_parts'], ws['scratch'], ws['col'], dout,
+                                           ws['which'], x, conv.kernel.value, conv.windows[1])
 
 
 class Conv1D(_Conv):
