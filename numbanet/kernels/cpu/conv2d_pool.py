@@ -22,8 +22,9 @@ import numpy as np
 from numba import njit, prange
 
 from numbanet.kernels import shapes
+from numbanet.kernels.cpu._columns import col2im_image, im2col_rows
 from numbanet.kernels.cpu._tiles import NO_BIAS, gemm_rows
-from numbanet.kernels.cpu.conv2d import PARALLEL_MIN_VALUES, _col2im_image, _im2col_rows
+from numbanet.kernels.cpu.conv2d import PARALLEL_MIN_VALUES
 from numbanet.kernels.cpu.matmul import transpose
 
 NO_WINNER = shapes.NO_WINNER
@@ -69,7 +70,7 @@ def _forward_images(out, which, conv, col, inp, weight2, bias, n0, n1, KH, KW, s
     P = Ho * Wo
     conv2 = conv.reshape(P, conv.shape[2])
     for n in range(n0, n1):
-        _im2col_rows(col, inp, n, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
+        im2col_rows(col, inp, n, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
         gemm_rows(conv2, col[n * P:(n + 1) * P, :], weight2, bias, np.bool_(False), np.bool_(False), np.int64(0), P)
         _pool_image(out[n], which[n], conv)
 
@@ -133,7 +134,7 @@ def _backward_part(dinp, weight_part, bias_part, conv, col, dout, which, weight_
             # The image's columns are spent: its column gradient goes in their place, still in L2 for col2im.
             cols = col[n * P:(n + 1) * P]
             gemm_rows(cols, dconv[:, :], weight_t, NO_BIAS, np.bool_(False), np.bool_(False), np.int64(0), P)
-            _col2im_image(dinp[n], cols, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
+            col2im_image(dinp[n], cols, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
 
 
 @njit(cache=True)
