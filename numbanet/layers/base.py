@@ -163,9 +163,8 @@ class Layer:
     after_step = None
 
     def fuse(self, reader):
-        """None, or a stand-in that runs this layer and `reader` as one step: the plan asks when reader is the
-        only layer that reads this one's output and that output is no model output (Conv2D fuses its ReLU
-        with a 2x2 max pooling). The stand-in has a layer's running surface: workspace, forward, backward."""
+        """None, or a stand-in with a layer's running surface (workspace, forward, backward) that runs this layer
+        and `reader`, the one layer reading its output, as one step: plan.py asks (Conv2D offers one)."""
         return None
 
     # ---- calling -----------------------------------------------------------------------------------------

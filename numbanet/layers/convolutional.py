@@ -128,7 +128,6 @@ class Conv2D(_Conv):
         if type(self) is Conv2D and self.activation.name == 'relu' and type(reader) is MaxPooling2D \
                 and reader.pool_size == reader.strides == (2, 2) and reader.padding == 'valid':
             return ConvReluMaxPool(self)
-        return None
 
 
 class ConvReluMaxPool:
@@ -136,11 +135,13 @@ class ConvReluMaxPool:
     (kernels/cpu/conv2d_pool.py): each image's convolution output stays in a scratch the size of one image's,
     and the backward takes the pooled gradient. The layers and their weights are untouched."""
     single_input, computes, activation, fused_activations, after_step = True, True, activations.linear, (), None
-
-    trainable = property(lambda self: self.conv.trainable)
+    trainable, weights_list = property(lambda self: self.conv.trainable), property(lambda self: self.conv.weights_list)
 
     def __init__(self, conv):
-        self.conv, self.weights_list = conv, conv.weights_list
+        self.conv = conv
+
+    def __repr__(self):
+        return f"<ConvReluMaxPool of {self.conv.name}>"
 
     def workspace(self, batch, training):
         # col, weight_t as Conv2D's; scratch: one image's convolution output per thread; which: each window's
