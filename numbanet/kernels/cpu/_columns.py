@@ -45,22 +45,33 @@ def im2col_rows(col, inp, n, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw):
 @njit(cache=True)
 def col2im_image(img, cols, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw):
     # img (H,W,C) = the sum of one image's column values cols (Ho*Wo, KH*KW*C) over the cells they came from.
+    # Flat offsets, as in im2col_rows, and a kernel row that lies inside the image as one run of KW * C
+    # values: a slice per tap cost more than its C additions. Each cell adds in (y, x, ky, kx) order.
     H, W, C = img.shape
-    for iy in range(H):
-        for ix in range(W):
-            for c in range(C):
-                img[iy, ix, c] = 0.0
+    dst = img.reshape(img.size)
+    for i in range(dst.size):
+        dst[i] = 0.0
+    span = KW * C
     for y in range(Ho):
         for x in range(Wo):
             row = cols[y * Wo + x]
+            ix0 = x * sw - pl
+            inside = ix0 >= 0 and ix0 + (KW - 1) * dw < W
             for ky in range(KH):
                 iy = y * sh - pt + ky * dh
                 if iy < 0 or iy >= H:
                     continue
-                for kx in range(KW):
-                    ix = x * sw - pl + kx * dw
-                    if 0 <= ix < W:
-                        seg = row[(ky * KW + kx) * C:(ky * KW + kx + 1) * C]
-                        dst = img[iy, ix]
-                        for c in range(C):
-                            dst[c] += seg[c]
+                at = ky * span
+                if inside and dw == 1:
+                    start = (iy * W + ix0) * C
+                    d = dst[start:start + span]
+                    v = row[at:at + span]
+                    for j in range(span):
+                        d[j] += v[j]
+                else:
+                    for kx in range(KW):
+                        ix = ix0 + kx * dw
+                        if 0 <= ix < W:
+                            start = (iy * W + ix) * C
+                            for c in range(C):
+                                dst[start + c] += row[at + kx * C + c]
