@@ -190,8 +190,8 @@ def _check(name, out, which, scratch, col, inp, weight, geometry):
 def conv2d_relu_maxpool_forward(out, which, scratch, col, inp, weight, bias, geometry):
     # out (N,Ho//2,Wo//2,F) = maxpool2x2(relu(conv(inp (N,H,W,C), weight (KH,KW,C,F)) + bias (F,))); bias None
     # for use_bias=False. which (uint8, out's shape): the winning cell of each window, or NO_WINNER.
-    # scratch (shapes.image_parts(N), Ho, Wo, F): per-thread room for one image's convolution output, and
-    # where Ho, Wo are read from; col (N*Ho*Wo, KH*KW*C): the receptive fields, kept for the backward.
+    # scratch (shapes.image_parts(N), Ho, Wo, F): room for one image's convolution output per thread (at most
+    # one per part), and where Ho, Wo are read from; col (N*Ho*Wo, KH*KW*C): the receptive fields, kept for the backward.
     name = 'conv2d_relu_maxpool_forward'
     geometry, N, Ho, Wo, KH, KW, C, F = _check(name, out, which, scratch, col, inp, weight, geometry)
     if bias is not None:
@@ -211,8 +211,8 @@ def conv2d_relu_maxpool_backward(dinp, dweight, dbias, weight_t, weight_parts, b
     # where dconv is the gradient of the convolution output: dout (N,Ho//2,Wo//2,F) at each window's winner.
     # What is None is skipped. weight_t (F, KH*KW*C): scratch for weight^T when dinp is wanted; weight_parts
     # (image_parts(N), KH*KW*C, F) and bias_parts (image_parts(N), F): each part's sums, needed even when
-    # dweight or dbias is None; scratch as in the
-    # forward; col holds the forward's im2col on entry, and scratch on return when dinp is wanted.
+    # dweight or dbias is None; scratch as in the forward; col holds the forward's im2col on entry, and
+    # scratch on return when dinp is wanted.
     name = 'conv2d_relu_maxpool_backward'
     geometry, N, Ho, Wo, KH, KW, C, F = _check(name, dout, which, scratch, col, inp, weight, geometry)
     taps = KH * KW * C
