@@ -65,7 +65,9 @@ def _pool_image(out, which, conv):
 
 
 @njit(cache=True)
-def _forward_images(out, which, conv, col, inp, weight2, bias, n0, n1, KH, KW, sh, sw, pt, pl, dh, dw):
+def _forward_images(out, which, conv, col, inp, weight2, bias, n0, n1, KH, KW, geo):
+    # geo: the geometry as one tuple (20 arguments to a jitted function leaked a tuple per call).
+    sh, sw, pt, pl, dh, dw = geo
     Ho, Wo = conv.shape[0], conv.shape[1]
     P = Ho * Wo
     conv2 = conv.reshape(P, conv.shape[2])
@@ -76,14 +78,14 @@ def _forward_images(out, which, conv, col, inp, weight2, bias, n0, n1, KH, KW, s
 
 
 @njit(cache=True, parallel=True)
-def _forward_parallel(out, which, scratch, col, inp, weight2, bias, runs, KH, KW, sh, sw, pt, pl, dh, dw):
+def _forward_parallel(out, which, scratch, col, inp, weight2, bias, runs, KH, KW, geo):
     N = inp.shape[0]
     parts = (N + PER - 1) // PER
     per = (parts + runs - 1) // runs
     for t in prange(runs):
         n0 = min(N, np.int64(t) * per * PER)  # a prange index is unsigned: int64 before mixing it with ints
         n1 = min(N, n0 + per * PER)
-        _forward_images(out, which, scratch[t], col, inp, weight2, bias, n0, n1, KH, KW, sh, sw, pt, pl, dh, dw)
+        _forward_images(out, which, scratch[t], col, inp, weight2, bias, n0, n1, KH, KW, geo)
 
 
 @njit(cache=True)
@@ -116,9 +118,12 @@ def _unpool_image(dconv, bias_part, dout, which):
 
 
 @njit(cache=True)
-def _backward_part(dinp, weight_part, bias_part, conv, col, dout, which, weight_t, n0, n1, want_dinp, want_dw,
-                   KH, KW, sh, sw, pt, pl, dh, dw):
+def _backward_part(dinp, weight_part, bias_part, conv, col, dout, which, weight_t, no_bias, n0, n1, want_dinp,
+                   want_dw, KH, KW, geo):
     # Images n0..n1, one part: its weight and bias gradients into weight_part (taps, F) and bias_part (F,).
+    # no_bias: NO_BIAS handed in as an argument: a global array is typed read-only, and gemm_rows would
+    # compile once more for it.
+    sh, sw, pt, pl, dh, dw = geo
     Ho, Wo, F = conv.shape
     P = Ho * Wo
     dconv = conv.reshape(P, F)
@@ -128,34 +133,34 @@ def _backward_part(dinp, weight_part, bias_part, conv, col, dout, which, weight_
         _unpool_image(conv, bias_part, dout[n], which[n])
         rows = col[n * P:(n + 1) * P, :]
         if want_dw:
-            gemm_rows(weight_part, rows.T[:, :], dconv, NO_BIAS, np.bool_(n > n0), np.bool_(False), np.int64(0),
+            gemm_rows(weight_part, rows.T[:, :], dconv, no_bias, np.bool_(n > n0), np.bool_(False), np.int64(0),
                       weight_part.shape[0])
         if want_dinp:
             # The image's columns are spent: its column gradient goes in their place, still in L2 for col2im.
             cols = col[n * P:(n + 1) * P]
-            gemm_rows(cols, dconv[:, :], weight_t, NO_BIAS, np.bool_(False), np.bool_(False), np.int64(0), P)
+            gemm_rows(cols, dconv[:, :], weight_t, no_bias, np.bool_(False), np.bool_(False), np.int64(0), P)
             col2im_image(dinp[n], cols, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
 
 
 @njit(cache=True)
-def _backward_runs(dinp, weight_parts, bias_parts, scratch, col, dout, which, weight_t, t, per, want_dinp, want_dw,
-                   KH, KW, sh, sw, pt, pl, dh, dw):
+def _backward_runs(dinp, weight_parts, bias_parts, scratch, col, dout, which, weight_t, no_bias, t, per, want_dinp,
+                   want_dw, KH, KW, geo):
     # Run t: parts t*per .. (t+1)*per, in scratch[t].
     N = dout.shape[0]
     parts = (N + PER - 1) // PER
     for p in range(t * per, min(parts, (t + 1) * per)):
         n0 = p * PER
-        _backward_part(dinp, weight_parts[p], bias_parts[p], scratch[t], col, dout, which, weight_t, np.int64(n0),
-                       np.int64(min(N, n0 + PER)), want_dinp, want_dw, KH, KW, sh, sw, pt, pl, dh, dw)
+        _backward_part(dinp, weight_parts[p], bias_parts[p], scratch[t], col, dout, which, weight_t, no_bias,
+                       np.int64(n0), np.int64(min(N, n0 + PER)), want_dinp, want_dw, KH, KW, geo)
 
 
 @njit(cache=True, parallel=True)
-def _backward_parallel(dinp, weight_parts, bias_parts, scratch, col, dout, which, weight_t, runs, want_dinp,
-                       want_dw, KH, KW, sh, sw, pt, pl, dh, dw):
+def _backward_parallel(dinp, weight_parts, bias_parts, scratch, col, dout, which, weight_t, no_bias, runs, want_dinp,
+                       want_dw, KH, KW, geo):
     per = ((dout.shape[0] + PER - 1) // PER + runs - 1) // runs
     for t in prange(runs):
-        _backward_runs(dinp, weight_parts, bias_parts, scratch, col, dout, which, weight_t, np.int64(t),
-                       np.int64(per), want_dinp, want_dw, KH, KW, sh, sw, pt, pl, dh, dw)
+        _backward_runs(dinp, weight_parts, bias_parts, scratch, col, dout, which, weight_t, no_bias, np.int64(t),
+                       np.int64(per), want_dinp, want_dw, KH, KW, geo)
 
 
 @njit(cache=True)
@@ -191,7 +196,8 @@ def conv2d_relu_maxpool_forward(out, which, scratch, col, inp, weight, bias, geo
     # out (N,Ho//2,Wo//2,F) = maxpool2x2(relu(conv(inp (N,H,W,C), weight (KH,KW,C,F)) + bias (F,))); bias None
     # for use_bias=False. which (uint8, out's shape): the winning cell of each window, or NO_WINNER.
     # scratch (shapes.image_parts(N), Ho, Wo, F): room for one image's convolution output per thread (at most
-    # one per part), and where Ho, Wo are read from; col (N*Ho*Wo, KH*KW*C): the receptive fields, kept for the backward.
+    # one per part), and where Ho, Wo are read from; col (N*Ho*Wo, KH*KW*C): the receptive fields, kept for
+    # the backward.
     name = 'conv2d_relu_maxpool_forward'
     geometry, N, Ho, Wo, KH, KW, C, F = _check(name, out, which, scratch, col, inp, weight, geometry)
     if bias is not None:
@@ -200,9 +206,9 @@ def conv2d_relu_maxpool_forward(out, which, scratch, col, inp, weight, bias, geo
     bias = NO_BIAS if bias is None else bias
     runs = _runs(N, col.size)
     if runs > 1:
-        _forward_parallel(out, which, scratch, col, inp, weight2, bias, runs, KH, KW, *geometry)
+        _forward_parallel(out, which, scratch, col, inp, weight2, bias, runs, KH, KW, geometry)
     else:
-        _forward_images(out, which, scratch[0], col, inp, weight2, bias, 0, N, KH, KW, *geometry)
+        _forward_images(out, which, scratch[0], col, inp, weight2, bias, 0, N, KH, KW, geometry)
 
 
 def conv2d_relu_maxpool_backward(dinp, dweight, dbias, weight_t, weight_parts, bias_parts, scratch, col, dout, which,
@@ -231,11 +237,11 @@ def conv2d_relu_maxpool_backward(dinp, dweight, dbias, weight_t, weight_parts, b
     runs = _runs(N, col.size)
     # What is not wanted is still typed: inp stands in for dinp and an empty array for weight_t, never touched.
     args = (dinp if want_dinp else inp, weight_parts, bias_parts, scratch, col, dout, which,
-            weight_t if want_dinp else _EMPTY2, runs, want_dinp, want_dw, KH, KW, *geometry)
+            weight_t if want_dinp else _EMPTY2, NO_BIAS, runs, want_dinp, want_dw, KH, KW, geometry)
     if runs > 1:
         _backward_parallel(*args)
     else:
-        _backward_runs(*args[:8], 0, parts, *args[9:])  # one run over every part
+        _backward_runs(*args[:9], 0, parts, *args[10:])  # one run over every part
     if want_dw:
         _add_parts(dweight, weight_parts)
     if dbias is not None:
