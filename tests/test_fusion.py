@@ -1,6 +1,8 @@
 """Conv2D(activation='relu') followed by MaxPooling2D(2) runs as one fused step (Layer.fuse, plan.py), with the
 results of the two layers run apart up to float rounding; whatever else, and a conv output the user asks for,
 lowers as before."""
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -10,16 +12,14 @@ from numbanet.layers.convolutional import ConvReluMaxPool
 
 
 @pytest.fixture
-def unfused():
-    """A context in which plans are made without fusion: the reference the fused plans are compared with."""
-    class Switch:
-        def __enter__(self):
-            plan.FUSE = False
-
-        def __exit__(self, *exc):
-            plan.FUSE = True
-    yield Switch()
-    plan.FUSE = True
+def unfused(monkeypatch):
+    """unfused(): a context in which plans are made without fusion, the reference for the fused plans."""
+    @contextlib.contextmanager
+    def switch():
+        with monkeypatch.context() as m:
+            m.setattr(plan, 'FUSE', False)
+            yield
+    return switch
 
 
 def fused_steps(model, batch):
@@ -63,7 +63,7 @@ def test_a_fused_training_run_matches_the_unfused_one(unfused, conv):
     model = convnet(kwargs)
     fused = train(model, x, y)
     assert fused_steps(model, 10) == 2
-    with unfused:
+    with unfused():
         reference = convnet(kwargs)
         assert fused_steps(reference, 10) == 0
         apart = train(reference, x, y)
@@ -107,7 +107,7 @@ def test_a_conv_output_the_user_asks_for_is_made(unfused):
     np.testing.assert_array_equal(pooled, features[:, :14, :14].reshape(30, 7, 2, 7, 2, 5).max(axis=(2, 4)))
     # The whole model, fused, predicts what the unfused one does.
     got = model.predict(x, verbose=0)
-    with unfused:
+    with unfused():
         want = numbanet.Model(model.inputs, model.outputs).predict(x, verbose=0)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
 
@@ -116,12 +116,11 @@ def test_a_frozen_fused_conv_passes_the_input_gradient_only(unfused):
     x, y = data()
     runs = []
     for fuse in (True, False):
-        plan.FUSE = fuse
-        model = convnet()
-        model.layers[2].trainable = False  # the second conv: its input gradient is still needed
-        runs.append(train(model, x, y))
-        assert fused_steps(model, 10) == (2 if fuse else 0)
-    plan.FUSE = True
+        with contextlib.nullcontext() if fuse else unfused():
+            model = convnet()
+            model.layers[2].trainable = False  # the second conv: its input gradient is still needed
+            runs.append(train(model, x, y))
+            assert fused_steps(model, 10) == (2 if fuse else 0)
     assert_same_training(*runs)
     np.testing.assert_array_equal(runs[0][1][2], convnet().get_weights()[2])  # the frozen kernel did not move
 
