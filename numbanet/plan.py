@@ -25,10 +25,7 @@ FUSE = True  # tests turn it off to compare fused steps (Layer.fuse) with their 
 
 def _fusions(graph):
     # {node: (stand-in, its reader)} for the nodes, no model outputs, that one layer alone reads and that fuse with it.
-    readers = [[] for _ in graph.nodes]
-    for i, ids in enumerate(graph.in_ids):
-        for j in ids:
-            readers[j].append(i)
+    readers = [[i for i, ids in enumerate(graph.in_ids) for k in ids if k == j] for j in range(len(graph.nodes))]
     found, absorbed = {}, set()
     for i, node in enumerate(graph.nodes):
         if node.inputs and len(readers[i]) == 1 and i not in graph.output_ids and i not in absorbed:

@@ -165,7 +165,6 @@ class Layer:
     def fuse(self, reader):
         """None, or a stand-in with a layer's running surface (workspace, forward, backward) that runs this layer
         and `reader`, the one layer reading its output, as one step: plan.py asks (Conv2D offers one)."""
-        return None
 
     # ---- calling -----------------------------------------------------------------------------------------
     def __call__(self, inputs, training=False):

@@ -2,7 +2,6 @@
 (k, in, out) as Keras stores them. Conv1D is Conv2D over a height of one: the same kernels, through views."""
 import numpy as np
 
-from numbanet import activations
 from numbanet.checks import positive_int
 from numbanet.kernels.shapes import bias_parts, image_parts
 from numbanet.layers.core import KernelLayer
@@ -124,17 +123,15 @@ class Conv2D(_Conv):
                          use_bias, **kwargs)
 
     def fuse(self, reader):
-        # With ReLU and a 2x2 max pooling after it, the output never goes to memory whole (ConvReluMaxPool).
         if type(self) is Conv2D and self.activation.name == 'relu' and type(reader) is MaxPooling2D \
                 and reader.pool_size == reader.strides == (2, 2) and reader.padding == 'valid':
             return ConvReluMaxPool(self)
 
 
 class ConvReluMaxPool:
-    """Conv2D(activation='relu') and the MaxPooling2D(2) that alone reads it, run as one plan step
-    (kernels/cpu/conv2d_pool.py): each image's convolution output stays in a scratch the size of one image's,
-    and the backward takes the pooled gradient. The layers and their weights are untouched."""
-    single_input, computes, activation, fused_activations, after_step = True, True, activations.linear, (), None
+    """Conv2D(activation='relu') and the MaxPooling2D(2) that alone reads it as one plan step (kernels/cpu/
+    conv2d_pool.py): the convolution's output is never made whole. The layers and their weights are untouched."""
+    single_input, computes, activation, fused_activations, after_step = True, True, None, (), None
     trainable, weights_list = property(lambda self: self.conv.trainable), property(lambda self: self.conv.weights_list)
 
     def __init__(self, conv):
@@ -144,8 +141,7 @@ class ConvReluMaxPool:
         return f"<ConvReluMaxPool of {self.conv.name}>"
 
     def workspace(self, batch, training):
-        # col, weight_t as Conv2D's; scratch: one image's convolution output per thread; which: each window's
-        # winner; weight_parts, bias_parts: the gradients' sums over each part of images.
+        # As Conv2D's, and scratch (an image's conv output per thread), which (each window's winner), part sums.
         (Ho, Wo), _ = self.conv.windows
         F, parts = self.conv.filters, image_parts(batch)
         ws = {**self.conv.workspace(batch, False), 'scratch': (parts, Ho, Wo, F),
