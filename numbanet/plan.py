@@ -12,10 +12,31 @@ output's loss decides what happens next: fold the head into itself (softmax with
 the logits), or run head_forward() / head_backward() around a loss on the outputs. Layers never hear of it.
 Each output is an Output (below); a single-output plan is its output's view itself.
 
+A layer may run with the one layer reading its output as one step (Layer.fuse); the tensor between goes unmade.
+
 Everything is allocated when the plan is made (gradients when it first trains), so a step allocates nothing.
 """
 from numbanet import activations
 from numbanet.backend import DTYPE, rows
+
+
+FUSE = True  # tests turn it off to compare fused steps (Layer.fuse) with their layers run apart
+
+
+def _fusions(graph):
+    # {node: (stand-in, its reader)} for the nodes, no model outputs, that one layer alone reads and that fuse with it.
+    readers = [[] for _ in graph.nodes]
+    for i, ids in enumerate(graph.in_ids):
+        for j in ids:
+            readers[j].append(i)
+    found, absorbed = {}, set()
+    for i, node in enumerate(graph.nodes):
+        if node.inputs and len(readers[i]) == 1 and i not in graph.output_ids and i not in absorbed:
+            stand_in = node.layer.fuse(graph.nodes[readers[i][0]].layer)
+            if stand_in is not None:
+                found[i] = (stand_in, readers[i][0])
+                absorbed.add(readers[i][0])
+    return found, absorbed
 
 
 class Context:
@@ -83,11 +104,15 @@ class Plan:
 
     def __init__(self, graph, backend, batch):
         self.graph, self.backend, self.k, self.batch = graph, backend, backend.k, batch
-        self.values = [backend.empty((batch,) + t.shape[1:]) for t in graph.tensors]
+        fused, absorbed = _fusions(graph) if FUSE else ({}, set())  # a fused node's own tensor goes unmade
+        self.values = [None if i in fused else backend.empty((batch,) + t.shape[1:])
+                       for i, t in enumerate(graph.tensors)]
         self.inputs = [self.values[i] for i in graph.input_ids]
         self.steps = []
         for i, node in enumerate(graph.nodes):
-            if node.inputs:
+            if i in fused:
+                self._lower(fused[i][0], graph.in_ids[i], fused[i][1])
+            elif node.inputs and i not in absorbed:
                 self._lower(node.layer, graph.in_ids[i], i)
         made_by = {step.out: step for step in self.steps}
         self.passes = 0  # forward passes so far: an Output's head runs once per pass

@@ -68,7 +68,7 @@ def _signatures():
     f2, fa = float32[:, ::1], float32[:, :]  # fa: any layout (a transposed view)
     u2, w2 = uint8[:, ::1], int32[:, ::1]
     f1, d1, i1, d2 = float32[::1], float64[::1], int64[::1], float64[:, ::1]
-    f4, i4 = float32[:, :, :, ::1], int32[:, :, :, ::1]
+    f4, i4, u4 = float32[:, :, :, ::1], int32[:, :, :, ::1], uint8[:, :, :, ::1]
     return {
         '_grid._sum_kernel': (d1, d1, int64), '_grid._fill': (f1, float64),
         '_grid._weighted_sum_kernel': (d1, d1, f1, int64), 'sample_weight._scale_rows': (f2, f1),
@@ -78,6 +78,10 @@ def _signatures():
         'conv2d._im2col': (f2, f4) + (int64,) * 10, 'conv2d._col2im': (f4, f2) + (int64,) * 10,
         'conv2d._reference': (f4, f4, f4, f1) + (int64,) * 6,
         'conv2d._bias_parts': (f2, f2, f2, boolean), 'conv2d._add_parts': (f1, f2),
+        'conv2d_pool._forward': (f4, u4, f2, f2, f1, int64, int64),
+        'conv2d_pool._weight_parts': (float32[:, :, ::1], f2, f4, u4, int64, int64),
+        'conv2d_pool._bias_parts': (f2, f4, u4), 'conv2d_pool._add_parts': (f1, f2),
+        'conv2d_pool._input_grad': (f4, f4, u4, f4) + (int64,) * 8,
         'pooling._max_forward': (f4, i4, f4) + (int64,) * 6, 'pooling._max_backward': (f4, f4, i4),
         'pooling._avg_forward': (f4, f4) + (int64,) * 6, 'pooling._avg_backward': (f4, f4) + (int64,) * 6,
         'pooling._global_avg_forward': (f2, f4), 'pooling._global_avg_backward': (f4, f2),

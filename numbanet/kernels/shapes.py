@@ -82,6 +82,33 @@ def bias_parts(rows, F):
     return ((rows + BIAS_ROWS - 1) // BIAS_ROWS, F)
 
 
+# ---- a convolution with ReLU and 2x2 max pooling fused (kernels/cpu/conv2d_pool.py) -------------------------
+# Images per part: each part sums its own weight and bias gradients, added in part order, so the sums do not
+# depend on the thread count. Here because the layer sizes the parts' workspace and both devices take it.
+IMAGES_PER_PART = 8
+NO_WINNER = 4  # `which` of a window whose max is <= 0: ReLU passes no gradient back
+
+
+def image_parts(N):
+    """How many parts of IMAGES_PER_PART a batch of N images makes."""
+    return (N + IMAGES_PER_PART - 1) // IMAGES_PER_PART
+
+
+def conv_pool(name, pooled, inp, weight, Ho, Wo, geo):
+    """(N, H, W, C) once inp, weight and pooled (N, Ho // 2, Wo // 2, F) agree with each other and with geo."""
+    array(name, 'inp', inp, 4)
+    array(name, 'weight', weight, 4)
+    array(name, 'the pooled output', pooled, 4)
+    window_sizes(name, inp.shape, weight.shape[0], weight.shape[1], Ho, Wo, geo)
+    N, H, W, C = inp.shape
+    KH, KW, Cw, F = weight.shape
+    if Cw != C or Ho < 2 or Wo < 2 or tuple(pooled.shape) != (N, Ho // 2, Wo // 2, F):
+        raise ValueError(f"{name}: shapes do not fit: inp {tuple(inp.shape)}, weight {tuple(weight.shape)}, a "
+                         f"{Ho}x{Wo} convolution output pooled 2x2 to {(N, Ho // 2, Wo // 2, F)}, got "
+                         f"{tuple(pooled.shape)}")
+    return N, H, W, C
+
+
 # ---- pooling ---------------------------------------------------------------------------------------------------
 def sizes(name, **values):
     """Window sizes as ints: paddings (pad*, top, left) >= 0, the others >= 1."""

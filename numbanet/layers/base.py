@@ -162,6 +162,10 @@ class Layer:
     # training step's loss is known to be finite, so a step refused for NaN leaves the state as it was.
     after_step = None
 
+    def fuse(self, reader):
+        """None, or a stand-in with a layer's running surface (workspace, forward, backward) that runs this layer
+        and `reader`, the one layer reading its output, as one step: plan.py asks (Conv2D offers one)."""
+
     # ---- calling -----------------------------------------------------------------------------------------
     def __call__(self, inputs, training=False):
         tensors = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]

@@ -3,8 +3,9 @@
 import numpy as np
 
 from numbanet.checks import positive_int
-from numbanet.kernels.shapes import bias_parts
+from numbanet.kernels.shapes import bias_parts, image_parts
 from numbanet.layers.core import KernelLayer
+from numbanet.layers.pooling import MaxPooling2D
 from numbanet.layers.windows import channels_last, int_tuple, padding_mode, window
 
 
@@ -120,6 +121,47 @@ class Conv2D(_Conv):
                  dilation_rate=(1, 1), groups=1, activation=None, use_bias=True, **kwargs):
         super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate, groups, activation,
                          use_bias, **kwargs)
+
+    def fuse(self, reader):
+        if type(self) is Conv2D and self.activation.name == 'relu' and type(reader) is MaxPooling2D \
+                and reader.pool_size == reader.strides == (2, 2) and reader.padding == 'valid':
+            return ConvReluMaxPool(self)
+
+
+class ConvReluMaxPool:
+    """Conv2D(activation='relu') and the MaxPooling2D(2) that alone reads it as one plan step (kernels/cpu/
+    conv2d_pool.py): the convolution's output is never made whole. The layers and their weights are untouched."""
+    single_input, computes, activation, fused_activations, after_step = True, True, None, (), None
+    trainable, weights_list = property(lambda self: self.conv.trainable), property(lambda self: self.conv.weights_list)
+
+    def __init__(self, conv):
+        self.conv = conv
+
+    def __repr__(self):
+        return f"<ConvReluMaxPool of {self.conv.name}>"
+
+    def workspace(self, batch, training):
+        # As Conv2D's, and scratch (an image's conv output per thread), which (each window's winner), part sums.
+        (Ho, Wo), _ = self.conv.windows
+        F, parts = self.conv.filters, image_parts(batch)
+        ws = {**self.conv.workspace(batch, False), 'scratch': (parts, Ho, Wo, F),
+              'which': ((batch, Ho // 2, Wo // 2, F), np.uint8)}
+        if training:
+            depth = ws['col'][1]
+            ws.update(weight_t=(F, depth), weight_parts=(parts, depth, F), bias_parts=(parts, F))
+        return ws
+
+    def forward(self, x, out, ctx):
+        conv, ws = self.conv, ctx.ws
+        ctx.k.conv2d_relu_maxpool_forward(out, ws['which'], ws['scratch'], ws['col'], x, conv.kernel.value,
+                                          conv.bias.value if conv.use_bias else None, conv.windows[1])
+
+    def backward(self, x, out, dout, dx, ctx):
+        conv, ws, trains = self.conv, ctx.ws, self.conv.trainable
+        ctx.k.conv2d_relu_maxpool_backward(dx, conv.kernel.grad if trains else None,
+                                           conv.bias.grad if trains and conv.use_bias else None, ws.get('weight_t'),
+                                           ws['weight_parts'], ws['bias_parts'], ws['scratch'], ws['col'], dout,
+                                           ws['which'], x, conv.kernel.value, conv.windows[1])
 
 
 class Conv1D(_Conv):

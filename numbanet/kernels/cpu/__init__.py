@@ -20,6 +20,7 @@ from numbanet.kernels.cpu.clip import clip_values, scale_values, squared_norm
 from numbanet.kernels.cpu.concat import concat_backward, concat_forward
 from numbanet.kernels.cpu.confusion import confusion_counts
 from numbanet.kernels.cpu.conv2d import col2im, conv2d_backward, conv2d_forward, conv2d_reference, im2col
+from numbanet.kernels.cpu.conv2d_pool import conv2d_relu_maxpool_backward, conv2d_relu_maxpool_forward
 from numbanet.kernels.cpu.dense import bias_backward, dense_backward, dense_forward
 from numbanet.kernels.cpu.distillation import distillation_backward, distillation_forward
 from numbanet.kernels.cpu.dropout import dropout_backward, dropout_forward

@@ -16,6 +16,7 @@ import numpy as np
 from numba import njit, prange
 
 from numbanet.kernels import shapes
+from numbanet.kernels.cpu._columns import col2im_image, im2col_rows
 from numbanet.kernels.cpu._tiles import NO_BIAS, PARALLEL_MIN_FLOPS, gemm_rows
 from numbanet.kernels.cpu.matmul import gemm, gemm_at, transpose
 from numbanet.kernels.cpu.relu import relu_mask
@@ -25,72 +26,9 @@ PARALLEL_MIN_VALUES = 1 << 16
 
 
 @njit(cache=True)
-def _im2col_rows(col, inp, n, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw):
-    # Flat offsets rather than slices: a first layer (C = 1) copies single values, and a slice per value
-    # cost more than the copy.
-    H, W, C = inp.shape[1], inp.shape[2], inp.shape[3]
-    src = inp.reshape(inp.size)
-    dst = col.reshape(col.size)
-    span = KW * C
-    depth = KH * span
-    for y in range(Ho):
-        for x in range(Wo):
-            base = ((n * Ho + y) * Wo + x) * depth
-            ix0 = x * sw - pl
-            inside = ix0 >= 0 and ix0 + (KW - 1) * dw < W
-            for ky in range(KH):
-                iy = y * sh - pt + ky * dh
-                at = base + ky * span
-                if iy < 0 or iy >= H:
-                    for j in range(span):
-                        dst[at + j] = 0.0
-                elif inside and dw == 1:
-                    # The whole kernel row lies in the image: KW * C adjacent values.
-                    start = ((n * H + iy) * W + ix0) * C
-                    d = dst[at:at + span]
-                    v = src[start:start + span]
-                    for j in range(span):
-                        d[j] = v[j]
-                else:
-                    for kx in range(KW):
-                        ix = ix0 + kx * dw
-                        if 0 <= ix < W:
-                            start = ((n * H + iy) * W + ix) * C
-                            for c in range(C):
-                                dst[at + kx * C + c] = src[start + c]
-                        else:
-                            for c in range(C):
-                                dst[at + kx * C + c] = 0.0
-
-
-@njit(cache=True)
-def _col2im_image(img, cols, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw):
-    # img (H,W,C) = the sum of one image's column values cols (Ho*Wo, KH*KW*C) over the cells they came from.
-    H, W, C = img.shape
-    for iy in range(H):
-        for ix in range(W):
-            for c in range(C):
-                img[iy, ix, c] = 0.0
-    for y in range(Ho):
-        for x in range(Wo):
-            row = cols[y * Wo + x]
-            for ky in range(KH):
-                iy = y * sh - pt + ky * dh
-                if iy < 0 or iy >= H:
-                    continue
-                for kx in range(KW):
-                    ix = x * sw - pl + kx * dw
-                    if 0 <= ix < W:
-                        seg = row[(ky * KW + kx) * C:(ky * KW + kx + 1) * C]
-                        dst = img[iy, ix]
-                        for c in range(C):
-                            dst[c] += seg[c]
-
-
-@njit(cache=True)
 def _col2im_rows(dinp, col, n, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw):
     P = Ho * Wo
-    _col2im_image(dinp[n], col[n * P:(n + 1) * P], Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
+    col2im_image(dinp[n], col[n * P:(n + 1) * P], Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
 
 
 @njit(cache=True)
@@ -104,7 +42,7 @@ def _input_grad_images(dinp, col, dout2, weight_t, no_bias, n0, n1, Ho, Wo, KH, 
     for n in range(n0, n1):
         gemm_rows(scratch, dout2[n * P:(n + 1) * P, :], weight_t, no_bias, np.bool_(False), np.bool_(False),
                   np.int64(0), P)
-        _col2im_image(dinp[n], scratch, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
+        col2im_image(dinp[n], scratch, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
 
 
 @njit(cache=True, parallel=True)
@@ -121,14 +59,14 @@ def _input_grad_parallel(dinp, col, dout2, weight_t, no_bias, runs, Ho, Wo, KH, 
 @njit(cache=True)
 def _im2col_serial(col, inp, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw):
     for n in range(inp.shape[0]):
-        _im2col_rows(col, inp, n, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
+        im2col_rows(col, inp, n, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
 
 
 @njit(cache=True, parallel=True)
 def _im2col_parallel(col, inp, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw):
     for n in prange(inp.shape[0]):
-        # A prange index is unsigned: np.int64 keeps numba from compiling _im2col_rows again for uint64.
-        _im2col_rows(col, inp, np.int64(n), Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
+        # A prange index is unsigned: np.int64 keeps numba from compiling im2col_rows again for uint64.
+        im2col_rows(col, inp, np.int64(n), Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
 
 
 @njit(cache=True)

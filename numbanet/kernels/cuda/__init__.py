@@ -23,6 +23,7 @@ from numbanet.kernels.cuda.clip import clip_values, scale_values, squared_norm
 from numbanet.kernels.cuda.concat import concat_backward, concat_forward
 from numbanet.kernels.cuda.confusion import confusion_counts
 from numbanet.kernels.cuda.conv2d import col2im, conv2d_backward, conv2d_forward, conv2d_reference, im2col
+from numbanet.kernels.cuda.conv2d_pool import conv2d_relu_maxpool_backward, conv2d_relu_maxpool_forward
 from numbanet.kernels.cuda.dense import bias_backward, dense_backward, dense_forward
 from numbanet.kernels.cuda.distillation import distillation_backward, distillation_forward
 from numbanet.kernels.cuda.dropout import dropout_backward, dropout_forward

@@ -1,0 +1,251 @@
+"""Conv2D + ReLU + 2x2 max pooling (strides 2, 'valid') in one pass, one image at a time, channels-last:
+inp (N,H,W,C), weight (KH,KW,C,F) as Keras stores it, the convolution's Ho x Wo output pooled to
+out (N,Ho//2,Wo//2,F). 'valid' pooling drops the last row (column) of an odd Ho (Wo); it gets no gradient.
+
+Why: apart, the convolution writes its whole output (11 MB for the MNIST convnet's first layer at batch
+128), the pooling reads it, the pooling's backward writes its gradient, and the convolution's backward
+reads that and the output again for the ReLU mask. Here an image's convolution output lives only in a
+scratch of Ho*Wo x F (86 KB for that layer), in L2: the forward runs im2col for the image's rows of `col`
+(kept whole: the weight gradient reads it), the product into the scratch, then ReLU and the 2x2 max into
+`out`, and records in `which` (uint8) which cell of each window won: 2 * dy + dx, or NO_WINNER when the
+window's max is <= 0 (ReLU's gradient is zero there, so nothing flows back). The backward rebuilds each
+image's gradient of the convolution output from `dout` and `which` in the scratch, adds its bias sums and
+its weight-gradient product col_img^T @ dconv_img, and when asked takes the input gradient as
+conv2d_backward does (dconv_img @ weight^T into the spent rows of col, then col2im).
+
+Images go in parts of shapes.IMAGES_PER_PART; each part sums its own weight and bias gradients into a row
+of `weight_parts` / `bias_parts`, which are added in part order afterwards: the same bits on any thread
+count. Threads take contiguous runs of parts, one scratch slab per run.
+"""
+import numba
+import numpy as np
+from numba import njit, prange
+
+from numbanet.kernels import shapes
+from numbanet.kernels.cpu._columns import col2im_image, im2col_rows
+from numbanet.kernels.cpu._tiles import NO_BIAS, gemm_rows
+from numbanet.kernels.cpu.conv2d import PARALLEL_MIN_VALUES
+from numbanet.kernels.cpu.matmul import transpose
+
+NO_WINNER = shapes.NO_WINNER
+PER = shapes.IMAGES_PER_PART
+
+
+@njit(cache=True)
+def _pool_image(out, which, conv):
+    # out, which (Hp,Wp,F) = ReLU + 2x2 max of conv (Ho,Wo,F). best starts at 0 with no winner and takes a
+    # value only when strictly larger: ReLU folded into the max, the first of equal values wins (as in
+    # max_pool2d_forward), and a NaN never wins (ReLU makes it 0 in the unfused path too).
+    F = conv.shape[2]
+    for py in range(out.shape[0]):
+        for px in range(out.shape[1]):
+            o = out[py, px]
+            w = which[py, px]
+            a = conv[2 * py, 2 * px]
+            b = conv[2 * py, 2 * px + 1]
+            c = conv[2 * py + 1, 2 * px]
+            d = conv[2 * py + 1, 2 * px + 1]
+            for f in range(F):
+                best = np.float32(0.0)
+                code = np.uint8(NO_WINNER)
+                if a[f] > best:
+                    best = a[f]
+                    code = np.uint8(0)
+                if b[f] > best:
+                    best = b[f]
+                    code = np.uint8(1)
+                if c[f] > best:
+                    best = c[f]
+                    code = np.uint8(2)
+                if d[f] > best:
+                    best = d[f]
+                    code = np.uint8(3)
+                o[f] = best
+                w[f] = code
+
+
+@njit(cache=True)
+def _forward_images(out, which, conv, col, inp, weight2, bias, n0, n1, KH, KW, geo):
+    # geo: the geometry as one tuple (20 arguments to a jitted function leaked a tuple per call).
+    sh, sw, pt, pl, dh, dw = geo
+    Ho, Wo = conv.shape[0], conv.shape[1]
+    P = Ho * Wo
+    conv2 = conv.reshape(P, conv.shape[2])
+    for n in range(n0, n1):
+        im2col_rows(col, inp, n, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
+        gemm_rows(conv2, col[n * P:(n + 1) * P, :], weight2, bias, np.bool_(False), np.bool_(False), np.int64(0), P)
+        _pool_image(out[n], which[n], conv)
+
+
+@njit(cache=True, parallel=True)
+def _forward_parallel(out, which, scratch, col, inp, weight2, bias, runs, KH, KW, geo):
+    N = inp.shape[0]
+    parts = (N + PER - 1) // PER
+    per = (parts + runs - 1) // runs
+    for t in prange(runs):
+        n0 = min(N, np.int64(t) * per * PER)  # a prange index is unsigned: int64 before mixing it with ints
+        n1 = min(N, n0 + per * PER)
+        _forward_images(out, which, scratch[t], col, inp, weight2, bias, n0, n1, KH, KW, geo)
+
+
+@njit(cache=True)
+def _unpool_image(dconv, bias_part, dout, which):
+    # dconv (Ho,Wo,F) = the gradient of the convolution output: dout (Hp,Wp,F) at each window's winner,
+    # zero elsewhere (a window with NO_WINNER, the dropped last row and column). bias_part (F,) += the same
+    # values, summed from dout directly.
+    Ho, Wo, F = dconv.shape
+    Hp, Wp = dout.shape[0], dout.shape[1]
+    for py in range(Hp):
+        for px in range(Wp):
+            g = dout[py, px]
+            w = which[py, px]
+            for dy in range(2):
+                for dx in range(2):
+                    cell = dconv[2 * py + dy, 2 * px + dx]
+                    code = np.uint8(2 * dy + dx)
+                    for f in range(F):
+                        cell[f] = g[f] if w[f] == code else np.float32(0.0)
+            for f in range(F):
+                bias_part[f] += g[f] if w[f] != NO_WINNER else np.float32(0.0)
+    for y in range(2 * Hp, Ho):
+        for x in range(Wo):
+            for f in range(F):
+                dconv[y, x, f] = 0.0
+    for y in range(2 * Hp):
+        for x in range(2 * Wp, Wo):
+            for f in range(F):
+                dconv[y, x, f] = 0.0
+
+
+@njit(cache=True)
+def _backward_part(dinp, weight_part, bias_part, conv, col, dout, which, weight_t, no_bias, n0, n1, want_dinp,
+                   want_dw, KH, KW, geo):
+    # Images n0..n1, one part: its weight and bias gradients into weight_part (taps, F) and bias_part (F,).
+    # no_bias: NO_BIAS handed in as an argument: a global array is typed read-only, and gemm_rows would
+    # compile once more for it.
+    sh, sw, pt, pl, dh, dw = geo
+    Ho, Wo, F = conv.shape
+    P = Ho * Wo
+    dconv = conv.reshape(P, F)
+    for f in range(F):
+        bias_part[f] = 0.0
+    for n in range(n0, n1):
+        _unpool_image(conv, bias_part, dout[n], which[n])
+        rows = col[n * P:(n + 1) * P, :]
+        if want_dw:
+            gemm_rows(weight_part, rows.T[:, :], dconv, no_bias, np.bool_(n > n0), np.bool_(False), np.int64(0),
+                      weight_part.shape[0])
+        if want_dinp:
+            # The image's columns are spent: its column gradient goes in their place, still in L2 for col2im.
+            cols = col[n * P:(n + 1) * P]
+            gemm_rows(cols, dconv[:, :], weight_t, no_bias, np.bool_(False), np.bool_(False), np.int64(0), P)
+            col2im_image(dinp[n], cols, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
+
+
+@njit(cache=True)
+def _backward_runs(dinp, weight_parts, bias_parts, scratch, col, dout, which, weight_t, no_bias, t, per, want_dinp,
+                   want_dw, KH, KW, geo):
+    # Run t: parts t*per .. (t+1)*per, in scratch[t].
+    N = dout.shape[0]
+    parts = (N + PER - 1) // PER
+    for p in range(t * per, min(parts, (t + 1) * per)):
+        n0 = p * PER
+        _backward_part(dinp, weight_parts[p], bias_parts[p], scratch[t], col, dout, which, weight_t, no_bias,
+                       np.int64(n0), np.int64(min(N, n0 + PER)), want_dinp, want_dw, KH, KW, geo)
+
+
+@njit(cache=True, parallel=True)
+def _backward_parallel(dinp, weight_parts, bias_parts, scratch, col, dout, which, weight_t, no_bias, runs, want_dinp,
+                       want_dw, KH, KW, geo):
+    per = ((dout.shape[0] + PER - 1) // PER + runs - 1) // runs
+    for t in prange(runs):
+        _backward_runs(dinp, weight_parts, bias_parts, scratch, col, dout, which, weight_t, no_bias, np.int64(t),
+                       np.int64(per), want_dinp, want_dw, KH, KW, geo)
+
+
+@njit(cache=True)
+def _add_parts(total, parts):
+    # total += parts summed in part order: the same bits on any thread count.
+    flat = total.reshape(total.size)
+    for p in range(parts.shape[0]):
+        part = parts[p].reshape(flat.size)
+        for i in range(flat.size):
+            flat[i] += part[i]
+
+
+def _runs(N, values):
+    # How many threads share the parts: one below PARALLEL_MIN_VALUES copied values.
+    if values < PARALLEL_MIN_VALUES:
+        return 1
+    return max(1, min(numba.get_num_threads(), shapes.image_parts(N)))
+
+
+def _check(name, out, which, scratch, col, inp, weight, geometry):
+    geometry = shapes.geometry(name, geometry)
+    shapes.array(name, 'scratch', scratch, 4)
+    Ho, Wo = scratch.shape[1], scratch.shape[2]
+    N, H, W, C = shapes.conv_pool(name, out, inp, weight, Ho, Wo, geometry)
+    KH, KW, _, F = weight.shape
+    shapes.shaped(name, 'scratch', scratch, (shapes.image_parts(N), Ho, Wo, F))
+    shapes.shaped(name, 'which', which, out.shape, np.uint8)
+    shapes.columns(name, col, N, Ho, Wo, KH, KW, C)
+    return geometry, N, Ho, Wo, KH, KW, C, F
+
+
+def conv2d_relu_maxpool_forward(out, which, scratch, col, inp, weight, bias, geometry):
+    # out (N,Ho//2,Wo//2,F) = maxpool2x2(relu(conv(inp (N,H,W,C), weight (KH,KW,C,F)) + bias (F,))); bias None
+    # for use_bias=False. which (uint8, out's shape): the winning cell of each window, or NO_WINNER.
+    # scratch (shapes.image_parts(N), Ho, Wo, F): room for one image's convolution output per thread (at most
+    # one per part), and where Ho, Wo are read from; col (N*Ho*Wo, KH*KW*C): the receptive fields, kept for
+    # the backward.
+    name = 'conv2d_relu_maxpool_forward'
+    geometry, N, Ho, Wo, KH, KW, C, F = _check(name, out, which, scratch, col, inp, weight, geometry)
+    if bias is not None:
+        shapes.shaped(name, 'bias', bias, (F,))
+    weight2 = weight.reshape(KH * KW * C, F)
+    bias = NO_BIAS if bias is None else bias
+    runs = _runs(N, col.size)
+    if runs > 1:
+        _forward_parallel(out, which, scratch, col, inp, weight2, bias, runs, KH, KW, geometry)
+    else:
+        _forward_images(out, which, scratch[0], col, inp, weight2, bias, 0, N, KH, KW, geometry)
+
+
+def conv2d_relu_maxpool_backward(dinp, dweight, dbias, weight_t, weight_parts, bias_parts, scratch, col, dout, which,
+                                 inp, weight, geometry):
+    # dweight (KH,KW,C,F) += col^T @ dconv, dbias (F,) += sums of dconv, dinp (N,H,W,C) = col2im(dconv @ weight^T),
+    # where dconv is the gradient of the convolution output: dout (N,Ho//2,Wo//2,F) at each window's winner.
+    # What is None is skipped. weight_t (F, KH*KW*C): scratch for weight^T when dinp is wanted; weight_parts
+    # (image_parts(N), KH*KW*C, F) and bias_parts (image_parts(N), F): each part's sums, needed even when
+    # dweight or dbias is None; scratch as in the forward; col holds the forward's im2col on entry, and
+    # scratch on return when dinp is wanted.
+    name = 'conv2d_relu_maxpool_backward'
+    geometry, N, Ho, Wo, KH, KW, C, F = _check(name, dout, which, scratch, col, inp, weight, geometry)
+    taps = KH * KW * C
+    parts = shapes.image_parts(N)
+    for what, a, shape in (('dinp', dinp, inp.shape), ('dweight', dweight, weight.shape), ('dbias', dbias, (F,)),
+                           ('weight_t', weight_t if dinp is not None else None, (F, taps))):
+        if a is not None:
+            shapes.shaped(name, what, a, shape)
+    shapes.shaped(name, 'weight_parts', weight_parts, (parts, taps, F))
+    shapes.shaped(name, 'bias_parts', bias_parts, (parts, F))
+    if dinp is None and dweight is None and dbias is None:
+        return
+    want_dinp, want_dw = dinp is not None, dweight is not None
+    if want_dinp:
+        transpose(weight_t, weight.reshape(taps, F))
+    runs = _runs(N, col.size)
+    # What is not wanted is still typed: inp stands in for dinp and an empty array for weight_t, never touched.
+    args = (dinp if want_dinp else inp, weight_parts, bias_parts, scratch, col, dout, which,
+            weight_t if want_dinp else _EMPTY2, NO_BIAS, runs, want_dinp, want_dw, KH, KW, geometry)
+    if runs > 1:
+        _backward_parallel(*args)
+    else:
+        _backward_runs(*args[:9], 0, parts, *args[10:])  # one run over every part
+    if want_dw:
+        _add_parts(dweight, weight_parts)
+    if dbias is not None:
+        _add_parts(dbias, bias_parts)
+
+
+_EMPTY2 = np.zeros((0, 0), np.float32)
