@@ -94,8 +94,13 @@ def image_parts(N):
     return (N + IMAGES_PER_PART - 1) // IMAGES_PER_PART
 
 
-def conv_pool(name, pooled, inp, weight, Ho, Wo, geo):
-    """(N, H, W, C) once inp, weight and pooled (N, Ho // 2, Wo // 2, F) agree with each other and with geo."""
+def conv_pool(name, pooled, which, scratch, col, inp, weight, geo):
+    """The fused convolution + ReLU + 2x2 max pool's buffers checked against each other (both devices' kernels
+    call this): (geometry, N, Ho, Wo, KH, KW, C, F), with Ho, Wo (the convolution output's size) read from
+    scratch (image_parts(N), Ho, Wo, F)."""
+    geo = geometry(name, geo)
+    array(name, 'scratch', scratch, 4)
+    Ho, Wo = scratch.shape[1], scratch.shape[2]
     array(name, 'inp', inp, 4)
     array(name, 'weight', weight, 4)
     array(name, 'the pooled output', pooled, 4)
@@ -106,7 +111,23 @@ def conv_pool(name, pooled, inp, weight, Ho, Wo, geo):
         raise ValueError(f"{name}: shapes do not fit: inp {tuple(inp.shape)}, weight {tuple(weight.shape)}, a "
                          f"{Ho}x{Wo} convolution output pooled 2x2 to {(N, Ho // 2, Wo // 2, F)}, got "
                          f"{tuple(pooled.shape)}")
-    return N, H, W, C
+    shaped(name, 'scratch', scratch, (image_parts(N), Ho, Wo, F))
+    shaped(name, 'which', which, pooled.shape, np.uint8)
+    columns(name, col, N, Ho, Wo, KH, KW, C)
+    return geo, N, Ho, Wo, KH, KW, C, F
+
+
+def conv_pool_gradients(name, dinp, dweight, dbias, weight_t, weight_parts, bias_parts, inp, weight):
+    """The fused backward's gradient and part-sum buffers checked (those that are None are skipped, but the
+    part sums are always required)."""
+    N, (KH, KW, C, F) = inp.shape[0], weight.shape
+    taps, parts = KH * KW * C, image_parts(N)
+    for what, a, shape in (('dinp', dinp, inp.shape), ('dweight', dweight, weight.shape), ('dbias', dbias, (F,)),
+                           ('weight_t', weight_t if dinp is not None else None, (F, taps))):
+        if a is not None:
+            shaped(name, what, a, shape)
+    shaped(name, 'weight_parts', weight_parts, (parts, taps, F))
+    shaped(name, 'bias_parts', bias_parts, (parts, F))
 
 
 # ---- pooling ---------------------------------------------------------------------------------------------------

@@ -180,18 +180,6 @@ def _runs(N, values):
     return max(1, min(numba.get_num_threads(), shapes.image_parts(N)))
 
 
-def _check(name, out, which, scratch, col, inp, weight, geometry):
-    geometry = shapes.geometry(name, geometry)
-    shapes.array(name, 'scratch', scratch, 4)
-    Ho, Wo = scratch.shape[1], scratch.shape[2]
-    N, H, W, C = shapes.conv_pool(name, out, inp, weight, Ho, Wo, geometry)
-    KH, KW, _, F = weight.shape
-    shapes.shaped(name, 'scratch', scratch, (shapes.image_parts(N), Ho, Wo, F))
-    shapes.shaped(name, 'which', which, out.shape, np.uint8)
-    shapes.columns(name, col, N, Ho, Wo, KH, KW, C)
-    return geometry, N, Ho, Wo, KH, KW, C, F
-
-
 def conv2d_relu_maxpool_forward(out, which, scratch, col, inp, weight, bias, geometry):
     # out (N,Ho//2,Wo//2,F) = maxpool2x2(relu(conv(inp (N,H,W,C), weight (KH,KW,C,F)) + bias (F,))); bias None
     # for use_bias=False. which (uint8, out's shape): the winning cell of each window, or NO_WINNER.
@@ -199,7 +187,7 @@ def conv2d_relu_maxpool_forward(out, which, scratch, col, inp, weight, bias, geo
     # one per part), and where Ho, Wo are read from; col (N*Ho*Wo, KH*KW*C): the receptive fields, kept for
     # the backward.
     name = 'conv2d_relu_maxpool_forward'
-    geometry, N, Ho, Wo, KH, KW, C, F = _check(name, out, which, scratch, col, inp, weight, geometry)
+    geometry, N, Ho, Wo, KH, KW, C, F = shapes.conv_pool(name, out, which, scratch, col, inp, weight, geometry)
     if bias is not None:
         shapes.shaped(name, 'bias', bias, (F,))
     weight2 = weight.reshape(KH * KW * C, F)
@@ -220,15 +208,9 @@ def conv2d_relu_maxpool_backward(dinp, dweight, dbias, weight_t, weight_parts, b
     # dweight or dbias is None; scratch as in the forward; col holds the forward's im2col on entry, and
     # scratch on return when dinp is wanted.
     name = 'conv2d_relu_maxpool_backward'
-    geometry, N, Ho, Wo, KH, KW, C, F = _check(name, dout, which, scratch, col, inp, weight, geometry)
-    taps = KH * KW * C
-    parts = shapes.image_parts(N)
-    for what, a, shape in (('dinp', dinp, inp.shape), ('dweight', dweight, weight.shape), ('dbias', dbias, (F,)),
-                           ('weight_t', weight_t if dinp is not None else None, (F, taps))):
-        if a is not None:
-            shapes.shaped(name, what, a, shape)
-    shapes.shaped(name, 'weight_parts', weight_parts, (parts, taps, F))
-    shapes.shaped(name, 'bias_parts', bias_parts, (parts, F))
+    geometry, N, Ho, Wo, KH, KW, C, F = shapes.conv_pool(name, dout, which, scratch, col, inp, weight, geometry)
+    shapes.conv_pool_gradients(name, dinp, dweight, dbias, weight_t, weight_parts, bias_parts, inp, weight)
+    taps, parts = KH * KW * C, shapes.image_parts(N)
     if dinp is None and dweight is None and dbias is None:
         return
     want_dinp, want_dw = dinp is not None, dweight is not None

@@ -123,24 +123,12 @@ def _input_grad(dinp, dout, which, weight, Ho, Wo, sh, sw, pt, pl, dh, dw):
         dinp[n, iy, ix, c] = s
 
 
-def _sizes(name, out, which, scratch, col, inp, weight, geometry):
-    geometry = shapes.geometry(name, geometry)
-    shapes.array(name, 'scratch', scratch, 4)
-    Ho, Wo = scratch.shape[1], scratch.shape[2]
-    N, H, W, C = shapes.conv_pool(name, out, inp, weight, Ho, Wo, geometry)
-    KH, KW, _, F = weight.shape
-    shapes.shaped(name, 'scratch', scratch, (shapes.image_parts(N), Ho, Wo, F))
-    shapes.shaped(name, 'which', which, out.shape, np.uint8)
-    shapes.columns(name, col, N, Ho, Wo, KH, KW, C)
-    return geometry, N, Ho, Wo, KH, KW, C, F
-
-
 def conv2d_relu_maxpool_forward(out, which, scratch, col, inp, weight, bias, geometry):
     # out (N,Ho//2,Wo//2,F) = maxpool2x2(relu(conv(inp (N,H,W,C), weight (KH,KW,C,F)) + bias (F,))); bias None
     # for use_bias=False. which (uint8): each window's winner or NO_WINNER; scratch (image_parts(N), Ho, Wo, F)
     # gives Ho, Wo; col (N*Ho*Wo, KH*KW*C): the receptive fields, kept for the backward.
     name = 'conv2d_relu_maxpool_forward'
-    geometry, N, Ho, Wo, KH, KW, C, F = _sizes(name, out, which, scratch, col, inp, weight, geometry)
+    geometry, N, Ho, Wo, KH, KW, C, F = shapes.conv_pool(name, out, which, scratch, col, inp, weight, geometry)
     if bias is not None:
         shapes.shaped(name, 'bias', bias, (F,))
     im2col(col, inp, KH, KW, Ho, Wo, geometry)
@@ -154,14 +142,9 @@ def conv2d_relu_maxpool_backward(dinp, dweight, dbias, weight_t, weight_parts, b
     # where dconv is dout (N,Ho//2,Wo//2,F) at each window's winner. What is None is skipped; weight_t is
     # checked, not used; weight_parts (image_parts(N), KH*KW*C, F), bias_parts (image_parts(N), F).
     name = 'conv2d_relu_maxpool_backward'
-    geometry, N, Ho, Wo, KH, KW, C, F = _sizes(name, dout, which, scratch, col, inp, weight, geometry)
+    geometry, N, Ho, Wo, KH, KW, C, F = shapes.conv_pool(name, dout, which, scratch, col, inp, weight, geometry)
+    shapes.conv_pool_gradients(name, dinp, dweight, dbias, weight_t, weight_parts, bias_parts, inp, weight)
     taps, parts = KH * KW * C, shapes.image_parts(N)
-    for what, a, shape in (('dinp', dinp, inp.shape), ('dweight', dweight, weight.shape), ('dbias', dbias, (F,)),
-                           ('weight_t', weight_t if dinp is not None else None, (F, taps))):
-        if a is not None:
-            shapes.shaped(name, what, a, shape)
-    shapes.shaped(name, 'weight_parts', weight_parts, (parts, taps, F))
-    shapes.shaped(name, 'bias_parts', bias_parts, (parts, F))
     if dweight is not None:
         _weight_parts[blocks(weight_parts.size), THREADS](weight_parts, col, dout, which, Ho, Wo)
         _add_parts[blocks(taps * F), THREADS](dweight.reshape(taps * F), weight_parts.reshape(parts, taps * F))
