@@ -10,6 +10,7 @@ from numbanet.kernels.bias_correction import nadam_momentum
 from tests.gpu.test_model_cuda import tiny
 from tests.helpers.gpu import dev, host
 from tests.helpers.keras_optimizers import KerasOptimizer
+from tests.helpers.subnormal_cases import CASES as SUBNORMAL_CASES, KEPT
 
 N = 37
 LR, B1, B2, EPS = 1e-2, 0.9, 0.999, 1e-7
@@ -92,3 +93,20 @@ def test_training_on_cuda_matches_cpu(make):
         m.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)  # two steps
     for a, b in zip(models['cpu'].get_weights(), models['cuda'].get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize('name', sorted(SUBNORMAL_CASES))
+def test_state_decaying_below_normal_is_stored_as_zero(name):
+    # Twin of tests/kernels/test_flush.py: the GPU stores the same zeros as the CPU, and still refuses NaN.
+    names, call = SUBNORMAL_CASES[name]
+    normal = np.float32(1.1760e-38)
+    s = {n: dev(np.full(N, normal, np.float32)) for n in names}
+    p = dev(np.linspace(-1, 1, N).astype(np.float32))
+    call(gpu, p, s, dev(np.zeros(N, np.float32)))
+    for n in names:
+        assert (host(s[n]) == (normal if n in KEPT else 0)).all(), n
+    g = np.zeros(N, np.float32)
+    g[N // 2] = np.nan
+    flag = dev(np.zeros(1, np.int32))
+    call(gpu, p, s, dev(g), flag)
+    assert host(flag)[0] == 1

@@ -6,18 +6,23 @@ import math
 from numba import njit, prange
 
 from numbanet.kernels.bias_correction import adam_alpha
+from numbanet.kernels.cpu._flush import flush
 from numbanet.kernels.cpu._guard import decayed, finite
 from numbanet.kernels.cpu._split import CHUNK, chunks, parallel
 
 
 # error_model='numpy': a Python-style zero-division check in the loop would block vectorisation.
 @njit(cache=True, fastmath={'contract'}, error_model='numpy')
+def _moments(m, v, g, c1, c2):
+    # The new first and second moments, as both loops below compute them.
+    return flush(m + (g - m) * c1), flush(v + (g * g - v) * c2)
+
+
+@njit(cache=True, fastmath={'contract'}, error_model='numpy')
 def _adam_run(params, m, v, v_hat, grads, alpha, c1, c2, eps):
     # v_hat None: numba compiles the plain loop, without the AMSGrad branch.
     for i in range(params.shape[0]):
-        g = grads[i]
-        mi = m[i] + (g - m[i]) * c1
-        vi = v[i] + (g * g - v[i]) * c2
+        mi, vi = _moments(m[i], v[i], grads[i], c1, c2)
         m[i] = mi
         v[i] = vi
         if v_hat is not None:
@@ -31,9 +36,7 @@ def _adam_check_run(params, m, v, v_hat, grads, alpha, c1, c2, eps, decay):
     # The loop above, reading only: whether every value it would write (params decayed first) is finite.
     ok = True
     for i in range(params.shape[0]):
-        g = grads[i]
-        mi = m[i] + (g - m[i]) * c1
-        vi = v[i] + (g * g - v[i]) * c2
+        mi, vi = _moments(m[i], v[i], grads[i], c1, c2)
         ok &= finite(mi) & finite(vi)
         if v_hat is not None:
             vi = max(v_hat[i], vi)

@@ -2,16 +2,21 @@
 second moment. The check twin computes the same step without writing it (kernels/cpu/_guard.py)."""
 from numba import njit, prange
 
+from numbanet.kernels.cpu._flush import flush
 from numbanet.kernels.cpu._guard import decayed, finite
 from numbanet.kernels.cpu._split import CHUNK, chunks, parallel
 
 
 @njit(cache=True, fastmath={'contract'}, error_model='numpy')
+def _moments(m, u, g, c1, beta_2):
+    # The new first moment and infinity norm, as both loops below compute them.
+    return flush(m + (g - m) * c1), flush(max(beta_2 * u, abs(g)))
+
+
+@njit(cache=True, fastmath={'contract'}, error_model='numpy')
 def _adamax_run(params, m, u, grads, alpha, c1, beta_2, eps):
     for i in range(params.shape[0]):
-        g = grads[i]
-        mi = m[i] + (g - m[i]) * c1
-        ui = max(beta_2 * u[i], abs(g))
+        mi, ui = _moments(m[i], u[i], grads[i], c1, beta_2)
         m[i] = mi
         u[i] = ui
         params[i] -= alpha * mi / (ui + eps)
@@ -22,9 +27,7 @@ def _adamax_check_run(params, m, u, grads, alpha, c1, beta_2, eps, decay):
     # The loop above, reading only: whether every value it would write (params decayed first) is finite.
     ok = True
     for i in range(params.shape[0]):
-        g = grads[i]
-        mi = m[i] + (g - m[i]) * c1
-        ui = max(beta_2 * u[i], abs(g))
+        mi, ui = _moments(m[i], u[i], grads[i], c1, beta_2)
         ok &= finite(mi) & finite(ui) & finite(decayed(params[i], decay) - alpha * mi / (ui + eps))
     return ok
 

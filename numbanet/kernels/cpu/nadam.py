@@ -6,16 +6,22 @@ import math
 from numba import njit, prange
 
 from numbanet.kernels.bias_correction import nadam_coefficients
+from numbanet.kernels.cpu._flush import flush
 from numbanet.kernels.cpu._guard import decayed, finite
 from numbanet.kernels.cpu._split import CHUNK, chunks, parallel
+
+
+@njit(cache=True, fastmath={'contract'}, error_model='numpy')
+def _moments(m, v, g, c1, c2):
+    # The new first and second moments, as both loops below compute them.
+    return flush(m + (g - m) * c1), flush(v + (g * g - v) * c2)
 
 
 @njit(cache=True, fastmath={'contract'}, error_model='numpy')
 def _nadam_run(params, m, v, grads, lr, cm, cg, c1, c2, root, eps):
     for i in range(params.shape[0]):
         g = grads[i]
-        mi = m[i] + (g - m[i]) * c1
-        vi = v[i] + (g * g - v[i]) * c2
+        mi, vi = _moments(m[i], v[i], g, c1, c2)
         m[i] = mi
         v[i] = vi
         params[i] -= lr * (cm * mi + cg * g) / (math.sqrt(vi) * root + eps)
@@ -27,8 +33,7 @@ def _nadam_check_run(params, m, v, grads, lr, cm, cg, c1, c2, root, eps, decay):
     ok = True
     for i in range(params.shape[0]):
         g = grads[i]
-        mi = m[i] + (g - m[i]) * c1
-        vi = v[i] + (g * g - v[i]) * c2
+        mi, vi = _moments(m[i], v[i], g, c1, c2)
         ok &= finite(mi) & finite(vi) & finite(
             decayed(params[i], decay) - lr * (cm * mi + cg * g) / (math.sqrt(vi) * root + eps))
     return ok

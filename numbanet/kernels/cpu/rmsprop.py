@@ -4,6 +4,7 @@ import math
 
 from numba import njit, prange
 
+from numbanet.kernels.cpu._flush import flush
 from numbanet.kernels.cpu._guard import decayed, finite
 from numbanet.kernels.cpu._split import CHUNK, chunks, parallel
 
@@ -13,15 +14,15 @@ def _rmsprop_run(params, velocity, moment, average, grads, lr, rho, c, momentum,
     # moment None: no momentum; average None: not centered (numba compiles each case without the branch).
     for i in range(params.shape[0]):
         g = grads[i]
-        vi = rho * velocity[i] + c * g * g
+        vi = flush(rho * velocity[i] + c * g * g)
         velocity[i] = vi
         if average is not None:
-            ai = rho * average[i] + c * g
+            ai = flush(rho * average[i] + c * g)
             average[i] = ai
             vi = vi - ai * ai
         step = lr * g / math.sqrt(vi + eps)
         if moment is not None:
-            step = momentum * moment[i] + step
+            step = flush(momentum * moment[i] + step)
             moment[i] = step
         params[i] -= step
 
@@ -32,15 +33,15 @@ def _rmsprop_check_run(params, velocity, moment, average, grads, lr, rho, c, mom
     ok = True
     for i in range(params.shape[0]):
         g = grads[i]
-        vi = rho * velocity[i] + c * g * g
+        vi = flush(rho * velocity[i] + c * g * g)
         ok &= finite(vi)
         if average is not None:
-            ai = rho * average[i] + c * g
+            ai = flush(rho * average[i] + c * g)
             ok &= finite(ai)
             vi = vi - ai * ai
         step = lr * g / math.sqrt(vi + eps)
         if moment is not None:
-            step = momentum * moment[i] + step
+            step = flush(momentum * moment[i] + step)
             ok &= finite(step)
         ok &= finite(decayed(params[i], decay) - step)
     return ok

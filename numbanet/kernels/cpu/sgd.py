@@ -2,6 +2,7 @@
 check twin (kernels/cpu/_guard.py)."""
 from numba import njit, prange
 
+from numbanet.kernels.cpu._flush import flush
 from numbanet.kernels.cpu._guard import decayed, finite
 from numbanet.kernels.cpu._split import CHUNK, chunks, parallel
 
@@ -14,12 +15,12 @@ def _sgd_run(params, velocity, grads, lr, mu, nesterov):
             params[i] -= lr * grads[i]
     elif nesterov:
         for i in range(params.shape[0]):
-            v = mu * velocity[i] - lr * grads[i]
+            v = flush(mu * velocity[i] - lr * grads[i])
             velocity[i] = v
             params[i] += mu * v - lr * grads[i]
     else:
         for i in range(params.shape[0]):
-            v = mu * velocity[i] - lr * grads[i]
+            v = flush(mu * velocity[i] - lr * grads[i])
             velocity[i] = v
             params[i] += v
 
@@ -33,11 +34,11 @@ def _sgd_check_run(params, velocity, grads, lr, mu, nesterov, decay):
             ok &= finite(decayed(params[i], decay) - lr * grads[i])
     elif nesterov:
         for i in range(params.shape[0]):
-            v = mu * velocity[i] - lr * grads[i]
+            v = flush(mu * velocity[i] - lr * grads[i])
             ok &= finite(v) & finite(decayed(params[i], decay) + (mu * v - lr * grads[i]))
     else:
         for i in range(params.shape[0]):
-            v = mu * velocity[i] - lr * grads[i]
+            v = flush(mu * velocity[i] - lr * grads[i])
             ok &= finite(v) & finite(decayed(params[i], decay) + v)
     return ok
 

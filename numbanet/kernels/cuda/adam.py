@@ -6,6 +6,7 @@ from numba import cuda, float32
 
 from numbanet.kernels.bias_correction import adam_alpha
 from numbanet.kernels.cuda._grid import THREADS, blocks
+from numbanet.kernels.cuda._flush import flush
 from numbanet.kernels.cuda._guard import finite
 
 
@@ -14,8 +15,8 @@ def _adam(params, m, v, grads, alpha, c1, c2, eps):
     i = cuda.grid(1)
     if i < params.shape[0]:
         g = grads[i]
-        mi = m[i] + (g - m[i]) * c1
-        vi = v[i] + (g * g - v[i]) * c2
+        mi = flush(m[i] + (g - m[i]) * c1)
+        vi = flush(v[i] + (g * g - v[i]) * c2)
         m[i] = mi
         v[i] = vi
         params[i] -= alpha * mi / (math.sqrt(vi) + eps)
@@ -26,8 +27,8 @@ def _amsgrad(params, m, v, v_hat, grads, alpha, c1, c2, eps):
     i = cuda.grid(1)
     if i < params.shape[0]:
         g = grads[i]
-        mi = m[i] + (g - m[i]) * c1
-        vi = v[i] + (g * g - v[i]) * c2
+        mi = flush(m[i] + (g - m[i]) * c1)
+        vi = flush(v[i] + (g * g - v[i]) * c2)
         m[i] = mi
         v[i] = vi
         vi = max(v_hat[i], vi)
@@ -41,8 +42,8 @@ def _check(flag, params, m, v, v_hat, grads, alpha, c1, c2, eps, decay, amsgrad)
     i = cuda.grid(1)
     if i < params.shape[0]:
         g = grads[i]
-        mi = m[i] + (g - m[i]) * c1
-        vi = v[i] + (g * g - v[i]) * c2
+        mi = flush(m[i] + (g - m[i]) * c1)
+        vi = flush(v[i] + (g * g - v[i]) * c2)
         ok = finite(mi) and finite(vi)
         if amsgrad:
             vi = max(v_hat[i], vi)

@@ -3,6 +3,7 @@ kernels/cpu/adamax.py."""
 from numba import cuda, float32
 
 from numbanet.kernels.cuda._grid import THREADS, blocks
+from numbanet.kernels.cuda._flush import flush
 from numbanet.kernels.cuda._guard import finite
 
 
@@ -11,8 +12,8 @@ def _adamax(params, m, u, grads, alpha, c1, beta_2, eps):
     i = cuda.grid(1)
     if i < params.shape[0]:
         g = grads[i]
-        mi = m[i] + (g - m[i]) * c1
-        ui = max(beta_2 * u[i], abs(g))
+        mi = flush(m[i] + (g - m[i]) * c1)
+        ui = flush(max(beta_2 * u[i], abs(g)))
         m[i] = mi
         u[i] = ui
         params[i] -= alpha * mi / (ui + eps)
@@ -23,8 +24,8 @@ def _adamax_check(flag, params, m, u, grads, alpha, c1, beta_2, eps, decay):
     i = cuda.grid(1)
     if i < params.shape[0]:
         g = grads[i]
-        mi = m[i] + (g - m[i]) * c1
-        ui = max(beta_2 * u[i], abs(g))
+        mi = flush(m[i] + (g - m[i]) * c1)
+        ui = flush(max(beta_2 * u[i], abs(g)))
         if not (finite(mi) and finite(ui) and finite(params[i] * decay - alpha * mi / (ui + eps))):
             flag[0] = 1
 

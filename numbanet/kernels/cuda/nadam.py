@@ -6,6 +6,7 @@ from numba import cuda, float32
 
 from numbanet.kernels.bias_correction import nadam_coefficients
 from numbanet.kernels.cuda._grid import THREADS, blocks
+from numbanet.kernels.cuda._flush import flush
 from numbanet.kernels.cuda._guard import finite
 
 
@@ -14,8 +15,8 @@ def _nadam(params, m, v, grads, lr, cm, cg, c1, c2, root, eps):
     i = cuda.grid(1)
     if i < params.shape[0]:
         g = grads[i]
-        mi = m[i] + (g - m[i]) * c1
-        vi = v[i] + (g * g - v[i]) * c2
+        mi = flush(m[i] + (g - m[i]) * c1)
+        vi = flush(v[i] + (g * g - v[i]) * c2)
         m[i] = mi
         v[i] = vi
         params[i] -= lr * (cm * mi + cg * g) / (math.sqrt(vi) * root + eps)
@@ -26,8 +27,8 @@ def _nadam_check(flag, params, m, v, grads, lr, cm, cg, c1, c2, root, eps, decay
     i = cuda.grid(1)
     if i < params.shape[0]:
         g = grads[i]
-        mi = m[i] + (g - m[i]) * c1
-        vi = v[i] + (g * g - v[i]) * c2
+        mi = flush(m[i] + (g - m[i]) * c1)
+        vi = flush(v[i] + (g * g - v[i]) * c2)
         if not (finite(mi) and finite(vi) and
                 finite(params[i] * decay - lr * (cm * mi + cg * g) / (math.sqrt(vi) * root + eps))):
             flag[0] = 1

@@ -5,6 +5,7 @@ import math
 from numba import cuda, float32
 
 from numbanet.kernels.cuda._grid import THREADS, blocks
+from numbanet.kernels.cuda._flush import flush
 from numbanet.kernels.cuda._guard import finite
 
 
@@ -13,15 +14,15 @@ def _rmsprop(params, velocity, moment, average, grads, lr, rho, c, momentum, eps
     i = cuda.grid(1)
     if i < params.shape[0]:
         g = grads[i]
-        vi = rho * velocity[i] + c * g * g
+        vi = flush(rho * velocity[i] + c * g * g)
         velocity[i] = vi
         if centered:
-            ai = rho * average[i] + c * g
+            ai = flush(rho * average[i] + c * g)
             average[i] = ai
             vi = vi - ai * ai
         step = lr * g / math.sqrt(vi + eps)
         if use_moment:
-            step = momentum * moment[i] + step
+            step = flush(momentum * moment[i] + step)
             moment[i] = step
         params[i] -= step
 
@@ -32,15 +33,15 @@ def _rmsprop_check(flag, params, velocity, moment, average, grads, lr, rho, c, m
     i = cuda.grid(1)
     if i < params.shape[0]:
         g = grads[i]
-        vi = rho * velocity[i] + c * g * g
+        vi = flush(rho * velocity[i] + c * g * g)
         ok = finite(vi)
         if centered:
-            ai = rho * average[i] + c * g
+            ai = flush(rho * average[i] + c * g)
             ok = ok and finite(ai)
             vi = vi - ai * ai
         step = lr * g / math.sqrt(vi + eps)
         if use_moment:
-            step = momentum * moment[i] + step
+            step = flush(momentum * moment[i] + step)
         if not (ok and finite(step) and finite(params[i] * decay - step)):
             flag[0] = 1
 

@@ -2,6 +2,7 @@
 from numba import cuda, float32
 
 from numbanet.kernels.cuda._grid import THREADS, blocks
+from numbanet.kernels.cuda._flush import flush
 from numbanet.kernels.cuda._guard import finite
 
 
@@ -13,7 +14,7 @@ def _sgd(params, velocity, grads, lr, momentum, nesterov):
         if momentum == 0.0:
             params[i] -= lr * g
         else:
-            v = momentum * velocity[i] - lr * g
+            v = flush(momentum * velocity[i] - lr * g)
             velocity[i] = v
             if nesterov:
                 params[i] += momentum * v - lr * g
@@ -30,7 +31,7 @@ def _sgd_check(flag, params, velocity, grads, lr, momentum, nesterov, decay):
         if momentum == 0.0:
             ok = finite(p - lr * g)
         else:
-            v = momentum * velocity[i] - lr * g
+            v = flush(momentum * velocity[i] - lr * g)
             ok = finite(v) and finite(p + (momentum * v - lr * g) if nesterov else p + v)
         if not ok:
             flag[0] = 1
