@@ -6,6 +6,7 @@ products.
 """
 import numpy as np
 import pytest
+from numba import njit, prange
 
 from numbanet.kernels import cpu as k
 
@@ -13,6 +14,7 @@ B = 128
 LAYERS = [(784, 256), (256, 128), (128, 64), (64, 10)]
 WHO = [pytest.param('numbanet', marks=pytest.mark.numbanet), 'numpy']
 rng = np.random.default_rng(0)
+CHUNK = 1 << 14  # elements per thread's slice, as the optimizer kernels split a buffer (kernels/cpu/_split.py)
 
 
 def _f32(*shape):
@@ -90,16 +92,41 @@ def test_softmax_crossentropy(run, who):
     run(f'softmax_crossentropy[{B}x10]', who, fn)
 
 
-@pytest.mark.parametrize('who', WHO)
-def test_adam(run, who):
+def _adam_arrays():
     n = sum(a * b + b for a, b in LAYERS)  # 242,762
-    p, g = _f32(n), _f32(n) * 1e-3
-    m, v = np.zeros(n, np.float32), np.zeros(n, np.float32)
+    return n, _f32(n), _f32(n) * 1e-3, np.zeros(n, np.float32), np.zeros(n, np.float32)
+
+
+@njit(parallel=True)
+def _stream(p, m, v, g):
+    # An optimizer step's memory traffic with no arithmetic to speak of: four arrays read, three written, split
+    # between the threads as the optimizer kernels split them. No update that keeps float32 state can be faster.
+    for c in prange((p.shape[0] + CHUNK - 1) // CHUNK):
+        for i in range(c * CHUNK, min((c + 1) * CHUNK, p.shape[0])):
+            gi = g[i]
+            m[i] += gi
+            v[i] += gi
+            p[i] += gi
+
+
+@pytest.mark.parametrize('who', WHO + ['stream floor'])
+def test_adam(run, who):
+    n, p, g, m, v = _adam_arrays()
     if who == 'numbanet':
         fn = lambda: k.adam_update(p, m, v, g, 1e-3, 0.9, 0.999, 1e-7, 10)  # noqa: E731
+    elif who == 'stream floor':
+        fn = lambda: _stream(p, m, v, g)  # noqa: E731
     else:
         def fn():
             m[:] = 0.9 * m + 0.1 * g
             v[:] = 0.999 * v + 0.001 * g * g
             p[:] -= 1e-3 * m / (np.sqrt(v) + 1e-7)
     run(f'adam_update[{n}]', who, fn)
+
+
+@pytest.mark.numbanet
+def test_adam_check(run):
+    # The NaN guard's read-only pass that runs before every update (optimizers/base.py apply).
+    n, p, g, m, v = _adam_arrays()
+    flag = np.zeros(1, np.int32)
+    run(f'adam_check[{n}]', 'numbanet', lambda: k.adam_check(flag, p, m, v, g, 1e-3, 0.9, 0.999, 1e-7, 10, 1.0))
