@@ -42,7 +42,7 @@ def test_run_child_refuses_a_report_that_does_not_say_what_it_loaded():
 
 
 def test_the_parent_imports_no_framework():
-    code = (f"import sys; sys.path.insert(0, {BENCH!r}); import compare, cold_start, peers; "
+    code = (f"import sys; sys.path.insert(0, {BENCH!r}); import compare, cold_start, peers, scaling; "
             "print(sorted(set(sys.modules) & {'numbanet', 'numba', 'torch', 'jax'}))")
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == '[]'

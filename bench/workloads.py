@@ -1,5 +1,6 @@
 """The reference workload (the seed's MLP 784-256-128-64-10, ReLU, softmax, Adam 1e-3, batch 128) in
 numbanet and in each peer, so that benchmarks and compare.py time the same thing from the same weights.
+Each class also takes other layer sizes and another batch size, for scaling.py's sweeps.
 
 Each framework is imported only when its class is made: compare.py runs each in a process of its own, and a
 peer's process must never load numbanet (or the other way round)."""
@@ -35,12 +36,12 @@ def installed(name):
     return importlib.util.find_spec(name) is not None
 
 
-def initial_weights(seed=0):
+def initial_weights(seed=0, sizes=SIZES):
     """[W0, b0, W1, b1, ...]: Glorot-uniform kernels (inputs x outputs) and zero biases, float32, which every
     framework below starts from, so that all of them train the same model."""
     rng = np.random.default_rng(seed)
     out = []
-    for a, b in zip(SIZES[:-1], SIZES[1:]):
+    for a, b in zip(sizes[:-1], sizes[1:]):
         lim = np.sqrt(6 / (a + b))
         out += [rng.uniform(-lim, lim, (a, b)).astype(np.float32), np.zeros(b, np.float32)]
     return out
@@ -50,25 +51,26 @@ def initial_weights(seed=0):
 class NumbanetMLP:
     name = 'numbanet'
 
-    def __init__(self, seed=0, threads=None, weights=None):
+    def __init__(self, seed=0, threads=None, weights=None, sizes=SIZES, batch_size=BATCH):
         import numbanet
         self.numbanet = numbanet
         if threads:
             numbanet.set_num_threads(threads)
-        inputs = numbanet.layers.Input(shape=(784,))
+        self.batch_size = batch_size
+        inputs = numbanet.layers.Input(shape=(sizes[0],))
         x = inputs
-        for width in SIZES[1:-1]:
+        for width in sizes[1:-1]:
             x = numbanet.layers.Dense(width, activation='relu')(x)
-        outputs = numbanet.layers.Dense(SIZES[-1], activation='softmax')(x)
+        outputs = numbanet.layers.Dense(sizes[-1], activation='softmax')(x)
         self.model = numbanet.Model(inputs, outputs, seed=seed)
         self.model.compile(optimizer=numbanet.optimizers.Adam(1e-3), loss='categorical_crossentropy')
-        self.model.set_weights(initial_weights(seed) if weights is None else weights)
+        self.model.set_weights(initial_weights(seed, sizes) if weights is None else weights)
 
     def prepare(self, x, y):
         self.x, self.y = x, self.numbanet.utils.to_categorical(y, 10)
 
     def epoch(self):
-        self.model.fit(self.x, self.y, batch_size=BATCH, epochs=1, verbose=0)
+        self.model.fit(self.x, self.y, batch_size=self.batch_size, epochs=1, verbose=0)
 
     def step(self, xb, yb):
         return self.model.train_on_batch(xb, yb)
@@ -87,9 +89,10 @@ class NumpyMLP:
     """The same MLP written the plain way in numpy: BLAS matmuls, temporaries allowed."""
     name = 'numpy'
 
-    def __init__(self, seed=0, threads=None, weights=None):
+    def __init__(self, seed=0, threads=None, weights=None, sizes=SIZES, batch_size=BATCH):
         # threads: OpenBLAS reads its thread count when numpy loads; compare.py sets it in the child's environment
-        weights = [w.copy() for w in (initial_weights(seed) if weights is None else weights)]
+        self.batch_size = batch_size
+        weights = [w.copy() for w in (initial_weights(seed, sizes) if weights is None else weights)]
         self.W, self.b = weights[0::2], weights[1::2]
         self.params = self.W + self.b
         self.m = [np.zeros_like(p) for p in self.params]
@@ -113,8 +116,8 @@ class NumpyMLP:
         e = np.exp(z - z.max(1, keepdims=True))
         p = e / e.sum(1, keepdims=True)
         d = (p - yb) / len(xb)
-        gW, gb = [None] * 4, [None] * 4
-        for i in reversed(range(4)):
+        gW, gb = [None] * len(self.W), [None] * len(self.W)
+        for i in reversed(range(len(self.W))):
             gW[i], gb[i] = hs[i].T @ d, d.sum(0)
             if i:
                 d = (d @ self.W[i].T) * (hs[i] > 0)
@@ -129,8 +132,8 @@ class NumpyMLP:
 
     def epoch(self):
         order = self.rng.permutation(len(self.x))
-        for s in range(0, len(order), BATCH):
-            idx = order[s:s + BATCH]
+        for s in range(0, len(order), self.batch_size):
+            idx = order[s:s + self.batch_size]
             self.step(self.x[idx], self.y[idx])
 
     def infer(self, x):
@@ -146,19 +149,19 @@ class NumpyMLP:
 class TorchMLP:
     name = 'pytorch'
 
-    def __init__(self, seed=0, threads=None, weights=None):
+    def __init__(self, seed=0, threads=None, weights=None, sizes=SIZES, batch_size=BATCH):
         import torch
-        self.torch = torch
+        self.torch, self.batch_size = torch, batch_size
         if threads:
             torch.set_num_threads(threads)
         torch.manual_seed(seed)
         layers = []
-        for i, (a, b) in enumerate(zip(SIZES[:-1], SIZES[1:])):
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
             layers.append(torch.nn.Linear(a, b))
-            if i < len(SIZES) - 2:
+            if i < len(sizes) - 2:
                 layers.append(torch.nn.ReLU())
         self.model = torch.nn.Sequential(*layers)
-        weights = initial_weights(seed) if weights is None else weights
+        weights = initial_weights(seed, sizes) if weights is None else weights
         with torch.no_grad():
             for linear, W, b in zip(self.model[0::2], weights[0::2], weights[1::2]):
                 linear.weight.copy_(torch.from_numpy(W.T))  # PyTorch keeps a kernel as outputs x inputs
@@ -178,8 +181,8 @@ class TorchMLP:
 
     def epoch(self):
         order = self.torch.randperm(len(self.x))
-        for s in range(0, len(order), BATCH):
-            idx = order[s:s + BATCH]
+        for s in range(0, len(order), self.batch_size):
+            idx = order[s:s + self.batch_size]
             self.step(self.x[idx], self.y[idx])
 
     def infer(self, x):
@@ -194,12 +197,12 @@ class TorchMLP:
 class JaxMLP:
     name = 'jax'
 
-    def __init__(self, seed=0, threads=None, weights=None):
+    def __init__(self, seed=0, threads=None, weights=None, sizes=SIZES, batch_size=BATCH):
         # threads: XLA has no setting for its CPU pool; compare.py limits the child to that many cores
         import jax
         import jax.numpy as jnp
-        self.jax, self.jnp = jax, jnp
-        params = [jnp.asarray(w) for w in (initial_weights(seed) if weights is None else weights)]
+        self.jax, self.jnp, self.batch_size = jax, jnp, batch_size
+        params = [jnp.asarray(w) for w in (initial_weights(seed, sizes) if weights is None else weights)]
         self.params = params
         self.state = ([jnp.zeros_like(p) for p in params], [jnp.zeros_like(p) for p in params], jnp.float32(0))
 
@@ -231,8 +234,8 @@ class JaxMLP:
 
     def epoch(self):
         order = self.rng.permutation(len(self.x))
-        for s in range(0, len(order), BATCH):
-            idx = order[s:s + BATCH]
+        for s in range(0, len(order), self.batch_size):
+            idx = order[s:s + self.batch_size]
             self.step(self.x[idx], self.y[idx])
         self.jax.block_until_ready(self.params)
 
