@@ -86,7 +86,9 @@ MODELS = {'mlp': _hidden_plain, 'mlp-dropout': _hidden_dropout, 'mlp-batchnorm':
 
 def build_model(numbanet, hidden, seed, device, model='mlp', task='digits'):
     inputs = numbanet.layers.Input(shape=(784,))
-    x = inputs
+    # The images stay uint8: each batch is cast to float32 as it is gathered and scaled to [0, 1] here, so
+    # no float32 copy of the data set (188 MB for the training images) is ever made.
+    x = numbanet.layers.Rescaling(1 / 255)(inputs)
     for width in hidden:
         x = MODELS[model](numbanet.layers, x, width)
     if task == 'binary':
@@ -133,12 +135,8 @@ def train(args):
         return 2, None
     if args.limit:
         x_train, y_train = x_train[:args.limit], y_train[:args.limit]
-    # The seed's preprocessing: flatten, scale to [0, 1], one-hot labels. Scaled in place: `astype(...) / 255`
-    # holds two float32 copies of the training set at once, 188 MB more at the peak.
-    x_train = x_train.reshape(len(x_train), 784).astype('float32')
-    x_train /= 255.0
-    x_test = x_test.reshape(len(x_test), 784).astype('float32')
-    x_test /= 255.0
+    # Flattened views of the uint8 images (the model's Rescaling scales them) and one-hot labels.
+    x_train, x_test = x_train.reshape(len(x_train), 784), x_test.reshape(len(x_test), 784)
     labels_train, labels_test = y_train, y_test
     y_train, y_test = targets(numbanet, y_train, args.task), targets(numbanet, y_test, args.task)
     loss = 'binary_crossentropy' if args.task == 'binary' else 'categorical_crossentropy'
@@ -153,6 +151,9 @@ def train(args):
             # The file decides the architecture: what it outputs says the task, and --model is ignored.
             args.task = 'binary' if model.graph.output.shape[-1] == 1 else 'digits'
             args.model = 'loaded'
+            if not any(isinstance(layer, numbanet.layers.Rescaling) for layer in model.layers):
+                # Saved before the example scaled inside the model: the data is scaled as it was then.
+                x_train, x_test = x_train.astype('float32') / 255, x_test.astype('float32') / 255
             y_train, y_test = targets(numbanet, labels_train, args.task), targets(numbanet, labels_test, args.task)
             loss = 'binary_crossentropy' if args.task == 'binary' else 'categorical_crossentropy'
         else:

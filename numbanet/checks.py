@@ -178,9 +178,18 @@ def non_negative_int(value, what):
     return int(value)
 
 
+def as_input_array(x, what):
+    """Input data as the kernels gather it: integers and bools as they are (C-contiguous), anything else as
+    as_float_array makes it. Gathering casts each batch to float32, as Keras casts such data, so uint8 images
+    never exist as a float32 copy; and they hold no NaN or Inf to look for."""
+    arr = as_array(x, what)
+    _numeric(arr, what)
+    return np.ascontiguousarray(arr) if arr.dtype.kind in 'iub' else as_float_array(arr, what)
+
+
 def input_arrays(x, tensors, what, model_name):
-    """The model's input data as a list of float32 arrays, one per input tensor, each checked against
-    the tensor's shape; refuses a wrong count, shape, length mismatch or empty data with the reason."""
+    """The model's input data as a list of arrays (float32, or the user's integers), one per input tensor, each
+    checked against the tensor's shape; refuses a wrong count, shape, length mismatch or empty data with the reason."""
     if len(tensors) > 1:
         if not isinstance(x, (list, tuple)) or len(x) != len(tensors):
             raise ValueError(f"model '{model_name}' has {len(tensors)} inputs; pass {what} as a list "
@@ -200,7 +209,7 @@ def input_arrays(x, tensors, what, model_name):
             raise ValueError(f"{name} has shape {arr.shape}, but input '{tensor.name}' of model "
                              f"'{model_name}' expects (N,) + {want}" +
                              _reshape_hint(what, arr.shape, want))
-        arrays.append(as_float_array(arr, name))
+        arrays.append(as_input_array(arr, name))
     n = arrays[0].shape[0]
     for i, arr in enumerate(arrays[1:], 1):
         if arr.shape[0] != n:
@@ -237,3 +246,26 @@ def verbosity(verbose):
     if verbose not in (0, 1, 2) or isinstance(verbose, bool):
         raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
     return verbose
+
+
+def ready_inputs(x, tensors):
+    """x as input_arrays would return it, when it is that already (per input tensor a C-contiguous float32
+    ndarray of its shape, one N > 0 for all, every value finite): batch-1 inference skips the general checks,
+    which cost as much as a layer. None otherwise, and input_arrays converts x or refuses it."""
+    if len(tensors) == 1:
+        xs = [x[0]] if isinstance(x, (list, tuple)) and len(x) == 1 else [x]
+    elif isinstance(x, (list, tuple)) and len(x) == len(tensors):
+        xs = list(x)
+    else:
+        return None
+    n = xs[0].shape[0] if type(xs[0]) is np.ndarray and xs[0].ndim else 0
+    for arr, tensor in zip(xs, tensors):
+        if (type(arr) is not np.ndarray or arr.dtype != np.float32 or not arr.flags.c_contiguous or n == 0
+                or arr.shape[0] != n or arr.ndim != len(tensor.shape) or arr.shape[1:] != tensor.shape[1:]):
+            return None
+        # A sum of squares is NaN or Inf if any value is (no Inf cancels: squares are >= 0), in one BLAS pass;
+        # finite values past 1e19 overflow it (numpy warns) and merely take the general way.
+        flat = arr.ravel()
+        if not math.isfinite(flat.dot(flat)):
+            return None
+    return xs

@@ -19,7 +19,8 @@ from numbanet import losses, onnx_export, optimizers, quantization, saving, util
 from numbanet import metrics as metrics_module
 from numbanet.backend import to_numpy, write
 from numbanet.checks import (check_weight_list, class_weight_array, input_arrays, is_number, non_negative_int,
-                             positive_int, positive_int_or_none, sample_weight_array, seed_value, verbosity)
+                             positive_int, positive_int_or_none, ready_inputs, sample_weight_array, seed_value,
+                             verbosity)
 from numbanet.data_adapters import ArrayBatches, is_stream, stream_batches, unpack
 from numbanet.distributed import SingleProcess, communicator
 from numbanet.graph import ConfigError, Graph, KerasTensor, call_from_config
@@ -183,14 +184,15 @@ class Model:
         return plan
 
     def batch_plans(self, xs, batch_size):
-        """(start, stop, plan) for consecutive slices of the inputs, each slice copied into the plan's input
-        buffers: the walk evaluate, predict and int8 calibration share."""
-        n = xs[0].shape[0]
+        """(start, stop, plan) for consecutive slices of the inputs, each gathered into the plan's input buffers
+        (which casts integer data to float32 on either device): the walk predict and int8 calibration share."""
+        be, n = self._parameters.backend, xs[0].shape[0]
+        xs, rows = [be.to_device(a) for a in xs], be.to_device(self._arange(n))
         for start in range(0, n, batch_size):
             stop = min(n, start + batch_size)
             plan = self.plan(stop - start)
             for buf, x in zip(plan.inputs, xs):
-                write(buf, x[start:stop])
+                be.k.gather_rows(buf, x, rows[start:stop])
             yield start, stop, plan
 
     # ---- Keras's weight API ---------------------------------------------------------------------------
@@ -705,8 +707,7 @@ class Model:
                              return_dict=return_dict)
 
     def predict_on_batch(self, x):
-        xs = self._inputs(x)
-        return self.predict(xs if len(xs) > 1 else xs[0], batch_size=xs[0].shape[0], verbose=0)
+        return self._infer(self._inference_inputs(x))
 
     def _arange(self, n):
         # Row numbers 0..n-1, kept so repeated calls on one batch size make no new array.
@@ -805,36 +806,44 @@ class Model:
         return [np.concatenate(b) for b in zip(*batches)] if len(self.graph.outputs) > 1 else np.concatenate(batches)
 
     def _host_outputs(self, plan):
-        # The outputs on the host: one array, or a list of one per output for a model with several.
+        # Host copies the caller owns (never the plan's buffers): one array, or a list of one per output.
         host = [to_numpy(o.output) for o in plan.outputs]
         return host if len(host) > 1 else host[0]
+
+    def _inference_inputs(self, x):
+        # The common case (checks.ready_inputs) cheaply, anything else through the general checks.
+        xs = ready_inputs(x, self.graph.inputs) if self.built else None
+        return self._inputs(x) if xs is None else xs
+
+    def _infer(self, xs):
+        # Checked inputs as one batch, in inference mode: predict's single batch, predict_on_batch, model(x).
+        with self._lock:
+            plan = self.plan(xs[0].shape[0])
+            for buf, arr in zip(plan.inputs, xs):
+                write(buf, arr)
+            plan.predict()
+            return self._host_outputs(plan)
 
     def predict(self, x, batch_size=None, verbose='auto', steps=None, callbacks=None):
         """Keras's predict: the outputs for x, arrays or a generator or PyDataset of x (or (x,)) batches;
         steps limits the batches."""
         verbose = verbosity(verbose)
         steps = positive_int_or_none(steps, 'steps')
-        if is_stream(x):
+        if type(x) is not np.ndarray and is_stream(x):  # (an array never is: batch-1 calls skip the ABC check)
             with self._lock:
                 return self._predict_stream(x, steps, verbose, callbacks)
-        xs = self._inputs(x)
+        xs = self._inference_inputs(x)
         batch_size = self._batch_size(batch_size, xs[0].shape[0], steps)
         if steps is not None:  # the first `steps` batches, as in Keras
             xs = [a[:steps * batch_size] for a in xs]
         n = xs[0].shape[0]
+        if n <= batch_size and not verbose and not callbacks:
+            return self._infer(xs)  # one batch (batch-1 inference, say): no loop, one copy in, one copy out
         with self._lock:
-            if n <= batch_size and not verbose and not callbacks:
-                # One batch (batch-1 inference, say): no loop, one copy in, one copy out.
-                plan = self.plan(n)
-                for buf, arr in zip(plan.inputs, xs):
-                    write(buf, arr)
-                plan.predict()
-                return self._host_outputs(plan)
             cb = callbacks_module.CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose,
                                                epochs=1, steps=math.ceil(n / batch_size))
             cb.on_predict_begin()
             be = self._parameters.backend
-            xs = [be.to_device(a) for a in xs]
             results = [np.empty((n,) + t.shape[1:], np.float32) for t in self.graph.outputs]
             for step, (start, stop, plan) in enumerate(self.batch_plans(xs, batch_size)):
                 cb.on_predict_batch_begin(step)
@@ -852,15 +861,16 @@ class Model:
         if isinstance(x, KerasTensor) or (isinstance(x, (list, tuple)) and x and isinstance(x[0], KerasTensor)):
             raise NotImplementedError("calling a model on symbolic tensors (nesting models) is not supported; "
                                       "call its layers instead")
-        xs = self._inputs(x)
+        xs = self._inference_inputs(x)
+        if not training:
+            return self._infer(xs)
         with self._lock:
             plan = self.plan(xs[0].shape[0])
             for buf, arr in zip(plan.inputs, xs):
                 write(buf, arr)
             self._eager_calls += 1  # a new draw of random numbers (Dropout) for every call in training mode
-            plan.forward(training=bool(training), seed=utils.mix_seed(self.seed, 1 << 62, self._eager_calls))
-            if training:
-                plan.after_step()
+            plan.forward(training=True, seed=utils.mix_seed(self.seed, 1 << 62, self._eager_calls))
+            plan.after_step()
             plan.head_forward()
             return self._host_outputs(plan)
 

@@ -1,9 +1,9 @@
 """Export a model to ONNX (opset 17 or later) with the onnx package, for inference elsewhere.
 
 Each layer maps to standard operators: Dense to Gemm, activations to their ONNX operators (GELU and SiLU as
-the formulas they are), Add to Sum, Concatenate to Concat on the last axis, Flatten and Reshape to
-themselves, Dropout to Identity, BatchNormalization to its inference form (one Mul and one Add per channel),
-LayerNormalization to LayerNormalization. The batch dimension stays symbolic.
+the formulas they are), Add to Sum, Concatenate to Concat on the last axis, Flatten and Reshape to themselves,
+Dropout to Identity, Rescaling to Mul and Add, BatchNormalization to its inference form (one Mul and one Add
+per channel), LayerNormalization to LayerNormalization. The batch dimension stays symbolic.
 
 Convolutions and pools: Conv1D and Conv2D to Conv (kernel (out, in, k...), the bias its third input,
 explicit pads by Keras's rule: the odd cell after, 'causal' all before), MaxPooling to MaxPool (padding
@@ -23,7 +23,7 @@ from numbanet.files import write_atomic
 from numbanet.layers import (Activation, Add, AveragePooling1D, AveragePooling2D, BatchNormalization, Concatenate,
                              Conv1D, Conv2D, Dense, Dropout, Flatten, GlobalAveragePooling1D, GlobalAveragePooling2D,
                              GlobalMaxPooling1D, GlobalMaxPooling2D, InputLayer, LayerNormalization, MaxPooling1D,
-                             MaxPooling2D, Reshape, ZeroPadding2D)
+                             MaxPooling2D, Rescaling, Reshape, ZeroPadding2D)
 from numbanet.layers.windows import window_pads
 
 _SELU = {'alpha': 1.6732632423543772, 'gamma': 1.0507009873554805}
@@ -33,7 +33,7 @@ _MAX = (MaxPooling1D, MaxPooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D)
 # Computed channels-first, as ONNX's operators for them take images.
 _CHANNELS_FIRST = (Conv1D, Conv2D, ZeroPadding2D) + _POOLS + _GLOBAL_POOLS
 # The same on either layout given the channel axis: computed in whichever their input is held in.
-_EITHER = (Activation, BatchNormalization, Dropout)
+_EITHER = (Activation, BatchNormalization, Dropout, Rescaling)
 
 
 def _require_onnx():
@@ -194,6 +194,9 @@ def _layer(b, layer, ins, first):
         return b.node('Concat', ins, f'{name}/concat', axis=-1)
     if isinstance(layer, Dropout):
         return b.node('Identity', ins, f'{name}/identity')
+    if isinstance(layer, Rescaling):  # the factors float32, as the kernel rounds them
+        scale, offset = (b.constant(f'{name}/{w}', np.float32(getattr(layer, w))) for w in ('scale', 'offset'))
+        return b.node('Add', [b.node('Mul', [ins[0], scale], f'{name}/scaled'), offset], f'{name}/shifted')
     if isinstance(layer, Flatten):
         return b.node('Flatten', ins, f'{name}/flatten', axis=1)
     if isinstance(layer, Reshape):

@@ -1,7 +1,7 @@
 """Sequential: a stack of single-input layers, built into a graph as soon as its input shape is known."""
 import contextlib
 
-from numbanet.checks import as_float_array
+from numbanet.checks import as_input_array
 from numbanet.graph import Graph, KerasTensor
 from numbanet.layers.base import Input, InputLayer, Layer
 from numbanet.model import Model, config_errors, rebuild_layers
@@ -142,7 +142,7 @@ class Sequential(Model):
             if not self._stack:
                 raise ValueError("this Sequential has no layers; add some before using it")
             # Check the data before building, so refused data leaves the model unbuilt.
-            arr = as_float_array(x[0] if isinstance(x, (list, tuple)) and len(x) == 1 else x, 'x')
+            arr = as_input_array(x[0] if isinstance(x, (list, tuple)) and len(x) == 1 else x, 'x')
             if arr.ndim < 2:
                 raise ValueError(f"x must be shaped (N, features) to build the model from it, got shape {arr.shape}")
             self._build_graph(arr.shape[1:], self._stack)

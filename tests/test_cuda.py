@@ -108,6 +108,7 @@ def _signatures():
         'add._add': (f2, f2, f2), 'add._copy': (f2, f2),
         'concat._forward': (f2, f2, int64), 'concat._backward': (f2, f2, int64),
         'gather._gather_2d': (f2, f2, i1), 'gather._gather_1d': (i1, i1, i1),
+        'rescale._forward': (f2, f2, float32, float32),
         'accuracy._categorical': (d1, f2, f2), 'accuracy._sparse': (d1, f2, i1),
         'accuracy._binary': (d1, f2, f2, float64), 'accuracy._errors': (d1, d1, f2, f2),
         'int8_dense._quantize': (u2, f1, f2, float32), 'int8_dense._int8_dense': (f2, u2, f1, w2, f1, f1),

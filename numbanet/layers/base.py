@@ -154,6 +154,12 @@ class Layer:
     def forward(self, inputs, output, ctx):
         raise NotImplementedError(f"layer '{self.name}' ({type(self).__name__}) defines no forward()")
 
+    def forward_call(self, inputs, output, ctx):
+        """(fn, args), fn(*args) doing forward(inputs, output, ctx): a plan asks once and calls it every pass. A
+        layer whose forward is one kernel call may hand that back, checked once, if the arrays stay put (its
+        weights do: a model's buffers and its plans go together)."""
+        return self.forward, (inputs, output, ctx)
+
     def backward(self, inputs, output, doutput, dinputs, ctx):
         raise NotImplementedError(f"layer '{self.name}' ({type(self).__name__}) defines no backward(), "
                                   f"so it cannot be trained through")

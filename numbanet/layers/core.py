@@ -85,6 +85,12 @@ class Dense(KernelLayer):
         ctx.k.dense_forward(out, x, self.kernel.value, self.bias.value if self.use_bias else None,
                             self.activation.name == 'relu')
 
+    def forward_call(self, x, out, ctx):
+        if type(self).forward is not Dense.forward:  # a subclass's own forward stays in charge
+            return super().forward_call(x, out, ctx)
+        return ctx.k.dense_forward_call(out, x, self.kernel.value, self.bias.value if self.use_bias else None,
+                                        self.activation.name == 'relu')
+
     def backward(self, x, out, dout, dx, ctx):
         if self.activation.name == 'relu':
             ctx.k.relu_mask(dout, out)

@@ -162,7 +162,7 @@ def every_layer_model(seed=0):
     """One model holding every layer and activation with an ONNX mapping, trained a little so batch
     statistics are not the initial ones."""
     inputs = layers.Input(shape=(4, 6))
-    x = layers.Flatten()(inputs)
+    x = layers.Flatten()(layers.Rescaling(0.5, offset=-0.25)(inputs))
     x = layers.Dense(16, activation='gelu')(x)
     x = layers.BatchNormalization()(x)
     for name in ('sigmoid', 'tanh', 'elu', 'selu', 'softplus', 'softsign', 'silu', 'hard_sigmoid', 'leaky_relu',

@@ -8,7 +8,8 @@ from numba import njit
 
 def gather_rows(out, src, index):
     # out: (B, ...) or (B,); src: (N, ...) or (N,) with out's trailing axes; index: (B,) row numbers into src,
-    # each checked.
+    # each checked. src may hold integers or bools (uint8 images): the copy casts them, a batch at a time, and
+    # numba compiles one version per dtype pair it meets.
     if out.shape[1:] != src.shape[1:]:  # the loop runs over src's row: a narrower out would be written past
         raise ValueError(f"gather_rows: rows of {src.shape[1:]} do not fit a batch of {out.shape[1:]}")
     if len(out.shape) == 1:

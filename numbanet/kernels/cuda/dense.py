@@ -2,13 +2,18 @@
 from numba import cuda
 
 from numbanet.kernels.cuda._grid import THREADS, blocks
-from numbanet.kernels.cuda.matmul import gemm, gemm_at, transpose
+from numbanet.kernels.cuda.matmul import gemm, gemm_at, gemm_call, transpose
 
 
 def dense_forward(out, inp, weight, bias, relu=False):
     # out (B,N) = inp (B,K) @ weight (K,N) + bias (N,); bias is None for use_bias=False; relu: then
     # max(out, 0), fused.
     gemm(out, inp, weight, bias, False, relu)
+
+
+def dense_forward_call(out, inp, weight, bias, relu=False):
+    # (fn, args) with fn(*args) doing dense_forward(out, inp, weight, bias, relu) on these arrays (gemm_call).
+    return gemm_call(out, inp, weight, bias, relu)
 
 
 def dense_backward(dinp, dweight, dbias, weight_t, dout, inp, weight):

@@ -34,7 +34,8 @@ def _as_rows(array):
 
 
 def gather_rows(out, src, index):
-    # out: (B, ...) or (B,); src: (N, ...) or (N,) with out's trailing axes; index: (B,) on the device.
+    # out: (B, ...) or (B,); src: (N, ...) or (N,) with out's trailing axes, any numeric dtype (the copy casts:
+    # uint8 images stay uint8 on the device); index: (B,) on the device.
     if tuple(out.shape[1:]) != tuple(src.shape[1:]):  # the kernel reads src over out's row
         raise ValueError(f"gather_rows: rows of {tuple(src.shape[1:])} do not fit a batch of {tuple(out.shape[1:])}")
     if isinstance(index, np.ndarray):
