@@ -9,7 +9,8 @@ from numbanet.kernels.cpu import matmul as g
 SHAPES = [(1, 1, 1), (7, 13, 5), (1, 784, 256), (1, 20, 600), (3, 64, 64), (5, 17, 65), (129, 257, 70), (130, 33, 10),
           (7, 9, 333),
           (4, 0, 9), (64, 128, 81),
-          (53, 40, 100), (101, 19, 224)]  # long enough for the 6-row tiles, with half and edge tiles beside them
+          (53, 40, 100), (101, 19, 224),  # long enough for the 6-row tiles, with half and edge tiles beside them
+          (49, 600, 1037), (5, 70, 1100)]  # more columns than one panel of B (NC = 512): three panels, ragged last
 
 
 def _operands(rng, M, K, N):
@@ -66,7 +67,8 @@ def test_serial_and_parallel_are_bitwise_equal(rng, K, relu):
     assert np.array_equal(C1, C2) and np.array_equal(C1, C3)
 
 
-@pytest.mark.parametrize('M,K,N', [(1, 1100, 300), (7, 1030, 33), (130, 9, 32), (5, 513, 96)])
+@pytest.mark.parametrize('M,K,N', [(1, 1100, 300), (7, 1030, 33), (130, 9, 32), (5, 513, 96), (13, 1100, 1100),
+                                   (50, 530, 1090), (1, 600, 1300)])
 @pytest.mark.parametrize('accumulate', [False, True])
 def test_fused_relu_and_long_k(rng, M, K, N, accumulate):
     # Past KC the tiles restart from C for every pass over k; ReLU applies once, after the last pass.

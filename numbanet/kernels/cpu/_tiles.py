@@ -12,7 +12,9 @@ A/B of gemm at those shapes, alternating processes); a whole convnet step, bound
 A thin product, 9 rows for a first convolution's weight gradient, keeps the 4-row tiles: its leftover rows
 made it slower with 6.
 k runs in blocks of KC: a conv's weight gradient sums over N*Ho*Wo rows (15,488 in the MNIST convnet), and
-a panel of B that long would fall out of L2 between tiles. (At the MLP's shapes k fits in one block.)
+a panel of B that long would fall out of L2 between tiles. (At the MLP's shapes k fits in one block.) The
+columns run in panels of NC, each finished before the next, so that the KC x NC block of B every band of
+rows reads stays in L2 however wide the layer (at the reference MLP's widths there is one panel).
 B and C should be C-contiguous (other layouts work, slowly); A may have any layout, so dense_backward
 passes inp.T without a copy.
 Every C element is summed by one thread in ascending k, so results do not depend on the thread count.
@@ -36,6 +38,7 @@ TILE6 = MR6 * NR
 TILE6_H = MR6 * NH
 NW = 256         # width of the one-row tiles: a lone row (batch-1 inference) reads each row of B whole
 KC = 512         # k per pass over a band of C: a 512 x 64 panel of B is 128 KB, well inside a core's L2
+NC = 512         # columns per panel: a KC x NC block of B (1 MB) stays in a core's L2 while all bands pass
 # Contraction into FMA only. No reassociation: the k sum runs in a fixed order, reproducibly.
 _FM = {'contract'}
 # Below this many flops a thread pool costs more than it saves: waking a sleeping worker takes about
@@ -205,11 +208,11 @@ def _tile_1xNE(C, A, B, bias, accumulate, i, j0, cols, k0, k1):
 
 
 @njit(cache=True, inline='always')
-def _relu_rows(C, i0, i1):
-    # A fused ReLU, applied to rows the tiles have just stored, while they are still in L1.
+def _relu_rows(C, i0, i1, j0, j1):
+    # A fused ReLU, applied to the cells the tiles have just stored, while they are still in L1.
     for i in range(i0, i1):
-        crow = C[i]
-        for c in range(C.shape[1]):
+        crow = C[i, j0:j1]
+        for c in range(crow.shape[0]):
             v = crow[c]
             crow[c] = v if v > 0.0 else 0.0
 
@@ -237,45 +240,51 @@ def gemm_rows(C, A, B, bias, accumulate, relu, r0, r1):
     # 16-wide. Every element gets the same multiply-adds in the same order whatever tile holds it.
     N = C.shape[1]
     K = A.shape[1]
-    full = N - N % NR
-    half = full + NH if N - full >= NH else full
-    wide = N - N % NW
     tall = r1 - r0 >= TALL_ROWS
-    for k0 in range(0, max(K, 1), KC):
-        k1 = min(K, k0 + KC)
-        acc = accumulate or k0 > 0
-        last = relu and k1 == K
-        i = r0
-        while i < r1:
-            if tall and i + MR6 <= r1:
-                for j0 in range(0, full, NR):
-                    _tile_6xNR(C, A, B, bias, acc, i, j0, k0, k1)
-                if half > full:
-                    _tile_6xNH(C, A, B, bias, acc, i, full, k0, k1)
-                for j0 in range(half, N, NE):
-                    _tile_4xNE(C, A, B, bias, acc, i, j0, min(NE, N - j0), k0, k1)
-                    _tile_1xNE(C, A, B, bias, acc, i + 4, j0, min(NE, N - j0), k0, k1)
-                    _tile_1xNE(C, A, B, bias, acc, i + 5, j0, min(NE, N - j0), k0, k1)
-                step = MR6
-            elif i + MR <= r1:
-                for j0 in range(0, full, NR):
-                    _tile_4xNR(C, A, B, bias, acc, i, j0, k0, k1)
-                if half > full:
-                    _tile_4xNH(C, A, B, bias, acc, i, full, k0, k1)
-                for j0 in range(half, N, NE):
-                    _tile_4xNE(C, A, B, bias, acc, i, j0, min(NE, N - j0), k0, k1)
-                step = MR
-            else:
-                for j0 in range(0, wide, NW):
-                    _tile_1xNW(C, A, B, bias, acc, i, j0, k0, k1)
-                for j0 in range(wide, full, NR):
-                    _tile_1xNR(C, A, B, bias, acc, i, j0, k0, k1)
-                for j0 in range(full, N, NE):
-                    _tile_1xNE(C, A, B, bias, acc, i, j0, min(NE, N - j0), k0, k1)
-                step = 1
-            if last:
-                _relu_rows(C, i, i + step)
-            i += step
+    # The columns in panels of NC, each finished over all k before the next: every band of rows passes over
+    # one KC x NC block of B (1 MB) while it stays in L2, and the panel's part of C stays there across k
+    # blocks. Over all N columns at once, a 4096-wide layer streamed an 8 MB block of B from L3 for each band
+    # of rows: 85 against 200+ GFLOP/s (bench/scaling.py). A row's tiles are the same in every panel.
+    for jc in range(0, N, NC):
+        jn = min(N, jc + NC)
+        full = jn - (jn - jc) % NR
+        half = full + NH if jn - full >= NH else full
+        wide = jn - (jn - jc) % NW
+        for k0 in range(0, max(K, 1), KC):
+            k1 = min(K, k0 + KC)
+            acc = accumulate or k0 > 0
+            last = relu and k1 == K
+            i = r0
+            while i < r1:
+                if tall and i + MR6 <= r1:
+                    for j0 in range(jc, full, NR):
+                        _tile_6xNR(C, A, B, bias, acc, i, j0, k0, k1)
+                    if half > full:
+                        _tile_6xNH(C, A, B, bias, acc, i, full, k0, k1)
+                    for j0 in range(half, jn, NE):
+                        _tile_4xNE(C, A, B, bias, acc, i, j0, min(NE, jn - j0), k0, k1)
+                        _tile_1xNE(C, A, B, bias, acc, i + 4, j0, min(NE, jn - j0), k0, k1)
+                        _tile_1xNE(C, A, B, bias, acc, i + 5, j0, min(NE, jn - j0), k0, k1)
+                    step = MR6
+                elif i + MR <= r1:
+                    for j0 in range(jc, full, NR):
+                        _tile_4xNR(C, A, B, bias, acc, i, j0, k0, k1)
+                    if half > full:
+                        _tile_4xNH(C, A, B, bias, acc, i, full, k0, k1)
+                    for j0 in range(half, jn, NE):
+                        _tile_4xNE(C, A, B, bias, acc, i, j0, min(NE, jn - j0), k0, k1)
+                    step = MR
+                else:
+                    for j0 in range(jc, wide, NW):
+                        _tile_1xNW(C, A, B, bias, acc, i, j0, k0, k1)
+                    for j0 in range(wide, full, NR):
+                        _tile_1xNR(C, A, B, bias, acc, i, j0, k0, k1)
+                    for j0 in range(full, jn, NE):
+                        _tile_1xNE(C, A, B, bias, acc, i, j0, min(NE, jn - j0), k0, k1)
+                    step = 1
+                if last:
+                    _relu_rows(C, i, i + step, jc, jn)
+                i += step
 
 
 @njit(cache=True, parallel=True)
