@@ -166,6 +166,8 @@ def test_gather_rows(rng):
         gpu.gather_rows(out, dev(src), np.array([0, 9, 1]))  # host indices are checked
     gpu.gather_rows(out, dev(src), dev(np.array([0, 9, 1])))  # device indices: never read out of bounds
     assert np.isnan(host(out)[1]).all()
+    with pytest.raises(ValueError, match="row numbers for a batch of 3"):  # as on the CPU: never written past
+        gpu.gather_rows(out, dev(src), dev(np.array([0, 1, 2, 3])))
 
 
 def test_int8_quantize_and_dense(rng):

@@ -42,3 +42,21 @@ def test_gather_rows_refuses_rows_that_do_not_fit(rng):
     strided = np.zeros((2, 12), np.float32)[:, ::2]
     with pytest.raises(ValueError, match="C-contiguous"):
         k.gather_rows(strided, src, np.array([0, 1]))
+
+
+def test_gather_rows_refuses_more_indices_than_batch_rows(rng):
+    # The kernels write one row per index without bounds checks: a longer index would write past out.
+    src = rng.standard_normal((7, 6)).astype(np.float32)
+    for out in (np.zeros((2, 6), np.float32), np.zeros(2, np.float32)):
+        with pytest.raises(ValueError, match="row numbers for a batch of 2"):
+            k.gather_rows(out, src if out.ndim == 2 else src[:, 0].copy(), np.array([0, 1, 2]))
+        assert not out.any()
+
+
+def test_gather_rows_splits_big_batches_between_threads_alike(rng):
+    # Large enough to run in parallel; uint8 rows are cast as they are copied.
+    src = rng.integers(0, 256, (500, 784)).astype(np.uint8)
+    idx = rng.permutation(500)[:300]
+    out = np.empty((300, 784), np.float32)
+    k.gather_rows(out, src, idx)
+    np.testing.assert_array_equal(out, src[idx].astype(np.float32))

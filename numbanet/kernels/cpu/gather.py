@@ -3,7 +3,7 @@
 Samples of any rank are copied as flat rows, by an explicit loop: `out[b] = src[i]` on whole rows compiled
 numba's general array-assignment machinery, 2.2 s of a cold start against 0.3 s for the loop, at the same
 speed once compiled."""
-from numba import njit
+from numba import njit, prange
 
 
 def gather_rows(out, src, index):
@@ -12,6 +12,8 @@ def gather_rows(out, src, index):
     # numba compiles one version per dtype pair it meets.
     if out.shape[1:] != src.shape[1:]:  # the loop runs over src's row: a narrower out would be written past
         raise ValueError(f"gather_rows: rows of {src.shape[1:]} do not fit a batch of {out.shape[1:]}")
+    if index.shape[0] > out.shape[0]:  # a row per index: more indices than rows would write past out's end
+        raise ValueError(f"gather_rows: {index.shape[0]} row numbers for a batch of {out.shape[0]} rows")
     if len(out.shape) == 1:
         _gather_values(out, src, index)
         return
@@ -20,15 +22,18 @@ def gather_rows(out, src, index):
     _gather_flat(out.reshape(out.shape[0], -1), src.reshape(src.shape[0], -1), index)
 
 
-@njit(cache=True)
+# Rows split between threads, after every index is checked (a raise inside the prange would keep numba from
+# splitting it): the rows come from all over the data set, so each is a wait on memory, and two threads wait
+# in parallel. A 128 x 784 batch took 60-66 us on one thread, 32 on two (float32; uint8 31 against 14-19).
+@njit(cache=True, parallel=True)
 def _gather_flat(out, src, index):
     # out: (B, C); src: (N, C)
     n, C = src.shape
     for b in range(index.shape[0]):
-        i = index[b]
-        if i < 0 or i >= n:
+        if index[b] < 0 or index[b] >= n:
             raise IndexError("gather_rows: row index outside the source")
-        row, source = out[b], src[i]
+    for b in prange(index.shape[0]):
+        row, source = out[b], src[index[b]]
         for c in range(C):
             row[c] = source[c]
 
