@@ -102,6 +102,7 @@ def broadcast_weights(model, root=0):
     if state is not None:
         for array in state.values():
             _bcast_array(array, root)
+        opt.state_written()
         opt.iterations = _comm.bcast(opt.iterations, root=root)
 
 

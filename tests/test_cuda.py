@@ -100,6 +100,7 @@ def _signatures():
         'rmsprop._rmsprop': (f1,) * 5 + (float32,) * 5 + (boolean, boolean),
         'sgd._sgd_check': (int32[::1], f1, f1, f1, float32, float32, boolean, float32),
         'adam._check': (int32[::1],) + (f1,) * 5 + (float32,) * 5 + (boolean,),
+        'bounds._bounds': (int32[::1], f1, f1, float32, float32),
         'adamax._adamax_check': (int32[::1],) + (f1,) * 4 + (float32,) * 5,
         'nadam._nadam_check': (int32[::1],) + (f1,) * 4 + (float32,) * 8,
         'adagrad._adagrad_check': (int32[::1],) + (f1,) * 3 + (float32,) * 3,

@@ -1,7 +1,13 @@
 """Adam and its relatives: AdamW (Adam with decoupled weight decay), Adamax (the infinity norm in place of
 the second moment) and Nadam (Nesterov momentum), with Keras's bias corrections."""
-from numbanet.kernels.bias_correction import nadam_momentum
+from numbanet.kernels.bias_correction import adam_alpha, nadam_momentum
 from numbanet.optimizers.base import Optimizer, check_epsilon, check_fraction
+
+
+# The quick pass's bounds for weights and gradients (quick_bounds): far beyond any value training meets, far
+# enough inside float32's range that Adam's arithmetic on them cannot overflow.
+QUICK_P = 2.0 ** 100
+QUICK_G = 2.0 ** 40
 
 
 class _Moments(Optimizer):
@@ -33,6 +39,21 @@ class Adam(_Moments):
             return k.adam_amsgrad_check, k.adam_amsgrad_update, (params, slots['m'], slots['v'], slots['v_hat'],
                                                                  grads, *hyper)
         return k.adam_check, k.adam_update, (params, slots['m'], slots['v'], grads, *hyper)
+
+    def quick_bounds(self, lr, step, decay, steps):
+        # While every gradient so far was within G of 0, m is within G * rho^t and v (and v_hat) within
+        # G^2 * rho^t: each is a convex combination of the last value and a gradient (or its square), computed
+        # in float32 with a relative error under 6 * 2^-24 per step, which rho covers. v >= 0 exactly (it is
+        # never pushed below 0 by rounding), so the denominator is at least epsilon, and
+        # |new weight| <= |decay| * P + alpha * |m| * max(1, 1 / epsilon), the intermediates less. Everything is
+        # then finite while the bound below stays under 2^120 (float32 ends near 2^128).
+        growth = (1.0 + 2.0 ** -20) ** steps
+        if QUICK_G ** 2 * growth > 2.0 ** 120:  # after about 29 million steps
+            return None
+        alpha = adam_alpha(lr, self.beta_1, self.beta_2, step)
+        if not abs(decay) * QUICK_P + alpha * QUICK_G * growth * max(1.0, 1.0 / self.epsilon) <= 2.0 ** 120:
+            return None
+        return QUICK_P, QUICK_G
 
     def _settings(self):
         return {**super()._settings(), 'amsgrad': self.amsgrad}

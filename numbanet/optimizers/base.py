@@ -69,6 +69,7 @@ class Optimizer:
         self.iterations = 0
         self.learning_rate = learning_rate
         self.buffer = None  # the flat parameter buffer (Parameters.values) the state was made for
+        self._quick_steps = None
         self._state = {}
         self._views = []
 
@@ -108,6 +109,7 @@ class Optimizer:
             for slot, value in self._slots().items():
                 be.fill(self._state[slot], value)
             self._backend, self._refused = be, be.zeros(1, np.int32)  # the check kernels' flag, set on refusal
+            self._quick_steps = 0  # steps applied on the quick pass since the state was made (None: never again)
         params, grads = parameters.values, parameters.grads
         self._views = [(params[lo:hi], grads[lo:hi], {s: a[lo:hi] for s, a in self._state.items()})
                        for lo, hi in ranges]
@@ -133,18 +135,38 @@ class Optimizer:
                     k.scale_values(g, limit / norm)
         decay = 1.0 - lr * self.weight_decay if self.weight_decay else 1.0
         calls = [self._step(k, lr, step, params, grads, slots) for params, grads, slots in self._views]
+        # The quick pass: weights and gradients within bounds that, with the state's own bounds, prove the step
+        # finite (quick_bounds). Else, or when a value is out of them, the full check decides, exactly.
+        bounds = None if self._quick_steps is None else self.quick_bounds(lr, step, decay, self._quick_steps + 1)
         self._backend.fill(self._refused, 0)
-        for check, _, args in calls:
-            check(self._refused, *args, decay)
-        if self._backend.to_host(self._refused)[0]:  # the one read back of a step
-            return False
+        for params, grads, _ in (self._views if bounds is not None else ()):
+            k.bounds_check(self._refused, params, grads, *bounds)
+        quick = bounds is not None and not self._backend.to_host(self._refused)[0]
+        if not quick:
+            self._backend.fill(self._refused, 0)
+            for check, _, args in calls:
+                check(self._refused, *args, decay)
+            if self._backend.to_host(self._refused)[0]:
+                return False
         if self.weight_decay:
             for params, _, _ in self._views:
                 k.scale_values(params, decay)
         for _, update, args in calls:
             update(*args)
         self.iterations = step
+        # A step the quick pass did not prove leaves the state's bounds unknown: full checks from then on.
+        self._quick_steps = self._quick_steps + 1 if quick else None
         return True
+
+    def quick_bounds(self, lr, step, decay, steps):
+        """(weight bound, gradient bound) such that, when every weight and gradient lies within them and every
+        step since the state was made (all zeros) did too, this step's new weights and state are finite; steps
+        counts this one. None (the default): no such proof, every step takes the full check."""
+        return None
+
+    def state_written(self):
+        """Call after writing into state_arrays() directly: the state's bounds are then unknown."""
+        self._quick_steps = None
 
     def _slots(self):
         """{slot: initial value} of the state kept per parameter."""
@@ -169,6 +191,7 @@ class Optimizer:
         for slot, array in state.items():
             write(own[slot], array)
         self.iterations = int(iterations)
+        self.state_written()
 
     def _settings(self):
         """The optimizer's own settings, for get_config."""

@@ -60,3 +60,38 @@ def test_a_refused_step_changes_nothing_on_the_device(make):
     np.testing.assert_array_equal(host(store.values), before[0])
     for slot, array in optimizer.state_arrays().items():
         np.testing.assert_array_equal(host(array), before[1][slot])
+
+
+def test_bounds_check_kernel_as_on_the_cpu():
+    # Twin of tests/test_quick_check.py's kernel test: out of bounds or NaN, in either array, sets the flag.
+    rng = np.random.default_rng(3)
+    p, g = (rng.uniform(-3, 3, 37).astype(np.float32) for _ in range(2))
+    flag = dev(np.zeros(1, np.int32))
+    gpu.bounds_check(flag, dev(p), dev(g), 4.0, 5.0)
+    assert host(flag)[0] == 0
+    for which, value in ((0, np.nan), (1, np.nan), (1, 6.0), (0, -4.5)):
+        arrays = [p.copy(), g.copy()]
+        arrays[which][-1] = value
+        flag = dev(np.zeros(1, np.int32))
+        gpu.bounds_check(flag, dev(arrays[0]), dev(arrays[1]), 4.0, 5.0)
+        assert host(flag)[0] == 1
+
+
+def test_adam_on_the_gpu_takes_the_quick_pass_with_the_cpus_result(monkeypatch):
+    calls = {'bounds_check': 0, 'adam_check': 0}
+    for name in calls:
+        kernel = getattr(gpu, name)
+        monkeypatch.setattr(gpu, name, lambda *a, _k=kernel, _n=name: calls.__setitem__(_n, calls[_n] + 1) or _k(*a))
+    rng = np.random.default_rng(4)
+    x, y = rng.standard_normal((40, 6)).astype(np.float32), rng.integers(0, 3, 40)
+    weights = []
+    for device in ('cpu', 'cuda'):
+        model = numbanet.Sequential([numbanet.layers.Input((6,)), numbanet.layers.Dense(3, activation='softmax')],
+                                    seed=1)
+        model.to(device)
+        model.compile(optimizer='adam', loss='sparse_categorical_crossentropy')
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+        weights.append(model.get_weights())
+    for a, b in zip(*weights):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert calls == {'bounds_check': 5, 'adam_check': 0}  # five steps on the GPU, each on the quick pass

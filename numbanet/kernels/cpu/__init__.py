@@ -11,6 +11,7 @@ from numbanet.kernels.cpu.activations import (elu_backward, elu_forward, exponen
 from numbanet.kernels.cpu.adagrad import adagrad_check, adagrad_update
 from numbanet.kernels.cpu.adam import adam_amsgrad_check, adam_amsgrad_update, adam_check, adam_update
 from numbanet.kernels.cpu.adamax import adamax_check, adamax_update
+from numbanet.kernels.cpu.bounds import bounds_check
 from numbanet.kernels.cpu.add import add_backward, add_forward
 from numbanet.kernels.cpu.batchnorm import (batchnorm_backward, batchnorm_backward_infer, batchnorm_forward_infer,
                                             batchnorm_forward_train, batchnorm_update_moving)

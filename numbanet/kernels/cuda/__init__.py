@@ -14,6 +14,7 @@ from numbanet.kernels.cuda.activations import (elu_backward, elu_forward, expone
 from numbanet.kernels.cuda.adagrad import adagrad_check, adagrad_update
 from numbanet.kernels.cuda.adam import adam_amsgrad_check, adam_amsgrad_update, adam_check, adam_update
 from numbanet.kernels.cuda.adamax import adamax_check, adamax_update
+from numbanet.kernels.cuda.bounds import bounds_check
 from numbanet.kernels.cuda.add import add_backward, add_forward
 from numbanet.kernels.cuda.batchnorm import (batchnorm_backward, batchnorm_backward_infer, batchnorm_forward_infer,
                                              batchnorm_forward_train, batchnorm_update_moving)
