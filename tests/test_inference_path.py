@@ -3,6 +3,7 @@ on a ready float32 array skip the general input checks (checks.ready_inputs) and
 give what the general way gives, refuse what it refuses with the same errors, and hand back arrays the
 caller owns."""
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -133,9 +134,10 @@ def test_ready_inputs_takes_only_what_needs_no_conversion(rng):
     a, b = rng.standard_normal((2, 5)).astype(np.float32), rng.standard_normal((2, 3)).astype(np.float32)
     assert [r is s for r, s in zip(ready_inputs((a, b), pair.inputs), (a, b))] == [True, True]
     strided = np.ones((3, 26), np.float32)[:, ::2]
-    big = np.full((1, 13), 1e20, np.float32)  # finite, but its sum of squares overflows: the general way
+    big = np.full((1, 13), 1e20, np.float32)  # finite, and its sum of squares would overflow: still the quick way
+    assert ready_inputs(big, model.inputs)[0] is big
     for other in (x.astype(np.float64), x.astype('>f4'), np.asfortranarray(x), strided, x[:0], x.tolist(), x[0],
-                  big, [x, x]):
+                  [x, x]):
         assert ready_inputs(other, model.inputs) is None
     for other in ((a, b[:1]), a, [a], [a, b.astype(np.float64)]):
         assert ready_inputs(other, pair.inputs) is None
@@ -230,3 +232,26 @@ def test_a_dense_subclass_runs_its_own_forward(rng):
     x = rng.standard_normal((1, 4)).astype(np.float32)
     w, b = model.get_weights()
     np.testing.assert_allclose(model(x), 2 * (x @ w + b), rtol=1e-6)
+
+
+@pytest.mark.parametrize('value', [3e38, -3e38, 1e-30])
+def test_extreme_finite_inputs_take_the_quick_way_without_a_warning(value):
+    # The finite check must neither overflow nor raise a floating-point warning on valid data.
+    model = mlp()
+    x = np.full((1, 13), value, np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        assert ready_inputs(x, model.inputs) is not None
+        assert np.isfinite(model(x)).all() or value != 1e-30
+
+
+@pytest.mark.parametrize('bad', [np.inf, -np.inf, np.nan])
+def test_non_finite_inputs_are_refused_without_a_warning_first(bad):
+    model = mlp()
+    x = np.zeros((1, 13), np.float32)
+    x[0, 7] = bad
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        assert ready_inputs(x, model.inputs) is None
+        with pytest.raises(ValueError, match='NaN or Inf'):
+            model(x)
