@@ -183,7 +183,6 @@ def as_input_array(x, what):
     as_float_array makes it. Gathering casts each batch to float32, as Keras casts such data, so uint8 images
     never exist as a float32 copy; and they hold no NaN or Inf to look for."""
     arr = as_array(x, what)
-    _numeric(arr, what)
     return np.ascontiguousarray(arr) if arr.dtype.kind in 'iub' else as_float_array(arr, what)
 
 

@@ -818,11 +818,16 @@ class Model:
     def _infer(self, xs):
         # Checked inputs as one batch, in inference mode: predict's single batch, predict_on_batch, model(x).
         with self._lock:
-            plan = self.plan(xs[0].shape[0])
-            for buf, arr in zip(plan.inputs, xs):
-                write(buf, arr)
+            plan = self._plan_holding(xs)
             plan.predict()
             return self._host_outputs(plan)
+
+    def _plan_holding(self, xs):
+        # The plan for one batch of these checked inputs, with them copied into its input buffers.
+        plan = self.plan(xs[0].shape[0])
+        for buf, arr in zip(plan.inputs, xs):
+            write(buf, arr)
+        return plan
 
     def predict(self, x, batch_size=None, verbose='auto', steps=None, callbacks=None):
         """Keras's predict: the outputs for x, arrays or a generator or PyDataset of x (or (x,)) batches;
@@ -865,9 +870,7 @@ class Model:
         if not training:
             return self._infer(xs)
         with self._lock:
-            plan = self.plan(xs[0].shape[0])
-            for buf, arr in zip(plan.inputs, xs):
-                write(buf, arr)
+            plan = self._plan_holding(xs)
             self._eager_calls += 1  # a new draw of random numbers (Dropout) for every call in training mode
             plan.forward(training=True, seed=utils.mix_seed(self.seed, 1 << 62, self._eager_calls))
             plan.after_step()

@@ -1,4 +1,4 @@
-"""Host-side checks that the CPU and CUDA convolution and pooling files share. Their loops index without
+"""Host-side checks that the CPU and CUDA gather, convolution and pooling files share. Their loops index without
 bounds checks, so every array and size they are handed is checked here first, and a bad one is a ValueError
 that names the argument, raised before any kernel runs."""
 import numpy as np
@@ -19,6 +19,14 @@ def shaped(name, what, a, shape, dtype=np.float32):
     array(name, what, a, len(shape), dtype)
     if tuple(a.shape) != tuple(shape):
         raise ValueError(f"{name}: {what} must be shaped {tuple(shape)}, got {tuple(a.shape)}")
+
+
+def batch_rows(out, src, index):
+    """gather_rows writes one row of out per index, each as wide as a row of src, without bounds checks."""
+    if tuple(out.shape[1:]) != tuple(src.shape[1:]):
+        raise ValueError(f"gather_rows: rows of {tuple(src.shape[1:])} do not fit a batch of {tuple(out.shape[1:])}")
+    if index.shape[0] > out.shape[0]:
+        raise ValueError(f"gather_rows: {index.shape[0]} row numbers for a batch of {out.shape[0]} rows")
 
 
 def geometry(name, values):

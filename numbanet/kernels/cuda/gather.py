@@ -7,6 +7,7 @@ import math
 import numpy as np
 from numba import cuda
 
+from numbanet.kernels import shapes
 from numbanet.kernels.cuda._grid import THREADS, blocks
 
 
@@ -36,10 +37,7 @@ def _as_rows(array):
 def gather_rows(out, src, index):
     # out: (B, ...) or (B,); src: (N, ...) or (N,) with out's trailing axes, any numeric dtype (the copy casts:
     # uint8 images stay uint8 on the device); index: (B,) on the device.
-    if tuple(out.shape[1:]) != tuple(src.shape[1:]):  # the kernel reads src over out's row
-        raise ValueError(f"gather_rows: rows of {tuple(src.shape[1:])} do not fit a batch of {tuple(out.shape[1:])}")
-    if index.shape[0] > out.shape[0]:  # a row per index: more indices than rows would write past out's end
-        raise ValueError(f"gather_rows: {index.shape[0]} row numbers for a batch of {out.shape[0]} rows")
+    shapes.batch_rows(out, src, index)
     if isinstance(index, np.ndarray):
         if index.size and (index.min() < 0 or index.max() >= src.shape[0]):
             raise IndexError("gather_rows: row index outside the source")
