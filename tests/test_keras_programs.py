@@ -64,7 +64,10 @@ def test_multi_input_multi_output_ticket_classifier():
     x = layers.Concatenate()([title_features, body_features, tags_input])
     priority_pred = layers.Dense(1, name='priority')(x)
     department_pred = layers.Dense(num_departments, name='department')(x)
-    model = keras.Model(inputs=[title_input, body_input, tags_input], outputs=[priority_pred, department_pred])
+    # Seeded: drawn from the global generator, the weights depended on the tests run before, and one start in
+    # eight (seed 6) falls short of the 10% loss drop below within 8 epochs.
+    model = keras.Model(inputs=[title_input, body_input, tags_input], outputs=[priority_pred, department_pred],
+                        seed=0)
     model.compile(optimizer=keras.optimizers.RMSprop(1e-3),
                   loss=[keras.losses.BinaryCrossentropy(from_logits=True),
                         keras.losses.CategoricalCrossentropy(from_logits=True)],
