@@ -663,7 +663,10 @@ class Model:
             return loss_sum, count, False  # nothing is updated: the weights stay at the last finite step
         with self._update:
             grads = self._parameters.grads
-            self._parameters.backend.fill(grads, 0.0)
+            if local:
+                plan.zero_gradients()
+            else:
+                self._parameters.backend.fill(grads, 0.0)
             if local:
                 if self.compiled_metrics:
                     plan.head_forward()  # the metrics judge outputs; a loss that folds the head has none yet

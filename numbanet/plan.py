@@ -3,9 +3,10 @@
 A Plan lowers the graph into steps. A node becomes its layer's step (layer.forward into a buffer) followed,
 when the layer has an activation, by an activation step; a layer that is nothing but its activation
 (Activation, ReLU, Softmax) becomes the activation step alone. Forward runs the steps in topological
-order, backward in reverse: a layer's backward adds (+=) into its weights' gradients and overwrites its
-inputs' gradients; a tensor read by several steps gets one gradient buffer per extra reader, summed before
-its producer runs backward.
+order, backward in reverse: a layer's backward adds (+=) into its weights' gradients (the first to reach a
+Dense layer's writes them, and zero_gradients() leaves those out) and overwrites its inputs' gradients; a
+tensor read by several steps gets one gradient buffer per extra reader, summed before its producer runs
+backward.
 
 An output's activation, when there is one, is its *head*. forward() stops beneath it, at `logits`; the
 output's loss decides what happens next: fold the head into itself (softmax with cross-entropy, trained on
@@ -41,10 +42,12 @@ def _fusions(graph):
 
 class Context:
     """What a layer's forward and backward get besides arrays: the device's kernel set `k`, the device
-    name, this call's scratch buffers `ws` (from layer.workspace), whether the model is training, and for
-    randomness a `seed` that changes with every training step and the node's `index` in the graph."""
+    name, this call's scratch buffers `ws` (from layer.workspace), whether the model is training, for
+    randomness a `seed` that changes with every training step and the node's `index` in the graph, and
+    `fresh_grads`: whether this call's backward is the first of the step to reach the layer's weight gradients,
+    unzeroed (only for a layer that overwrites_gradients)."""
 
-    __slots__ = ('k', 'device', 'ws', 'training', 'seed', 'index', '_backend', '_constants')
+    __slots__ = ('k', 'device', 'ws', 'training', 'seed', 'index', 'fresh_grads', '_backend', '_constants')
 
     def __init__(self, backend, ws, index):
         self.k = backend.k
@@ -53,6 +56,7 @@ class Context:
         self.training = False
         self.seed = 0
         self.index = index
+        self.fresh_grads = False
         self._backend = backend
         self._constants = {}
 
@@ -78,11 +82,12 @@ class _LayerStep:
         call = getattr(self.layer, 'forward_call', None)  # (a fused stand-in has forward, not forward_call)
         return call(*args) if call is not None else (self.layer.forward, args)
 
-    def backward_call(self, values, grads, dins):
+    def backward_calls(self, values, grads, dins):
         ins = [values[j] for j in self.ins]
         single = self.layer.single_input
-        return self.layer.backward, (ins[0] if single else ins, values[self.out], grads[self.out],
-                                     dins[0] if single else dins, self.ctx)
+        args = (ins[0] if single else ins, values[self.out], grads[self.out], dins[0] if single else dins, self.ctx)
+        calls = getattr(self.layer, 'backward_calls', None)  # (a fused stand-in has backward only)
+        return calls(*args) if calls is not None else [(self.layer.backward, args)]
 
 
 class _ActivationStep:
@@ -96,9 +101,9 @@ class _ActivationStep:
     def forward_call(self, values):
         return self.activation.forward, (self.k, rows(values[self.out]), rows(values[self.ins[0]]))
 
-    def backward_call(self, values, grads, dins):
-        return self.activation.backward, (self.k, rows(dins[0]), rows(grads[self.out]), rows(values[self.ins[0]]),
-                                          rows(values[self.out]))
+    def backward_calls(self, values, grads, dins):
+        return [(self.activation.backward, (self.k, rows(dins[0]), rows(grads[self.out]), rows(values[self.ins[0]]),
+                                            rows(values[self.out])))]
 
 
 class Plan:
@@ -222,9 +227,14 @@ class Plan:
         grads = [be.empty(v.shape) if n else None for v, n in zip(self.values, needs)]
         extras = [[] for _ in grads]
         calls, heads = [], {id(o.step): o for o in self.outputs if o.head is not None}
+        fresh = set()  # layers whose gradients their first backward call writes (a shared layer adds later)
         for step in reversed(self.steps):
             if not needs[step.out]:
                 continue
+            if isinstance(step, _LayerStep) and step.layer.trainable and id(step.layer) not in fresh and \
+                    getattr(step.layer, 'overwrites_gradients', False):
+                fresh.add(id(step.layer))
+                step.ctx.fresh_grads = True
             dins = []
             for j in step.ins:
                 if grads[j] is None:
@@ -235,19 +245,26 @@ class Plan:
                 else:
                     extras[j].append(be.empty(grads[j].shape))
                     dins.append(extras[j][-1])
-            call = step.backward_call(self.values, grads, dins)
+            step_calls = step.backward_calls(self.values, grads, dins)
             if id(step) in heads:
-                heads[id(step)].backward_call = call  # the loss decides whether it runs
+                heads[id(step)].backward_calls = step_calls  # the loss decides whether they run
                 continue
             calls += [(self.k.add_forward, (rows(grads[step.out]), rows(grads[step.out]), rows(buf)))
                       for buf in extras[step.out]]
-            calls.append(call)
+            calls += step_calls
         self.grads = grads
         for o in self.outputs:
             o.grad_output, o.grad_logits = grads[o.output_id], grads[o.logits_id]
         if len(self.outputs) == 1:
             self.grad_output, self.grad_logits = self.outputs[0].grad_output, self.outputs[0].grad_logits
         self._backward_calls = calls
+        self._zeroed = [w.grad for layer in self.graph.layers if id(layer) not in fresh for w in layer.weights_list
+                        if w.grad is not None]
+
+    def zero_gradients(self):
+        """Zero the weight gradients that backward() adds to, before it runs: all but those it writes."""
+        for grad in self._zeroed:
+            self.backend.fill(grad, 0.0)
 
     def _add_training_workspace(self):
         # Scratch a layer wants only when it trains (a transposed kernel, a dropout mask), made once.
@@ -275,7 +292,7 @@ class Output:
         self.logits_id = step.ins[0] if self.head is not None else self.output_id
         self.output, self.logits = plan.values[self.output_id], plan.values[self.logits_id]
         self._forward_call = step.forward_call(plan.values) if self.head is not None else None
-        self.backward_call = None  # set when the plan first trains
+        self.backward_calls = ()  # set when the plan first trains
         self._done = 0  # the forward pass whose output is written (without a head, always current)
 
     def head_forward(self):
@@ -292,8 +309,7 @@ class Output:
 
     def head_backward(self):
         """grad_logits from grad_output, through the head (nothing without a head)."""
-        if self.backward_call is not None:
-            fn, args = self.backward_call
+        for fn, args in self.backward_calls:
             fn(*args)
 
     def scratch(self, name, shape, dtype=DTYPE):

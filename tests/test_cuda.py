@@ -74,7 +74,7 @@ def _signatures():
         '_grid._weighted_sum_kernel': (d1, d1, f1, int64), 'sample_weight._scale_rows': (f2, f1),
         'matmul._gemm_tiled': (f2, fa, f2, f1, boolean, boolean, boolean), 'matmul._gemm_simple': (f2, f2, f2, f1, boolean),
         'matmul._transpose_kernel': (f2, f2),
-        'dense._bias_backward': (f1, f2),
+        'dense._bias_backward': (f1, f2, boolean),
         'conv2d._im2col': (f2, f4) + (int64,) * 10, 'conv2d._col2im': (f4, f2) + (int64,) * 10,
         'conv2d._reference': (f4, f4, f4, f1) + (int64,) * 6,
         'conv2d._bias_parts': (f2, f2, f2, boolean), 'conv2d._add_parts': (f1, f2),

@@ -4,6 +4,7 @@ finite differences), and a training step that allocates nothing."""
 import numpy as np
 import pytest
 
+import numbanet
 from numbanet import layers
 from numbanet import Model
 from tests.helpers import finite_difference_check
@@ -49,6 +50,48 @@ def test_shared_layer_accumulates_both_uses(rng):
     x = rng.standard_normal((6, 5)).astype(np.float32) + 1
     y = rng.standard_normal((6, 2)).astype(np.float32)
     finite_difference_check(model, x, y, rng)
+
+
+class _AddingDense(layers.Dense):
+    # A backward of its own (here: Dense's, then nothing): it may add to its gradients, so they are zeroed for it.
+    def backward(self, x, out, dout, dx, ctx):
+        super().backward(x, out, dout, dx, ctx)
+
+
+def _weights_after_two_steps(rng, poison):
+    inputs = layers.Input(shape=(5,))
+    shared = layers.Dense(5, activation='relu')
+    h = layers.BatchNormalization()(shared(shared(inputs)))
+    h = _AddingDense(4, activation='relu')(layers.Dense(6, trainable=False)(h))
+    outputs = layers.Dense(3, kernel_regularizer=numbanet.regularizers.L2(0.1))(h)
+    model = Model(inputs, outputs, seed=4)
+    model.compile(optimizer=numbanet.optimizers.SGD(0.1), loss='mse')
+    x = rng.standard_normal((9, 5)).astype(np.float32)
+    y = rng.standard_normal((9, 3)).astype(np.float32)
+    model.train_on_batch(x, y)
+    zeroed = []
+    fill = model.parameters.backend.fill
+    model.parameters.backend.fill = lambda a, v: (zeroed.append(a.size), fill(a, v))
+    try:
+        if poison:  # whatever the buffer held: every gradient is written or zeroed before it is added to
+            model.parameters.grads[:] = np.nan
+        model.train_on_batch(x, y)
+    finally:
+        del model.parameters.backend.fill
+    return model.get_weights(), sum(zeroed), model.parameters.grads.size
+
+
+def test_gradients_are_written_or_zeroed_whatever_the_buffer_held(monkeypatch):
+    # Dense writes its gradients in its first backward call of a step (a shared layer adds in its second), so
+    # the plan zeroes only the others': BatchNormalization's, the frozen layer's, the subclass's.
+    assert layers.Dense.overwrites_gradients and not _AddingDense.overwrites_gradients
+    got, zeroed, size = _weights_after_two_steps(np.random.default_rng(0), poison=True)
+    assert 0 < zeroed < size - 5 * 5 - 5  # the shared Dense's gradients were written, not zeroed
+    monkeypatch.setattr(layers.Dense, 'overwrites_gradients', False)
+    want, zeroed, _ = _weights_after_two_steps(np.random.default_rng(0), poison=False)
+    assert zeroed >= size - 1  # every gradient zeroed (the one-element flag of the optimizer's check aside)
+    for a, b in zip(got, want):
+        assert np.array_equal(a, b)
 
 
 # ---- memory: no allocation in a training step --------------------------------------------------------------------

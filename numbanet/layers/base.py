@@ -81,6 +81,10 @@ class Layer:
     # the gradient of that output (and may overwrite it). A subclass that overrides forward or backward
     # does not inherit this unless it says so again.
     fused_activations = ()
+    # True for a layer whose backward writes (=) its weights' gradients, not adds to them, when ctx.fresh_grads
+    # says it is the first this step to reach them: the plan then leaves them out of the zeroing before the
+    # backward pass (a memory pass over every gradient). Not inherited by a subclass that overrides backward.
+    overwrites_gradients = False
 
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, **kwargs):
         if kwargs:
@@ -106,7 +110,8 @@ class Layer:
     def add_weight(self, name=None, shape=None, initializer='glorot_uniform', trainable=True, dtype='float32',
                    regularizer=None):
         """A weight of this layer, stored in the model's flat buffers (trainable=False: in its state
-        buffer, untouched by the optimizer). Read `.value` in forward, add into `.grad` in backward.
+        buffer, untouched by the optimizer). Read `.value` in forward, add into `.grad` in backward (a layer's
+        own weights only: a layer that overwrites_gradients writes its own, when it is the first to reach them).
         A regularizer (numbanet.regularizers) adds its penalty to the loss and its gradient in each step."""
         if self.built:
             raise RuntimeError(f"layer '{self.name}' is built already: add its weights in build()")
@@ -134,6 +139,8 @@ class Layer:
             cls.build = _builds_once(cls.__dict__['build'])
         if ('forward' in cls.__dict__ or 'backward' in cls.__dict__) and 'fused_activations' not in cls.__dict__:
             cls.fused_activations = ()
+        if 'backward' in cls.__dict__ and 'overwrites_gradients' not in cls.__dict__:
+            cls.overwrites_gradients = False
 
     def ensure_built(self, input_shape):
         if not self.built:
@@ -159,6 +166,13 @@ class Layer:
         layer whose forward is one kernel call may hand that back, checked once, if the arrays stay put (its
         weights do: a model's buffers and its plans go together)."""
         return self.forward, (inputs, output, ctx)
+
+    def backward_calls(self, inputs, output, doutput, dinputs, ctx):
+        """[(fn, args), ...] doing backward(inputs, output, doutput, dinputs, ctx) when called in order: a plan asks
+        once, when it first trains, and calls them every step. A layer whose backward is a few kernel calls may
+        hand those back, checked once, as forward_call does (the layer's trainable flag is read here: a plan
+        is made again when it changes)."""
+        return [(self.backward, (inputs, output, doutput, dinputs, ctx))]
 
     def backward(self, inputs, output, doutput, dinputs, ctx):
         raise NotImplementedError(f"layer '{self.name}' ({type(self).__name__}) defines no backward(), "

@@ -76,6 +76,7 @@ class Dense(KernelLayer):
     # ReLU runs in the product's last pass over each row of the output, and its backward masks dout in
     # place: one pass less over the activations each way.
     fused_activations = ('relu',)
+    overwrites_gradients = True
 
     def workspace(self, batch, training):
         # The transposed kernel, so the input gradient's product also streams contiguous rows.
@@ -92,12 +93,21 @@ class Dense(KernelLayer):
                                         self.activation.name == 'relu')
 
     def backward(self, x, out, dout, dx, ctx):
-        if self.activation.name == 'relu':
-            ctx.k.relu_mask(dout, out)
+        for fn, args in self._kernel_calls(x, out, dout, dx, ctx):
+            fn(*args)
+
+    def backward_calls(self, x, out, dout, dx, ctx):
+        if type(self).backward is not Dense.backward:  # a subclass's own backward stays in charge
+            return super().backward_calls(x, out, dout, dx, ctx)
+        return self._kernel_calls(x, out, dout, dx, ctx)
+
+    def _kernel_calls(self, x, out, dout, dx, ctx):
         trains = self.trainable
-        ctx.k.dense_backward(dx, self.kernel.grad if trains else None,
-                             self.bias.grad if trains and self.use_bias else None,
-                             ctx.ws.get('weight_t'), dout, x, self.kernel.value)
+        mask = [ctx.k.relu_mask_call(dout, out)] if self.activation.name == 'relu' else []
+        return mask + ctx.k.dense_backward_calls(dx, self.kernel.grad if trains else None,
+                                                 self.bias.grad if trains and self.use_bias else None,
+                                                 ctx.ws.get('weight_t'), dout, x, self.kernel.value,
+                                                 not ctx.fresh_grads)
 
     def get_config(self):
         return self.kernel_config(units=self.units)

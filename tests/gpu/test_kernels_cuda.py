@@ -47,8 +47,8 @@ def test_gemm_at(rng):
     np.testing.assert_allclose(host(C), want, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize('with_dinp', [True, False])
-def test_dense(rng, with_dinp):
+@pytest.mark.parametrize('with_dinp,accumulate', [(True, True), (False, True), (True, False)])
+def test_dense(rng, with_dinp, accumulate):
     B, K, N = 6, 5, 17
     x, w, b, dout = f32(rng, B, K), f32(rng, K, N), f32(rng, N), f32(rng, B, N)
     out = cuda.device_array((B, N), np.float32)
@@ -56,12 +56,15 @@ def test_dense(rng, with_dinp):
     want = np.empty((B, N), np.float32)
     cpu.dense_forward(want, x, w, b)
     np.testing.assert_allclose(host(out), want, rtol=1e-5, atol=1e-5)
-    dw, db = np.full((K, N), 0.5, np.float32), np.full(N, 0.25, np.float32)
+    # Not accumulating, the gradients are written: what they held (NaN here) is gone.
+    held = (0.5, 0.25) if accumulate else (np.nan, np.nan)
+    dw, db = np.full((K, N), held[0], np.float32), np.full(N, held[1], np.float32)
     dx = np.empty((B, K), np.float32)
     ddw, ddb = dev(dw), dev(db)
     ddx = cuda.device_array((B, K), np.float32) if with_dinp else None
-    gpu.dense_backward(ddx, ddw, ddb, cuda.device_array((N, K), np.float32), dev(dout), dev(x), dev(w))
-    cpu.dense_backward(dx if with_dinp else None, dw, db, np.empty((N, K), np.float32), dout, x, w)
+    gpu.dense_backward(ddx, ddw, ddb, cuda.device_array((N, K), np.float32), dev(dout), dev(x), dev(w), accumulate)
+    cpu.dense_backward(dx if with_dinp else None, dw, db, np.empty((N, K), np.float32), dout, x, w, accumulate)
+    assert np.isfinite(dw).all() and np.isfinite(db).all()
     np.testing.assert_allclose(host(ddw), dw, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(host(ddb), db, rtol=1e-5, atol=1e-5)
     if with_dinp:

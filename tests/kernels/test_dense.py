@@ -38,6 +38,19 @@ def test_dense_forward_and_backward(rng, B, K, N, use_bias):
         check_grad(loss, b, db - 0.25, rng, eps=0.5, rtol=2e-2, atol=2e-2 * np.sqrt(B))
 
 
+def test_dense_backward_writes_the_parameter_gradients_when_not_accumulating(rng):
+    # A plan's first backward call to reach a Dense layer's gradients writes them, unzeroed (plan.py).
+    x = rng.standard_normal((129, 70), dtype=np.float32)
+    w = rng.standard_normal((70, 33), dtype=np.float32)
+    dout = rng.standard_normal((129, 33), dtype=np.float32)
+    dw, db = np.full_like(w, np.nan), np.full(33, np.nan, np.float32)
+    k.dense_backward(None, dw, db, None, dout, x, w, False)
+    np.testing.assert_allclose(dw, x.T.astype(np.float64) @ dout, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(db, dout.sum(0), rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match='bias gradient of shape'):
+        k.dense_backward(None, dw, db[:-1], None, dout, x, w)
+
+
 def test_dense_backward_skips_what_is_none(rng):
     x = rng.standard_normal((5, 7), dtype=np.float32)
     w = rng.standard_normal((7, 3), dtype=np.float32)

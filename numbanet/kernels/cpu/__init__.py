@@ -22,7 +22,8 @@ from numbanet.kernels.cpu.concat import concat_backward, concat_forward
 from numbanet.kernels.cpu.confusion import confusion_counts
 from numbanet.kernels.cpu.conv2d import col2im, conv2d_backward, conv2d_forward, conv2d_reference, im2col
 from numbanet.kernels.cpu.conv2d_pool import conv2d_relu_maxpool_backward, conv2d_relu_maxpool_forward
-from numbanet.kernels.cpu.dense import bias_backward, dense_backward, dense_forward, dense_forward_call
+from numbanet.kernels.cpu.dense import (bias_backward, dense_backward, dense_backward_calls, dense_forward,
+                                        dense_forward_call)
 from numbanet.kernels.cpu.distillation import distillation_backward, distillation_forward
 from numbanet.kernels.cpu.dropout import dropout_backward, dropout_forward
 from numbanet.kernels.cpu.gather import gather_rows
@@ -38,7 +39,7 @@ from numbanet.kernels.cpu.matmul import gemm, gemm_at, gemm_reference, transpose
 from numbanet.kernels.cpu.mse import mse_backward, mse_forward
 from numbanet.kernels.cpu.nadam import nadam_check, nadam_update
 from numbanet.kernels.cpu.regularizer import regularizer_backward, regularizer_forward
-from numbanet.kernels.cpu.relu import relu_backward, relu_forward, relu_mask
+from numbanet.kernels.cpu.relu import relu_backward, relu_forward, relu_mask, relu_mask_call
 from numbanet.kernels.cpu.rescale import rescale_backward, rescale_forward
 from numbanet.kernels.cpu.rmsprop import rmsprop_check, rmsprop_update
 from numbanet.kernels.cpu.sample_weight import scale_rows

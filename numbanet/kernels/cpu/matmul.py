@@ -41,9 +41,25 @@ def gemm_call(C, A, B, bias=None, relu=False):
     ever to take several threads calls the tiles directly, skipping about half a microsecond of Python."""
     bias = NO_BIAS if bias is None else bias
     _check(C, A, B, bias)
-    if _parallel(C, A):
-        return gemm, (C, A, B, bias, False, relu)
-    return gemm_entry, (C, A, B, bias, False, relu, False, 1)
+    return _bound(C, A, B, bias, False, relu, False)
+
+
+def gemm_at_call(C, A_t, B, accumulate=False):
+    """(fn, args) with fn(*args) doing gemm_at(C, A_t, B, accumulate), checked once, as gemm_call."""
+    _check(C, A_t.T, B, NO_BIAS)
+    return _bound(C, A_t, B, NO_BIAS, accumulate, False, True)
+
+
+def _bound(C, A, B, bias, accumulate, relu, a_transposed):
+    if _parallel(C, A.T if a_transposed else A):
+        return _gemm_threads, (C, A, B, bias, accumulate, relu, a_transposed)
+    return gemm_entry, (C, A, B, bias, accumulate, relu, a_transposed, 1)
+
+
+def _gemm_threads(C, A, B, bias, accumulate, relu, a_transposed):
+    # A bound product big enough for several threads asks for the count on every call: set_num_threads may have
+    # changed it since the plan was made. (Asked inside a jitted function, numba would not cache the kernel.)
+    gemm_entry(C, A, B, bias, accumulate, relu, a_transposed, numba.get_num_threads())
 
 
 def _parallel(C, A):
@@ -76,9 +92,15 @@ def gemm_reference(C, A, B, bias, accumulate):
 
 def transpose(out, inp):
     """out (N,M) = inp (M,N)^T."""
+    fn, args = transpose_call(out, inp)
+    fn(*args)
+
+
+def transpose_call(out, inp):
+    """(fn, args) with fn(*args) doing transpose(out, inp), checked once."""
     if len(out.shape) != 2 or len(inp.shape) != 2 or out.shape != inp.shape[::-1]:
         raise ValueError(f"transpose of {inp.shape} needs an output of shape {inp.shape[::-1]}, got {out.shape}")
-    _transpose(out, inp)
+    return _transpose, (out, inp)
 
 
 @njit(cache=True)

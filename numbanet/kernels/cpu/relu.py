@@ -43,11 +43,22 @@ def _relu_mask_parallel(dout, out, threads):
 def relu_mask(dout, out):
     # dout, out: (B, C); dout = dout where out > 0, else 0, in place: the backward of a ReLU that a layer
     # applied itself (fused into its product), before the layer's own backward reads dout.
+    fn, args = relu_mask_call(dout, out)
+    fn(*args)
+
+
+def relu_mask_call(dout, out):
+    # (fn, args) with fn(*args) doing relu_mask(dout, out), checked once (a plan binds it).
     if dout.shape != out.shape:
         raise ValueError(f"relu_mask needs dout and out of one shape, got {dout.shape} and {out.shape}")
     if out.size >= PARALLEL_MIN:
-        threads = numba.get_num_threads()
-        if threads > 1:
-            _relu_mask_parallel(dout, out, threads)
-            return
-    _relu_mask_rows(dout, out, 0, out.shape[0])
+        return _relu_mask_threads, (dout, out)
+    return _relu_mask_rows, (dout, out, 0, out.shape[0])
+
+
+def _relu_mask_threads(dout, out):
+    threads = numba.get_num_threads()  # on every call: set_num_threads may change it
+    if threads > 1:
+        _relu_mask_parallel(dout, out, threads)
+    else:
+        _relu_mask_rows(dout, out, 0, out.shape[0])

@@ -25,7 +25,8 @@ from numbanet.kernels.cuda.concat import concat_backward, concat_forward
 from numbanet.kernels.cuda.confusion import confusion_counts
 from numbanet.kernels.cuda.conv2d import col2im, conv2d_backward, conv2d_forward, conv2d_reference, im2col
 from numbanet.kernels.cuda.conv2d_pool import conv2d_relu_maxpool_backward, conv2d_relu_maxpool_forward
-from numbanet.kernels.cuda.dense import bias_backward, dense_backward, dense_forward, dense_forward_call
+from numbanet.kernels.cuda.dense import (bias_backward, dense_backward, dense_backward_calls, dense_forward,
+                                         dense_forward_call)
 from numbanet.kernels.cuda.distillation import distillation_backward, distillation_forward
 from numbanet.kernels.cuda.dropout import dropout_backward, dropout_forward
 from numbanet.kernels.cuda.gather import gather_rows
@@ -41,7 +42,7 @@ from numbanet.kernels.cuda.matmul import gemm, gemm_at, gemm_reference, transpos
 from numbanet.kernels.cuda.mse import mse_backward, mse_forward
 from numbanet.kernels.cuda.nadam import nadam_check, nadam_update
 from numbanet.kernels.cuda.regularizer import regularizer_backward, regularizer_forward
-from numbanet.kernels.cuda.relu import relu_backward, relu_forward, relu_mask
+from numbanet.kernels.cuda.relu import relu_backward, relu_forward, relu_mask, relu_mask_call
 from numbanet.kernels.cuda.rescale import rescale_backward, rescale_forward
 from numbanet.kernels.cuda.rmsprop import rmsprop_check, rmsprop_update
 from numbanet.kernels.cuda.sample_weight import scale_rows

@@ -78,6 +78,11 @@ def gemm_at(C, A_t, B, accumulate=False):
     _launch(C, A_t, B, no_bias(), accumulate, True)
 
 
+def gemm_at_call(C, A_t, B, accumulate=False):
+    """(fn, args) with fn(*args) doing gemm_at(C, A_t, B, accumulate), as gemm_call."""
+    return gemm_at, (C, A_t, B, accumulate)
+
+
 @cuda.jit
 def _gemm_simple(C, A, B, bias, accumulate):
     i, j = cuda.grid(2)
@@ -107,7 +112,13 @@ def _transpose_kernel(out, inp):
 
 
 def transpose(out, inp):
+    fn, args = transpose_call(out, inp)
+    fn(*args)
+
+
+def transpose_call(out, inp):
+    """(fn, args) with fn(*args) doing transpose(out, inp), checked once."""
     M, N = inp.shape
     if out.shape != (N, M):
         raise ValueError(f"transpose of {inp.shape} needs an output of shape {(N, M)}, got {out.shape}")
-    _transpose_kernel[((M + 15) // 16, (N + 15) // 16), (16, 16)](out, inp)
+    return _transpose_kernel[((M + 15) // 16, (N + 15) // 16), (16, 16)], (out, inp)
