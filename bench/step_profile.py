@@ -23,8 +23,8 @@ TINY = np.finfo(np.float32).tiny
 
 
 def timed_kernels(kernels, seconds, calls):
-    """Wrap every public kernel of the kernel set in a timer (a *_call kernel's returned function too, since
-    plans call that directly); returns a function that puts the originals back."""
+    """Wrap every public kernel of the kernel set in a timer (the functions a *_call or *_calls kernel returns
+    too, since plans call those directly); returns a function that puts the originals back."""
     originals = {n: getattr(kernels, n) for n in dir(kernels) if not n.startswith('_') and callable(getattr(kernels, n))}
 
     def timer(name, fn):
@@ -43,8 +43,14 @@ def timed_kernels(kernels, seconds, calls):
             return timer(name[:-len('_call')], call), call_args
         return bind
 
+    def list_binder(name, fn):
+        def bind(*args, **kwargs):
+            return [(timer(name[:-len('_calls')], call), call_args) for call, call_args in fn(*args, **kwargs)]
+        return bind
+
     for name, fn in originals.items():
-        setattr(kernels, name, binder(name, fn) if name.endswith('_call') else timer(name, fn))
+        wrap = binder if name.endswith('_call') else list_binder if name.endswith('_calls') else timer
+        setattr(kernels, name, wrap(name, fn))
     return lambda: [setattr(kernels, n, f) for n, f in originals.items()]
 
 
