@@ -663,11 +663,10 @@ class Model:
             return loss_sum, count, False  # nothing is updated: the weights stay at the last finite step
         with self._update:
             grads = self._parameters.grads
-            if local:
-                plan.zero_gradients()
+            if not local:
+                self._parameters.backend.fill(grads, 0.0)  # no backward pass here: zeros join the exchange
             else:
-                self._parameters.backend.fill(grads, 0.0)
-            if local:
+                plan.zero_gradients()  # backward writes the rest
                 if self.compiled_metrics:
                     plan.head_forward()  # the metrics judge outputs; a loss that folds the head has none yet
                 for m in self._plain_metrics:

@@ -87,7 +87,10 @@ class _LayerStep:
         single = self.layer.single_input
         args = (ins[0] if single else ins, values[self.out], grads[self.out], dins[0] if single else dins, self.ctx)
         calls = getattr(self.layer, 'backward_calls', None)  # (a fused stand-in has backward only)
-        return calls(*args) if calls is not None else [(self.layer.backward, args)]
+        calls = list(calls(*args)) if calls is not None else [(self.layer.backward, args)]
+        if not all(isinstance(c, tuple) and len(c) == 2 and callable(c[0]) for c in calls):
+            raise TypeError(f"layer '{self.layer.name}': backward_calls() must return a list of (fn, args) pairs")
+        return calls
 
 
 class _ActivationStep:

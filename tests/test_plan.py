@@ -94,6 +94,19 @@ def test_gradients_are_written_or_zeroed_whatever_the_buffer_held(monkeypatch):
         assert np.array_equal(a, b)
 
 
+def test_backward_calls_must_be_a_list_of_pairs(rng):
+    class Pair(layers.Dense):  # forward_call's shape by mistake: one pair, not a list of them
+        def backward_calls(self, x, out, dout, dx, ctx):
+            return self.backward, (x, out, dout, dx, ctx)
+    inputs = layers.Input(shape=(4,))
+    model = Model(inputs, layers.Dense(2)(Pair(3)(inputs)), seed=0)
+    model.compile(optimizer='sgd', loss='mse')
+    before = model.get_weights()
+    with pytest.raises(TypeError, match="layer 'pair.*list of \\(fn, args\\) pairs"):
+        model.fit(np.ones((5, 4), np.float32), np.ones((5, 2), np.float32), verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+
+
 # ---- memory: no allocation in a training step --------------------------------------------------------------------
 _ALLOCATION_PROBE = """
 import sys
