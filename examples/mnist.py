@@ -168,7 +168,7 @@ def train(args):
     # Compile the kernels on a throwaway copy first, so the timing below is training alone (numba
     # compiles once, then loads from its on-disk cache in later runs).
     start = time.perf_counter()
-    compiled = numbanet.warmup(model, batch_size=args.batch_size, samples=len(x_train))
+    compiled = numbanet.warmup(model, batch_size=args.batch_size, samples=len(x_train), dtype=x_train.dtype)
     warmup_time = time.perf_counter() - start
     if args.verbose:
         print(f"Kernels ready in {warmup_time:.2f} s ({compiled} compiled, the rest loaded from numba's cache)")

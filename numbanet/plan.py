@@ -234,9 +234,9 @@ class Plan:
         for step in reversed(self.steps):
             if not needs[step.out]:
                 continue
-            if isinstance(step, _LayerStep) and step.layer.trainable and id(step.layer) not in fresh and \
-                    getattr(step.layer, 'overwrites_gradients', False):
-                fresh.add(id(step.layer))
+            layer = getattr(step, 'layer', None)  # (an activation step has none)
+            if getattr(layer, 'overwrites_gradients', False) and layer.trainable and id(layer) not in fresh:
+                fresh.add(id(layer))
                 step.ctx.fresh_grads = True
             dins = []
             for j in step.ins:
@@ -264,8 +264,7 @@ class Plan:
         self._zeroed = [w.grad for layer in self.graph.layers if id(layer) not in fresh for w in layer.weights_list
                         if w.grad is not None]
 
-    def zero_gradients(self):
-        """Zero the weight gradients that backward() adds to, before it runs: all but those it writes."""
+    def zero_gradients(self):  # before backward(): the weight gradients it adds to, not those it writes
         for grad in self._zeroed:
             self.backend.fill(grad, 0.0)
 

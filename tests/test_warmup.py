@@ -63,7 +63,7 @@ def test_warmup_refuses_bad_input_before_anything_runs():
         numbanet.warmup(numbanet.Sequential([layers.Dense(3)]))
     model = small_model()
     before = state(model)
-    for bad in ({'batch_size': 0}, {'samples': -1}, {'batch_size': 2.5}):
+    for bad in ({'batch_size': 0}, {'samples': -1}, {'batch_size': 2.5}, {'dtype': 'U3'}, {'dtype': ['uint8'] * 2}):
         with pytest.raises(ValueError):
             numbanet.warmup(model, **bad)
     assert state(model) == before
@@ -78,7 +78,7 @@ COLD = textwrap.dedent('''
     from test_warmup import data, small_model
 
     x, y = data()
-    def run(model):
+    def run(model, x=x):
         with CompileWatch() as watch:
             model.fit(x, y, batch_size=16, epochs=1, verbose=2, validation_data=(x, y))
             model.evaluate(x, y, batch_size=16, verbose=0)
@@ -93,6 +93,10 @@ COLD = textwrap.dedent('''
         run(model)
         print('--- first fit', flush=True)
         run(small_model('rmsprop'))  # an optimizer the warm-up did not compile
+        model, pixels = small_model('adam'), (x * 255).astype(np.uint8)  # gathered by kernels of their own
+        print('uint8 warmup compiled', numbanet.warmup(model, batch_size=16, samples=len(x), dtype='uint8'))
+        print('--- uint8 fit', flush=True)
+        run(model, pixels)
     else:
         print('--- warm cache', flush=True)
         run(small_model('adam'))
@@ -112,7 +116,8 @@ def test_cold_cache_warmup_then_fit_compiles_nothing_and_notices(tmp_path):
     for r in runs:
         assert r.returncode == 0, r.stderr
     cold, warm = runs[0].stdout, runs[1].stdout
-    warmup_line, warmed, first = cold.split('--- ')
+    warmup_line, warmed, first, uint8 = cold.split('--- ')
+    assert int(first.splitlines()[-1].split()[-1]) > 0 and COMPILING not in uint8 and 'compiled 0' in uint8
     assert int(warmup_line.split()[-1]) > 0
     assert COMPILING not in warmed and 'compiled 0' in warmed
     lines = first.splitlines()

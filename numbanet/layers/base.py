@@ -81,9 +81,8 @@ class Layer:
     # the gradient of that output (and may overwrite it). A subclass that overrides forward or backward
     # does not inherit this unless it says so again.
     fused_activations = ()
-    # True for a layer whose backward writes (=) its weights' gradients, not adds to them, when ctx.fresh_grads
-    # says it is the first this step to reach them: the plan then leaves them out of the zeroing before the
-    # backward pass (a memory pass over every gradient). Not inherited by a subclass that overrides backward.
+    # True: when ctx.fresh_grads, backward writes (=) its weights' gradients, which the plan then need not zero
+    # first (a memory pass). Not inherited by a subclass that overrides backward.
     overwrites_gradients = False
 
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, **kwargs):
@@ -168,10 +167,8 @@ class Layer:
         return self.forward, (inputs, output, ctx)
 
     def backward_calls(self, inputs, output, doutput, dinputs, ctx):
-        """[(fn, args), ...] doing backward(inputs, output, doutput, dinputs, ctx) when called in order: a plan asks
-        once, when it first trains, and calls them every step. A layer whose backward is a few kernel calls may
-        hand those back, checked once, as forward_call does (the layer's trainable flag is read here: a plan
-        is made again when it changes)."""
+        """[(fn, args), ...] doing backward(inputs, output, doutput, dinputs, ctx) in order, bound as forward_call
+        is, when a plan first trains (trainable is read then: a change makes new plans)."""
         return [(self.backward, (inputs, output, doutput, dinputs, ctx))]
 
     def backward(self, inputs, output, doutput, dinputs, ctx):
