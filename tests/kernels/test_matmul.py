@@ -62,8 +62,8 @@ def test_serial_and_parallel_are_bitwise_equal(rng, K, relu):
     A, B, bias, C0 = _operands(rng, 131, K, 133)
     C1, C2, C3 = C0.copy(), C0.copy(), C0.copy()
     _tiles.gemm_rows(C1, A, B, bias, False, relu, 0, C1.shape[0])
-    _tiles.gemm_entry(C2, A, B, bias, False, relu, False, 2)
-    _tiles.gemm_entry(C3, A, B, bias, False, relu, False, 3)
+    _tiles.gemm_parallel(C2, A, B, bias, False, relu, 2)
+    _tiles.gemm_parallel(C3, A, B, bias, False, relu, 3)
     assert np.array_equal(C1, C2) and np.array_equal(C1, C3)
 
 

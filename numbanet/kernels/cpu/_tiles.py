@@ -217,6 +217,23 @@ def _relu_rows(C, i0, i1, j0, j1):
             crow[c] = v if v > 0.0 else 0.0
 
 
+# gemm_entry takes A in any layout and hands the tiles A[:, :], which numba types as layout 'A' whatever A's
+# own layout: one compiled copy of the tiles then serves both the row-major A of a forward product and the
+# transposed A of a weight gradient, where each layout used to compile its own copy of every tile (about
+# 8 s of a cold start, bench/compile_report.py). The tiles read A one scalar at a time, so not knowing its
+# strides at compile time costs nothing measurable. Jitted callers of gemm_rows pass A as X[lo:hi, :] (layout
+# 'A') for the same reason, and r0, accumulate and relu as typed values, never as constants (np.int64(0), not
+# 0): numba compiles a callee once per literal it is handed, each a copy of gemm_rows and all its tiles.
+@njit(cache=True)
+def gemm_entry(C, A, B, bias, accumulate, relu, a_transposed, threads):
+    # C = A @ B, or A.T @ B when a_transposed (the weight gradient reads the input as it is stored).
+    a = A.T[:, :] if a_transposed else A[:, :]
+    if threads > 1:
+        gemm_parallel(C, a, B, bias, accumulate, relu, threads)
+    else:
+        gemm_rows(C, a, B, bias, accumulate, relu, np.int64(0), C.shape[0])
+
+
 @njit(cache=True)
 def gemm_rows(C, A, B, bias, accumulate, relu, r0, r1):
     # Rows r0..r1 of C, every column: 6- or 4-row tiles, then single rows; 64-wide tiles, then 32-wide, then
@@ -270,27 +287,13 @@ def gemm_rows(C, A, B, bias, accumulate, relu, r0, r1):
                 i += step
 
 
-# gemm_entry takes A in any layout and hands the tiles A[:, :], which numba types as layout 'A' whatever A's
-# own layout: one compiled copy of the tiles then serves both the row-major A of a forward product and the
-# transposed A of a weight gradient, where each layout used to compile its own copy of every tile (about
-# 8 s of a cold start, bench/compile_report.py). The tiles read A one scalar at a time, so not knowing its
-# strides at compile time costs nothing measurable. Jitted callers of gemm_rows pass A as X[lo:hi, :] (layout
-# 'A') for the same reason, and r0, accumulate and relu as typed values, never as constants (np.int64(0), not
-# 0): numba compiles a callee once per literal it is handed, each a copy of gemm_rows and all its tiles.
-# gemm_entry is the parallel driver too, a level of its own no more: numba links and re-optimises the whole tile
-# tree into every jitted function that calls it, so each level cost a cold start about half a second
-# (bench/compile_report.py). Rows split into one contiguous block per thread (a multiple of MR): no two threads
-# write one cell, and each thread walks the same panels of B. One thread runs gemm_rows without the thread pool.
 @njit(cache=True, parallel=True)
-def gemm_entry(C, A, B, bias, accumulate, relu, a_transposed, threads):
-    # C = A @ B, or A.T @ B when a_transposed (the weight gradient reads the input as it is stored).
-    a = A.T[:, :] if a_transposed else A[:, :]
+def gemm_parallel(C, A, B, bias, accumulate, relu, threads):
+    # One contiguous block of rows per thread (a multiple of MR): no two threads write one cell,
+    # and each thread walks the same panels of B, which every core then holds in its own L1.
     M = C.shape[0]
     bands = (M + MR - 1) // MR
     chunks = min(threads, bands)
-    if chunks <= 1:
-        gemm_rows(C, a, B, bias, accumulate, relu, np.int64(0), M)
-        return
     per = (bands + chunks - 1) // chunks * MR
     for t in prange(chunks):
-        gemm_rows(C, a, B, bias, accumulate, relu, min(M, t * per), min(M, (t + 1) * per))
+        gemm_rows(C, A, B, bias, accumulate, relu, min(M, t * per), min(M, (t + 1) * per))
