@@ -87,6 +87,30 @@ def test_same_seed_is_bitwise_identical_and_thread_count_does_not_matter(rng):
     assert not np.array_equal(different[0], mlp(hidden=(130, 70), n_in=300, seed=11).get_weights()[0])
 
 
+def test_a_thread_count_set_after_the_plan_was_made_is_used(rng, monkeypatch):
+    # Plans bind their kernel calls once; a product big enough for threads still reads the count on every call.
+    if numbanet.threads.thread_ceiling() < 2:
+        pytest.skip('needs NUMBA_NUM_THREADS >= 2')
+    from numbanet.kernels.cpu import matmul
+    x, labels = blobs(rng, n=128, n_in=300)
+    seen, entry = [], matmul.gemm_entry
+    monkeypatch.setattr(matmul, 'gemm_entry', lambda *args: (seen.append(args[-1]), entry(*args)))
+    weights = []
+    for counts in ((2, 1), (1, 1)):
+        model = mlp(hidden=(130, 70), n_in=300, seed=11)
+        model.compile(optimizer='adam', loss='sparse_categorical_crossentropy')
+        for threads in counts:
+            numbanet.set_num_threads(threads)
+            del seen[:]
+            try:
+                model.fit(x, labels, batch_size=64, epochs=1, verbose=0)
+            finally:
+                numbanet.set_num_threads(numbanet.threads.thread_ceiling())
+            assert max(seen) == threads  # the 64 x 300 x 130 products (5 MFLOP) asked for this many
+        weights.append(model.get_weights())
+    assert all(np.array_equal(a, b) for a, b in zip(*weights))
+
+
 # ---- the rest of the API --------------------------------------------------------------------------------------------
 def test_get_set_weights_round_trip_and_keras_order(rng):
     model = mlp()
