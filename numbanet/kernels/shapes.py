@@ -1,5 +1,5 @@
-"""Host-side checks that the CPU and CUDA gather, convolution and pooling files share. Their loops index without
-bounds checks, so every array and size they are handed is checked here first, and a bad one is a ValueError
+"""Host-side checks that the CPU and CUDA gather, dense, convolution and pooling files share. Their loops index
+without bounds checks, so every array and size they are handed is checked here first, and a bad one is a ValueError
 that names the argument, raised before any kernel runs."""
 import numpy as np
 

@@ -1,6 +1,7 @@
 """Dense: out = inp @ weight + bias, with weight stored (in, out) as Keras stores it."""
 from numba import njit
 
+from numbanet.kernels import shapes
 from numbanet.kernels.cpu.matmul import gemm, gemm_at_call, gemm_call, transpose_call
 
 
@@ -31,8 +32,7 @@ def dense_backward_calls(dinp, dweight, dbias, weight_t, dout, inp, weight, accu
     if dweight is not None:
         calls.append(gemm_at_call(dweight, inp, dout, accumulate))
     if dbias is not None:
-        if dbias.shape != dout.shape[1:]:
-            raise ValueError(f"bias gradient of shape {dbias.shape} for a gradient of {dout.shape[1]} columns")
+        shapes.shaped('dense_backward', 'dbias', dbias, dout.shape[1:])  # bias_backward indexes it unchecked
         calls.append((bias_backward, (dbias, dout, accumulate)))
     if dinp is not None:
         calls += [transpose_call(weight_t, weight), gemm_call(dinp, dout, weight_t)]

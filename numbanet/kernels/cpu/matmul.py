@@ -26,13 +26,15 @@ def gemm(C, A, B, bias=None, accumulate=False, relu=False):
     if bias is None:
         bias = NO_BIAS
     _check(C, A, B, bias)
-    gemm_entry(C, A, B, bias, accumulate, relu, False, _threads(C, A))
+    fn, args = _bound(C, A, B, bias, accumulate, relu, False)
+    fn(*args)
 
 
 def gemm_at(C, A_t, B, accumulate=False):
     """C = A_t^T @ B (+= when accumulate), reading A_t (K, M) as it is stored: the weight gradient."""
     _check(C, A_t.T, B, NO_BIAS)
-    gemm_entry(C, A_t, B, NO_BIAS, accumulate, False, True, _threads(C, A_t.T))
+    fn, args = _bound(C, A_t, B, NO_BIAS, accumulate, False, True)
+    fn(*args)
 
 
 def gemm_call(C, A, B, bias=None, relu=False):
@@ -51,6 +53,7 @@ def gemm_at_call(C, A_t, B, accumulate=False):
 
 
 def _bound(C, A, B, bias, accumulate, relu, a_transposed):
+    # Size first: asking numba for the thread count costs about as much as a batch-1 layer.
     if _parallel(C, A.T if a_transposed else A):
         return _gemm_threads, (C, A, B, bias, accumulate, relu, a_transposed)
     return gemm_entry, (C, A, B, bias, accumulate, relu, a_transposed, 1)
@@ -65,11 +68,6 @@ def _gemm_threads(C, A, B, bias, accumulate, relu, a_transposed):
 def _parallel(C, A):
     M, N = C.shape
     return M > MR and 2 * M * N * A.shape[1] >= PARALLEL_MIN_FLOPS
-
-
-def _threads(C, A):
-    # Size first: asking numba for the thread count costs about as much as a batch-1 layer.
-    return numba.get_num_threads() if _parallel(C, A) else 1
 
 
 @njit(cache=True)

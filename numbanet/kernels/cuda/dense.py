@@ -1,6 +1,7 @@
 """Dense on the GPU: out = inp @ weight + bias, weight stored (in, out). Twin of kernels/cpu/dense.py."""
 from numba import cuda, float32
 
+from numbanet.kernels import shapes
 from numbanet.kernels.cuda._grid import THREADS, blocks
 from numbanet.kernels.cuda.matmul import gemm, gemm_at_call, gemm_call, transpose_call
 
@@ -30,8 +31,7 @@ def dense_backward_calls(dinp, dweight, dbias, weight_t, dout, inp, weight, accu
     if dweight is not None:
         calls.append(gemm_at_call(dweight, inp, dout, accumulate))
     if dbias is not None:
-        if tuple(dbias.shape) != tuple(dout.shape[1:]):
-            raise ValueError(f"bias gradient of shape {dbias.shape} for a gradient of {dout.shape[1]} columns")
+        shapes.shaped('dense_backward', 'dbias', dbias, dout.shape[1:])
         calls.append((bias_backward, (dbias, dout, accumulate)))
     if dinp is not None:
         calls += [transpose_call(weight_t, weight), gemm_call(dinp, dout, weight_t)]

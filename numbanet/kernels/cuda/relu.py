@@ -44,13 +44,12 @@ def _relu_mask(dout, out):
 
 def relu_mask(dout, out):
     # dout, out: (B, C); dout = dout where out > 0, else 0, in place (a ReLU fused into the layer before it).
-    if tuple(dout.shape) != tuple(out.shape):
-        raise ValueError(f"relu_mask needs dout and out of one shape, got {dout.shape} and {out.shape}")
-    _relu_mask[blocks(out.shape[0] * out.shape[1]), THREADS](dout, out)
+    fn, args = relu_mask_call(dout, out)
+    fn(*args)
 
 
 def relu_mask_call(dout, out):
-    # (fn, args) with fn(*args) doing relu_mask(dout, out): the CPU's binds a kernel; here the launch is the call.
+    # (fn, args) with fn(*args) doing relu_mask(dout, out), checked once: the configured launch.
     if tuple(dout.shape) != tuple(out.shape):
         raise ValueError(f"relu_mask needs dout and out of one shape, got {dout.shape} and {out.shape}")
-    return relu_mask, (dout, out)
+    return _relu_mask[blocks(out.shape[0] * out.shape[1]), THREADS], (dout, out)
