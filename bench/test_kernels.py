@@ -12,6 +12,7 @@ from numbanet.kernels import cpu as k
 
 B = 128
 LAYERS = [(784, 256), (256, 128), (128, 64), (64, 10)]
+WIDE = [(1024, 1024)]  # a hidden width whose weight rows lie a page apart: the tiles read packed panels of them
 WHO = [pytest.param('numbanet', marks=pytest.mark.numbanet), 'numpy']
 rng = np.random.default_rng(0)
 CHUNK = 1 << 14  # elements per thread's slice, as the optimizer kernels split a buffer (kernels/cpu/_split.py)
@@ -25,7 +26,7 @@ def _dense(layers):
     return pytest.mark.parametrize('K,N', layers, ids=[f'{B}x{K}x{N}' for K, N in layers])
 
 
-@_dense(LAYERS)
+@_dense(LAYERS + WIDE)
 @pytest.mark.parametrize('who', WHO)
 def test_dense_forward(run, K, N, who):
     x, w, b, out = _f32(B, K), _f32(K, N), _f32(N), np.empty((B, N), np.float32)
@@ -36,7 +37,7 @@ def test_dense_forward(run, K, N, who):
     run(f'dense_forward[{B}x{K}x{N}]', who, fn)
 
 
-@_dense(LAYERS)
+@_dense(LAYERS + WIDE)
 @pytest.mark.parametrize('who', WHO)
 def test_dense_weight_gradient(run, K, N, who):
     # dW (K,N) += X^T (K,B) @ dY (B,N)
@@ -49,7 +50,7 @@ def test_dense_weight_gradient(run, K, N, who):
     run(f'dense_weight_gradient[{B}x{K}x{N}]', who, fn)
 
 
-@_dense(LAYERS[1:])
+@_dense(LAYERS[1:] + WIDE)
 @pytest.mark.parametrize('who', WHO)
 def test_dense_input_gradient(run, K, N, who):
     # dX (B,K) = dY (B,N) @ W^T (N,K); numbanet's time includes transposing W into its scratch.

@@ -1,9 +1,12 @@
 """The hand-written matmul against numpy and against its plain reference, on shapes that are not
 multiples of any tile (6 x 64, 4 x 64, 4 x 32 and 16-wide tiles), in every mode."""
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
-from numbanet.kernels.cpu import _tiles
+from numbanet.kernels.cpu import _packed, _tiles
 from numbanet.kernels.cpu import matmul as g
 
 SHAPES = [(1, 1, 1), (7, 13, 5), (1, 784, 256), (1, 20, 600), (3, 64, 64), (5, 17, 65), (129, 257, 70), (130, 33, 10),
@@ -56,10 +59,11 @@ def test_gemm_takes_transposed_a_without_copy(rng, M, K, N):
 
 
 @pytest.mark.parametrize('K', [300, 1100])  # 1100: three passes over k (KC = 512)
+@pytest.mark.parametrize('N', [133, 1037])
 @pytest.mark.parametrize('relu', [False, True])
-def test_serial_and_parallel_are_bitwise_equal(rng, K, relu):
+def test_serial_and_parallel_are_bitwise_equal(rng, K, N, relu):
     # Each C element is summed by one thread in one order, whatever the thread count.
-    A, B, bias, C0 = _operands(rng, 131, K, 133)
+    A, B, bias, C0 = _operands(rng, 131, K, N)
     C1, C2, C3 = C0.copy(), C0.copy(), C0.copy()
     _tiles.gemm_rows(C1, A, B, bias, False, relu, 0, C1.shape[0])
     _tiles.gemm_parallel(C2, A, B, bias, False, relu, 2)
@@ -80,6 +84,70 @@ def test_fused_relu_and_long_k(rng, M, K, N, accumulate):
     assert (C >= 0).all()
 
 
+@pytest.mark.parametrize('M', [1, 5, 32, 37, 53, 130])  # one row; 4-row tiles and a single row; 6-row tiles
+@pytest.mark.parametrize('K', [70, 1100])
+@pytest.mark.parametrize('mode', ['bias', 'accumulate', 'relu'])
+def test_packed_products_give_the_bits_of_the_strided_tiles(rng, M, K, mode):
+    # B's rows a page apart or more take the packed tree (_packed.py), on any thread count. The same products on
+    # column slices of B (rows 380 floats apart: the strided tiles of _tiles.py) must give the very same bits:
+    # the copies change where B is read from, not the order of the sums.
+    N = 1100  # two full blocks of NC columns and a ragged third: 64-, 32- and 16-wide tiles
+    assert N * 4 >= _packed.PACK_STRIDE
+    A, B, bias, C0 = _operands(rng, M, K, N)
+    acc, relu = np.bool_(mode == 'accumulate'), np.bool_(mode == 'relu')
+    b = _tiles.NO_BIAS if acc else bias
+    strided = C0.copy()
+    for j0 in range(0, N, 380):
+        j1 = min(N, j0 + 380)
+        part = C0[:, j0:j1].copy()  # (a copy even where the slice is contiguous: one row)
+        _tiles.gemm_entry(part, A, np.ascontiguousarray(B[:, j0:j1]), b[j0:j1] if b.shape[0] else b, acc, relu,
+                          False, 1)
+        strided[:, j0:j1] = part
+    for threads in (1, 2, 3):
+        C = C0.copy()
+        _packed.gemm_packed_entry(C, A, B, b, acc, relu, False, threads)
+        assert np.array_equal(C, strided), threads
+    C = C0.copy()
+    g.gemm(C, A, B, None if acc else bias, acc, relu)  # which picks the packed tree from PACK_MIN_ROWS rows
+    assert np.array_equal(C, strided)
+    want = (C0 if acc else bias) + A.astype(np.float64) @ B
+    np.testing.assert_allclose(C, np.maximum(want, 0) if relu else want, rtol=1e-4, atol=2e-3)
+
+
+def test_packed_weight_gradient_reads_a_transposed(rng):
+    A_t, B = rng.standard_normal((70, 53), dtype=np.float32), rng.standard_normal((70, 1030), dtype=np.float32)
+    C0 = rng.standard_normal((53, 1030), dtype=np.float32)
+    C = C0.copy()
+    g.gemm_at(C, A_t, B, accumulate=True)
+    np.testing.assert_allclose(C, C0 + A_t.T.astype(np.float64) @ B, rtol=1e-4, atol=1e-3)
+
+
+def test_packed_product_of_a_strided_b(rng):
+    # Every other column of a wider array: rows 8800 bytes apart, columns 8 (the copy reads B by its strides).
+    wide = rng.standard_normal((70, 2200), dtype=np.float32)
+    B = wide[:, ::2]
+    A = rng.standard_normal((40, 70), dtype=np.float32)
+    C = np.empty((40, 1100), np.float32)
+    g.gemm(C, A, B)
+    np.testing.assert_allclose(C, A.astype(np.float64) @ B, rtol=1e-4, atol=1e-3)
+
+
+def test_narrow_models_compile_nothing_of_the_packed_tree():
+    # The packed tree costs a cold start about a second: a model without a wide layer must never compile it.
+    code = ("import numpy as np, numbanet\n"
+            "from numbanet.kernels.cpu import _packed, matmul\n"
+            "m = numbanet.Sequential([numbanet.layers.Input((30,)), numbanet.layers.Dense(300, activation='relu'),\n"
+            "                         numbanet.layers.Dense(3, activation='softmax')], seed=0)\n"
+            "m.compile(optimizer='adam', loss='sparse_categorical_crossentropy')\n"
+            "x = np.random.default_rng(0).random((64, 30), dtype=np.float32)\n"
+            "m.fit(x, np.arange(64) % 3, batch_size=32, epochs=1, verbose=0)\n"
+            "print(len(_packed.gemm_packed_entry.signatures))\n"
+            "matmul.gemm(np.empty((32, 1024), np.float32), np.ones((32, 8), np.float32), np.ones((8, 1024), np.float32))\n"
+            "print(len(_packed.gemm_packed_entry.signatures))\n")
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=600)
+    assert out.stdout.split() == ['0', '1'], out.stdout + out.stderr[-2000:]
+
+
 def test_gemm_refuses_shapes_that_do_not_chain(rng):
     A, B, _, _ = _operands(rng, 4, 5, 6)
     with pytest.raises(ValueError, match='do not chain'):
@@ -95,7 +163,8 @@ def test_gemm_any_layout_is_correct(rng):
     np.testing.assert_allclose(C, A @ B + bias, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize('M,N', [(1, 1), (37, 19), (8, 16), (256, 128), (9, 7)])
+@pytest.mark.parametrize('M,N', [(1, 1), (37, 19), (8, 16), (256, 128), (9, 7), (16, 16), (50, 37), (17, 1030),
+                                 (1030, 10)])
 def test_transpose(rng, M, N):
     x = rng.standard_normal((M, N), dtype=np.float32)
     out = np.empty((N, M), np.float32)

@@ -78,7 +78,7 @@ def _store_tile(C, acc, width, i0, rows, j0, cols):
 # core's L2 while every tile of the band passes over it; a tile starts from C (accumulate) after the first.
 
 @njit(cache=True, fastmath=_FM)
-def _tile_4xNR(C, A, B, bias, accumulate, i0, j0, k0, k1):
+def tile_4xNR(C, A, B, bias, accumulate, i0, j0, k0, k1):
     acc = stack_f32(TILE)
     _load_tile(acc, NR, C, bias, accumulate, i0, MR, j0, NR)
     for k in range(k0, k1):
@@ -106,7 +106,7 @@ def _tile_4xNR(C, A, B, bias, accumulate, i0, j0, k0, k1):
 
 
 @njit(cache=True, fastmath=_FM)
-def _tile_6xNR(C, A, B, bias, accumulate, i0, j0, k0, k1):
+def tile_6xNR(C, A, B, bias, accumulate, i0, j0, k0, k1):
     # Six rows: 24 accumulators, and each row of B loaded from L2 serves six rows of A instead of four.
     acc = stack_f32(TILE6)
     _load_tile(acc, NR, C, bias, accumulate, i0, MR6, j0, NR)
@@ -123,7 +123,7 @@ def _tile_6xNR(C, A, B, bias, accumulate, i0, j0, k0, k1):
 
 
 @njit(cache=True, fastmath=_FM)
-def _tile_6xNH(C, A, B, bias, accumulate, i0, j0, k0, k1):
+def tile_6xNH(C, A, B, bias, accumulate, i0, j0, k0, k1):
     acc = stack_f32(TILE6_H)
     _load_tile(acc, NH, C, bias, accumulate, i0, MR6, j0, NH)
     for k in range(k0, k1):
@@ -137,7 +137,7 @@ def _tile_6xNH(C, A, B, bias, accumulate, i0, j0, k0, k1):
 
 
 @njit(cache=True, fastmath=_FM)
-def _tile_1xNR(C, A, B, bias, accumulate, i, j0, k0, k1):
+def tile_1xNR(C, A, B, bias, accumulate, i, j0, k0, k1):
     # Leftover rows, and batch-1 inference: one row of C, still register-resident.
     acc = stack_f32(NR)
     _load_tile(acc, NR, C, bias, accumulate, i, 1, j0, NR)
@@ -151,7 +151,7 @@ def _tile_1xNR(C, A, B, bias, accumulate, i, j0, k0, k1):
 
 
 @njit(cache=True, fastmath=_FM)
-def _tile_1xNW(C, A, B, bias, accumulate, i, j0, k0, k1):
+def tile_1xNW(C, A, B, bias, accumulate, i, j0, k0, k1):
     # One row of C is bound by how fast B streams in; 256 columns at once read every row of B as one
     # contiguous 1 KB run, which the prefetchers follow better than four 256-byte pieces.
     acc = stack_f32(NW)
@@ -164,7 +164,7 @@ def _tile_1xNW(C, A, B, bias, accumulate, i, j0, k0, k1):
 
 
 @njit(cache=True, fastmath=_FM)
-def _tile_4xNH(C, A, B, bias, accumulate, i0, j0, k0, k1):
+def tile_4xNH(C, A, B, bias, accumulate, i0, j0, k0, k1):
     # Half a tile, 4 x 32, for the 32 columns past the last full tile (32 and 96 filters are common):
     # 8 accumulators keep more multiply-adds in flight than two single-vector tiles.
     acc = stack_f32(TILE_H)
@@ -186,7 +186,7 @@ def _tile_4xNH(C, A, B, bias, accumulate, i0, j0, k0, k1):
 
 
 @njit(cache=True, fastmath=_FM)
-def _tile_4xNE(C, A, B, bias, accumulate, i0, j0, cols, k0, k1):
+def tile_4xNE(C, A, B, bias, accumulate, i0, j0, cols, k0, k1):
     # The last cols <= NE columns: one vector per row, loaded under a mask so nothing past the row is read.
     acc = stack_f32(TILE_E)
     _load_tile(acc, NE, C, bias, accumulate, i0, MR, j0, cols)
@@ -199,7 +199,7 @@ def _tile_4xNE(C, A, B, bias, accumulate, i0, j0, cols, k0, k1):
 
 
 @njit(cache=True, fastmath=_FM)
-def _tile_1xNE(C, A, B, bias, accumulate, i, j0, cols, k0, k1):
+def tile_1xNE(C, A, B, bias, accumulate, i, j0, cols, k0, k1):
     acc = stack_f32(NE)
     _load_tile(acc, NE, C, bias, accumulate, i, 1, j0, cols)
     for k in range(k0, k1):
@@ -208,7 +208,7 @@ def _tile_1xNE(C, A, B, bias, accumulate, i, j0, cols, k0, k1):
 
 
 @njit(cache=True, inline='always')
-def _relu_rows(C, i0, i1, j0, j1):
+def relu_rows(C, i0, i1, j0, j1):
     # A fused ReLU, applied to the cells the tiles have just stored, while they are still in L1.
     for i in range(i0, i1):
         crow = C[i, j0:j1]
@@ -258,32 +258,32 @@ def gemm_rows(C, A, B, bias, accumulate, relu, r0, r1):
             while i < r1:
                 if tall and i + MR6 <= r1:
                     for j0 in range(jc, full, NR):
-                        _tile_6xNR(C, A, B, bias, acc, i, j0, k0, k1)
+                        tile_6xNR(C, A, B, bias, acc, i, j0, k0, k1)
                     if half > full:
-                        _tile_6xNH(C, A, B, bias, acc, i, full, k0, k1)
+                        tile_6xNH(C, A, B, bias, acc, i, full, k0, k1)
                     for j0 in range(half, jn, NE):
-                        _tile_4xNE(C, A, B, bias, acc, i, j0, min(NE, jn - j0), k0, k1)
-                        _tile_1xNE(C, A, B, bias, acc, i + 4, j0, min(NE, jn - j0), k0, k1)
-                        _tile_1xNE(C, A, B, bias, acc, i + 5, j0, min(NE, jn - j0), k0, k1)
+                        tile_4xNE(C, A, B, bias, acc, i, j0, min(NE, jn - j0), k0, k1)
+                        tile_1xNE(C, A, B, bias, acc, i + 4, j0, min(NE, jn - j0), k0, k1)
+                        tile_1xNE(C, A, B, bias, acc, i + 5, j0, min(NE, jn - j0), k0, k1)
                     step = MR6
                 elif i + MR <= r1:
                     for j0 in range(jc, full, NR):
-                        _tile_4xNR(C, A, B, bias, acc, i, j0, k0, k1)
+                        tile_4xNR(C, A, B, bias, acc, i, j0, k0, k1)
                     if half > full:
-                        _tile_4xNH(C, A, B, bias, acc, i, full, k0, k1)
+                        tile_4xNH(C, A, B, bias, acc, i, full, k0, k1)
                     for j0 in range(half, jn, NE):
-                        _tile_4xNE(C, A, B, bias, acc, i, j0, min(NE, jn - j0), k0, k1)
+                        tile_4xNE(C, A, B, bias, acc, i, j0, min(NE, jn - j0), k0, k1)
                     step = MR
                 else:
                     for j0 in range(jc, wide, NW):
-                        _tile_1xNW(C, A, B, bias, acc, i, j0, k0, k1)
+                        tile_1xNW(C, A, B, bias, acc, i, j0, k0, k1)
                     for j0 in range(wide, full, NR):
-                        _tile_1xNR(C, A, B, bias, acc, i, j0, k0, k1)
+                        tile_1xNR(C, A, B, bias, acc, i, j0, k0, k1)
                     for j0 in range(full, jn, NE):
-                        _tile_1xNE(C, A, B, bias, acc, i, j0, min(NE, jn - j0), k0, k1)
+                        tile_1xNE(C, A, B, bias, acc, i, j0, min(NE, jn - j0), k0, k1)
                     step = 1
                 if last:
-                    _relu_rows(C, i, i + step, jc, jn)
+                    relu_rows(C, i, i + step, jc, jn)
                 i += step
 
 

@@ -7,6 +7,7 @@ import numba
 import numpy as np
 from numba import njit
 
+from numbanet.kernels.cpu._packed import PACK_MIN_ROWS, PACK_STRIDE, gemm_packed_entry
 from numbanet.kernels.cpu._tiles import MR, NO_BIAS, PARALLEL_MIN_FLOPS, gemm_entry
 
 
@@ -53,16 +54,19 @@ def gemm_at_call(C, A_t, B, accumulate=False):
 
 
 def _bound(C, A, B, bias, accumulate, relu, a_transposed):
-    # Size first: asking numba for the thread count costs about as much as a batch-1 layer.
+    # Size first: asking numba for the thread count costs about as much as a batch-1 layer. B's rows a page
+    # apart take the packed tree (_packed.py), which only such products compile.
+    packed = B.strides[0] >= PACK_STRIDE and C.shape[0] >= PACK_MIN_ROWS
+    entry = gemm_packed_entry if packed else gemm_entry
     if _parallel(C, A.T if a_transposed else A):
-        return _gemm_threads, (C, A, B, bias, accumulate, relu, a_transposed)
-    return gemm_entry, (C, A, B, bias, accumulate, relu, a_transposed, 1)
+        return _gemm_threads, (entry, C, A, B, bias, accumulate, relu, a_transposed)
+    return entry, (C, A, B, bias, accumulate, relu, a_transposed, 1)
 
 
-def _gemm_threads(C, A, B, bias, accumulate, relu, a_transposed):
+def _gemm_threads(entry, C, A, B, bias, accumulate, relu, a_transposed):
     # A bound product big enough for several threads asks for the count on every call: set_num_threads may have
     # changed it since the plan was made. (Asked inside a jitted function, numba would not cache the kernel.)
-    gemm_entry(C, A, B, bias, accumulate, relu, a_transposed, numba.get_num_threads())
+    entry(C, A, B, bias, accumulate, relu, a_transposed, numba.get_num_threads())
 
 
 def _parallel(C, A):
@@ -103,21 +107,25 @@ def transpose_call(out, inp):
 
 @njit(cache=True)
 def _transpose(out, inp):
-    # Whole 8x8 blocks with constant trip counts (twice as fast as a variable-size blocking: LLVM unrolls
-    # them), then the ragged edges.
+    # Whole 16 x 16 blocks with constant trip counts (LLVM unrolls them), each output row's 16 values written in
+    # one go: one whole 64-byte line. Blocks of 8 wrote each line in two halves, a block's width apart in time;
+    # when rows lie a power of two apart (1024 floats) the lines share cache sets and were evicted in between,
+    # and 1024 x 1024 took over twice as long (dense_input_gradient[128x1024x1024] in bench/test_kernels.py
+    # times it). Then the ragged edges, the last columns one output row at a time.
     M, N = inp.shape
-    Mf = M - M % 8
-    Nf = N - N % 8
-    for i0 in range(0, Mf, 8):
-        for j0 in range(0, Nf, 8):
-            block = inp[i0:i0 + 8, j0:j0 + 8]
-            target = out[j0:j0 + 8, i0:i0 + 8]
-            for a in range(8):
-                for b in range(8):
+    Mf = M - M % 16
+    Nf = N - N % 16
+    for i0 in range(0, Mf, 16):
+        for j0 in range(0, Nf, 16):
+            block = inp[i0:i0 + 16, j0:j0 + 16]
+            target = out[j0:j0 + 16, i0:i0 + 16]
+            for b in range(16):
+                for a in range(16):
                     target[b, a] = block[a, b]
+    for j in range(Nf, N):
+        row = out[j]
+        for i in range(M):
+            row[i] = inp[i, j]
     for i in range(Mf, M):
-        for j in range(N):
-            out[j, i] = inp[i, j]
-    for i in range(Mf):
-        for j in range(Nf, N):
+        for j in range(Nf):
             out[j, i] = inp[i, j]
