@@ -22,9 +22,10 @@ import workloads  # noqa: E402
 TINY = np.finfo(np.float32).tiny
 
 
-def timed_kernels(kernels, seconds, calls):
+def timed_kernels(kernels, seconds, calls, by_call=False):
     """Wrap every public kernel of the kernel set in a timer (the functions a *_call or *_calls kernel returns
-    too, since plans call those directly); returns a function that puts the originals back."""
+    too, since plans call those directly); returns a function that puts the originals back. by_call: time each
+    function a *_call(s) kernel returns on its own, named with its output's shape."""
     originals = {n: getattr(kernels, n) for n in dir(kernels) if not n.startswith('_') and callable(getattr(kernels, n))}
 
     def timer(name, fn):
@@ -37,15 +38,22 @@ def timed_kernels(kernels, seconds, calls):
                 calls[name] += 1
         return run
 
+    def label(name, call, call_args):
+        if not by_call:
+            return name
+        out = next((a for a in call_args if hasattr(a, 'shape')), None)
+        return f"{name} {getattr(call, '__name__', 'call')} {'x'.join(map(str, out.shape)) if out is not None else ''}"
+
     def binder(name, fn):
         def bind(*args, **kwargs):
             call, call_args = fn(*args, **kwargs)
-            return timer(name[:-len('_call')], call), call_args
+            return timer(label(name[:-len('_call')], call, call_args), call), call_args
         return bind
 
     def list_binder(name, fn):
         def bind(*args, **kwargs):
-            return [(timer(name[:-len('_calls')], call), call_args) for call, call_args in fn(*args, **kwargs)]
+            return [(timer(label(name[:-len('_calls')], call, call_args), call), call_args)
+                    for call, call_args in fn(*args, **kwargs)]
         return bind
 
     for name, fn in originals.items():
@@ -54,14 +62,14 @@ def timed_kernels(kernels, seconds, calls):
     return lambda: [setattr(kernels, n, f) for n, f in originals.items()]
 
 
-def build(numbanet, seed):
-    inputs = numbanet.layers.Input(shape=(784,))
+def build(numbanet, seed, sizes=workloads.SIZES):
+    inputs = numbanet.layers.Input(shape=(sizes[0],))
     x = inputs
-    for width in workloads.SIZES[1:-1]:
+    for width in sizes[1:-1]:
         x = numbanet.layers.Dense(width, activation='relu')(x)
-    model = numbanet.Model(inputs, numbanet.layers.Dense(10, activation='softmax')(x), seed=seed)
+    model = numbanet.Model(inputs, numbanet.layers.Dense(sizes[-1], activation='softmax')(x), seed=seed)
     model.compile(optimizer=numbanet.optimizers.Adam(1e-3), loss='sparse_categorical_crossentropy')
-    model.set_weights(workloads.initial_weights(seed))
+    model.set_weights(workloads.initial_weights(seed, sizes))
     return model
 
 
@@ -72,7 +80,7 @@ def profile(args):
         numbanet.set_num_threads(args.threads)
     x, y, _, _, source = workloads.mnist_or_synthetic(args.limit)
     steps = -(-len(x) // workloads.BATCH)
-    model = build(numbanet, 0)
+    model = build(numbanet, 0, args.sizes)
     optimizer, applied = model.optimizer, [0.0]
     apply = optimizer.apply
 
@@ -93,9 +101,9 @@ def profile(args):
                        'optimizer_us_per_step': applied[0] / steps * 1e6,
                        'subnormal_state': {s: int(((a != 0) & (np.abs(a) < TINY)).sum()) for s, a in state.items()}})
     seconds, calls = collections.Counter(), collections.Counter()
-    restore = timed_kernels(kernels, seconds, calls)
+    restore = timed_kernels(kernels, seconds, calls, args.by_call)
     try:
-        fresh = build(numbanet, 0)  # made after the wrapping, so its plans bind the timed kernels
+        fresh = build(numbanet, 0, args.sizes)  # made after the wrapping, so its plans bind the timed kernels
         fresh.fit(x[:4 * workloads.BATCH], y[:4 * workloads.BATCH], batch_size=workloads.BATCH, epochs=1, verbose=0)
         seconds.clear(), calls.clear()
         start = time.perf_counter()
@@ -114,8 +122,13 @@ def main(argv=None):
     p.add_argument('--epochs', type=int, default=6, help='epochs to time, one fit call each (default 6)')
     p.add_argument('--limit', type=int, default=None, help='samples per epoch (default: all)')
     p.add_argument('--threads', type=int, default=None, help='numbanet threads (default: cores)')
+    p.add_argument('--sizes', type=lambda v: tuple(int(n) for n in v.split(',')), default=workloads.SIZES,
+                   help='the MLP, 784,h,...,10 (default: the reference MLP)')
+    p.add_argument('--by-call', action='store_true', help="time each bound call of a layer's kernels on its own")
     p.add_argument('--json', action='store_true', help='print the results as one JSON object')
     args = p.parse_args(argv)
+    if args.sizes[0] != 784 or args.sizes[-1] != 10 or len(args.sizes) < 2:
+        p.error('--sizes must start at 784 and end at 10 (MNIST)')
     if args.epochs < 1 or (args.limit is not None and args.limit < workloads.BATCH):
         p.error(f"--epochs must be >= 1 and --limit >= {workloads.BATCH}")
     result = profile(args)
