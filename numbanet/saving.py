@@ -260,7 +260,7 @@ class SavedModel:
         if self.rng_state is not None:
             try:
                 rng.bit_generator.state = self.rng_state
-            except (TypeError, ValueError, KeyError) as e:
+            except (TypeError, ValueError, KeyError, OverflowError) as e:  # OverflowError: a negative uinteger
                 raise SavedFileError(f"{self.path}: rng_state is not a {type(rng.bit_generator).__name__} state "
                                      f"({type(e).__name__}: {e})") from None
         for w, mask in _check_masks(model.parameters.weights, self.masks, self.path):

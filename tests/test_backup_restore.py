@@ -143,3 +143,25 @@ def test_a_backup_that_does_not_fit_is_refused_before_anything_changes(rng, tmp_
     assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), before))
     assert model.rng.bit_generator.state == state and model.optimizer.iterations == 0
     assert model.optimizer.learning_rate == 0.05
+
+
+def test_a_backup_whose_generator_state_is_damaged_is_refused(rng, tmp_path):
+    # A negative uinteger makes numpy raise OverflowError, not ValueError: refused by name all the same.
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+    x, labels = blobs(rng, n=64)
+    model = mlp(seed=3)
+    model.compile(optimizer='adam', loss='sparse_categorical_crossentropy')
+    interrupted_fit(model, x, labels, tmp_path / 'b', at_epoch=1, at_batch=0)
+    path = str(tmp_path / 'b' / 'latest.safetensors')
+    with safe_open(path, framework='np') as f:
+        meta, tensors = dict(f.metadata()), {k: f.get_tensor(k) for k in f.keys()}
+    meta['rng_state'] = json.dumps({**json.loads(meta['rng_state']), 'uinteger': -5})
+    save_file(tensors, path, metadata=meta)
+    model = mlp(seed=3)
+    model.compile(optimizer='adam', loss='sparse_categorical_crossentropy')
+    before, state = model.get_weights(), model.rng.bit_generator.state
+    with pytest.raises(saving.SavedFileError, match="shuffling generator's state"):
+        model.fit(x, labels, epochs=5, verbose=0, callbacks=[callbacks.BackupAndRestore(tmp_path / 'b')])
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), before))
+    assert model.rng.bit_generator.state == state and model.optimizer.iterations == 0

@@ -63,6 +63,8 @@ def test_crafted_architectures_are_refused_clearly(tmp_path, trained):
         'iterations': (lambda c, m, t: m.update(optimizer_iterations='-1'), 'whole number'),
         'huge iterations': (lambda c, m, t: m.update(optimizer_iterations='1' + '0' * 20), 'whole number'),
         'rng state': (lambda c, m, t: m.update(rng_state='{"bit_generator": "PCG64", "state": 5}'), 'rng_state'),
+        'negative uinteger': (lambda c, m, t: m.update(rng_state=json.dumps(  # numpy raises OverflowError
+            {**json.loads(m['rng_state']), 'uinteger': -5})), 'rng_state'),
         'optimizer config null': (lambda c, m, t: m.update(compile=json.dumps(
             {**json.loads(m['compile']), 'optimizer': {'class': 'Adam', 'config': None}})), 'optimizer'),
         'optimizer a list': (lambda c, m, t: m.update(compile=json.dumps(

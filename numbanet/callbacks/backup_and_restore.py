@@ -65,7 +65,7 @@ class BackupAndRestore(Callback):
         rng = np.random.Generator(type(model.rng.bit_generator)())
         try:
             rng.bit_generator.state = saved.rng_state
-        except (TypeError, ValueError, KeyError) as e:
+        except (TypeError, ValueError, KeyError, OverflowError) as e:  # OverflowError: a negative uinteger
             raise saving.SavedFileError(f"{path}: the shuffling generator's state does not fit the model's "
                                         f"({type(e).__name__}: {e}){redo}") from None
         model.load_weights(path)  # by name, else in order (a model rebuilt in the same process); all checked

@@ -132,6 +132,21 @@ def test_packed_product_of_a_strided_b(rng):
     np.testing.assert_allclose(C, A.astype(np.float64) @ B, rtol=1e-4, atol=1e-3)
 
 
+def test_packed_product_runs_on_a_thread_with_a_small_stack():
+    # The packed block lives on the calling thread's stack: a thread made with a small stack must not crash
+    # (a 256 KB block did, in a subprocess, so a crash fails this test instead of ending the run).
+    code = ("import threading, numpy as np\n"
+            "from numbanet.kernels.cpu import matmul\n"
+            "A, B = np.ones((64, 700), np.float32), np.ones((700, 1030), np.float32)\n"
+            "C = np.zeros((64, 1030), np.float32)\n"
+            "threading.stack_size(128 * 1024)\n"
+            "t = threading.Thread(target=matmul.gemm, args=(C, A, B))\n"
+            "t.start(); t.join()\n"
+            "print(C.min(), C.max())\n")
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0 and out.stdout.split() == ['700.0', '700.0'], (out.returncode, out.stderr[-2000:])
+
+
 def test_narrow_models_compile_nothing_of_the_packed_tree():
     # The packed tree costs a cold start about a second: a model without a wide layer must never compile it.
     code = ("import numpy as np, numbanet\n"

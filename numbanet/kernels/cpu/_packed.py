@@ -4,7 +4,7 @@ copies of its blocks, by the same register tiles as every other product (_tiles.
 Why: a tile reads, for each k, 64 values of B's row k; when those rows lie PACK_STRIDE bytes apart or more,
 each k lands on its own page, which no prefetcher follows, and the rows share cache sets. The tiles ran at
 half speed there: 59 against 124 GFLOP/s on one core at 128 x 1024 x 1024 with B's panels copied contiguous
-first (a probe; `dense_forward[128x1024x1024]` in bench/test_kernels.py times the product). So each KC x NCP
+first (a probe; `dense_forward[128x1024x1024]` in bench/test_kernels.py times the product). So each KCP x NCP
 block of B is copied into a stack buffer whose rows are NCP floats apart, and the 64-wide tiles read it; the
 narrower tiles at the right edge read B itself. The threads split the columns: each copies only its own
 panels of B, where a split by rows would have every thread copy all of B.
@@ -20,13 +20,17 @@ from numba import njit, prange
 from numba.extending import intrinsic, overload
 
 from numbanet.kernels.cpu._stack import stack_f32
-from numbanet.kernels.cpu._tiles import (KC, MR, MR6, NE, NH, NR, TALL_ROWS, relu_rows, tile_1xNE, tile_1xNR,
+from numbanet.kernels.cpu._tiles import (MR, MR6, NE, NH, NR, TALL_ROWS, relu_rows, tile_1xNE, tile_1xNR,
                                          tile_4xNE, tile_4xNH, tile_4xNR, tile_6xNH, tile_6xNR)
 
 PACK_STRIDE = 4096  # bytes between B's rows (a page) from which its blocks are copied first
 PACK_MIN_ROWS = 32  # rows of C from which the copies repay themselves: 24 ran slower packed, 32 a little faster
-NCP = 2 * NR        # columns per packed block
-PACKED = KC * NCP   # floats of a packed block: 256 KB on the stack
+KCP = 128           # k per packed block
+NCP = 2 * NR        # columns per packed block: two tiles' worth, so each band of A serves both
+PACKED = KCP * NCP  # floats of a packed block: 64 KB on the calling thread's stack. A 512 x 128 block (256 KB)
+# crashed a thread made with threading.stack_size(192 * 1024). At 128 x 128 a width-1024 MLP trains as fast
+# (bench/scaling.py worker, interleaved); 128 x 64 was 6-15% slower. Between blocks of k the tiles store and
+# reload C, exactly (float32 either way).
 
 
 def shifted(a, k0, j0):
@@ -75,17 +79,17 @@ def _shifted_jit(a, k0, j0):
 
 @njit(cache=True)
 def _packed_block(C, A, B, bias, accumulate, relu, c0, c1):
-    # Columns c0..c1 of C, every row: NCP columns at a time, each over k in blocks of KC, B's block copied first.
+    # Columns c0..c1 of C, every row: NCP columns at a time, each over k in blocks of KCP, B's block copied first.
     M = C.shape[0]
     K = A.shape[1]
     tall = M >= TALL_ROWS
-    buf = stack_f32(PACKED).reshape((KC, NCP))
+    buf = stack_f32(PACKED).reshape((KCP, NCP))
     for jc in range(c0, c1, NCP):
         jn = min(c1, jc + NCP)
         full = jn - (jn - jc) % NR
         half = full + NH if jn - full >= NH else full
-        for k0 in range(0, max(K, 1), KC):
-            k1 = min(K, k0 + KC)
+        for k0 in range(0, max(K, 1), KCP):
+            k1 = min(K, k0 + KCP)
             acc = accumulate or k0 > 0
             last = relu and k1 == K
             for k in range(k0, k1):
