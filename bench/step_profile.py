@@ -127,7 +127,7 @@ def main(argv=None):
     p.add_argument('--by-call', action='store_true', help="time each bound call of a layer's kernels on its own")
     p.add_argument('--json', action='store_true', help='print the results as one JSON object')
     args = p.parse_args(argv)
-    if args.sizes[0] != 784 or args.sizes[-1] != 10 or len(args.sizes) < 2:
+    if args.sizes[0] != 784 or args.sizes[-1] != 10:
         p.error('--sizes must start at 784 and end at 10 (MNIST)')
     if args.epochs < 1 or (args.limit is not None and args.limit < workloads.BATCH):
         p.error(f"--epochs must be >= 1 and --limit >= {workloads.BATCH}")
