@@ -109,6 +109,7 @@ def test_backward_calls_must_be_a_list_of_pairs(rng):
 
 # ---- memory: no allocation in a training step --------------------------------------------------------------------
 _ALLOCATION_PROBE = """
+import functools
 import sys
 import tracemalloc
 import numpy as np
@@ -134,6 +135,7 @@ model._train_step(xs, targets, idx, comm)
 # (Wrapped only now that everything is compiled: a kernel compiled later would see a Python function.)
 handed = [0]
 def counting(f):
+    @functools.wraps(f)
     def call(*args):
         handed[0] += sum(isinstance(a, np.ndarray) for a in args)
         return f(*args)

@@ -6,6 +6,7 @@ import sys
 import numpy as np
 import pytest
 
+from numbanet.kernels.cpu._compiled import TABLE
 from numbanet.kernels.cpu import _packed, _tiles
 from numbanet.kernels.cpu import matmul as g
 
@@ -65,9 +66,10 @@ def test_serial_and_parallel_are_bitwise_equal(rng, K, N, relu):
     # Each C element is summed by one thread in one order, whatever the thread count.
     A, B, bias, C0 = _operands(rng, 131, K, N)
     C1, C2, C3 = C0.copy(), C0.copy(), C0.copy()
+    body = _tiles.body_for(_tiles.gemm_rows, C1, A, B, bias).slot
     _tiles.gemm_rows(C1, A, B, bias, False, relu, 0, C1.shape[0])
-    _tiles.gemm_parallel(C2, A, B, bias, False, relu, 2)
-    _tiles.gemm_parallel(C3, A, B, bias, False, relu, 3)
+    _tiles.gemm_entry(C2, A, B, bias, False, relu, False, TABLE, body, False, 2)
+    _tiles.gemm_entry(C3, A, B, bias, False, relu, False, TABLE, body, False, 3)
     assert np.array_equal(C1, C2) and np.array_equal(C1, C3)
 
 
@@ -88,46 +90,60 @@ def test_fused_relu_and_long_k(rng, M, K, N, accumulate):
 @pytest.mark.parametrize('K', [70, 1100])
 @pytest.mark.parametrize('mode', ['bias', 'accumulate', 'relu'])
 def test_packed_products_give_the_bits_of_the_strided_tiles(rng, M, K, mode):
-    # B's rows a page apart or more take the packed tree (_packed.py), on any thread count. The same products on
-    # column slices of B (rows 380 floats apart: the strided tiles of _tiles.py) must give the very same bits:
-    # the copies change where B is read from, not the order of the sums.
+    # The packed body (_packed.py), on any thread count, and the strided tiles of _tiles.py on column slices of B
+    # must give the very same bits: the copies change where B is read from, not the order of the sums.
     N = 1100  # two full blocks of NC columns and a ragged third: 64-, 32- and 16-wide tiles
-    assert N * 4 >= _packed.PACK_STRIDE
-    A, B, bias, C0 = _operands(rng, M, K, N)
+    A, _, bias, C0 = _operands(rng, M, K, N)
+    B = rng.standard_normal((K, 2048), dtype=np.float32)[:, :N]  # rows 8 KB apart: gemm() packs it at K = 1100
     acc, relu = np.bool_(mode == 'accumulate'), np.bool_(mode == 'relu')
     b = _tiles.NO_BIAS if acc else bias
     strided = C0.copy()
     for j0 in range(0, N, 380):
         j1 = min(N, j0 + 380)
         part = C0[:, j0:j1].copy()  # (a copy even where the slice is contiguous: one row)
-        _tiles.gemm_entry(part, A, np.ascontiguousarray(B[:, j0:j1]), b[j0:j1] if b.shape[0] else b, acc, relu,
-                          False, 1)
+        Bj, bj = np.ascontiguousarray(B[:, j0:j1]), b[j0:j1] if b.shape[0] else b
+        body = _tiles.body_for(_tiles.gemm_rows, part, A, Bj, bj).slot
+        _tiles.gemm_entry(part, A, Bj, bj, acc, relu, False, TABLE, body, False, 1)
         strided[:, j0:j1] = part
     for threads in (1, 2, 3):
         C = C0.copy()
-        _packed.gemm_packed_entry(C, A, B, b, acc, relu, False, threads)
+        body = _tiles.body_for(_packed.packed_columns, C, A, B, b).slot
+        _tiles.gemm_entry(C, A, B, b, acc, relu, False, TABLE, body, True, threads)
         assert np.array_equal(C, strided), threads
     C = C0.copy()
-    g.gemm(C, A, B, None if acc else bias, acc, relu)  # which picks the packed tree from PACK_MIN_ROWS rows
+    assert _packed.packs(C, B) == (K >= _packed.PACK_MIN_K and M >= _packed.PACK_MIN_ROWS)
+    g.gemm(C, A, B, None if acc else bias, acc, relu)
     assert np.array_equal(C, strided)
     want = (C0 if acc else bias) + A.astype(np.float64) @ B
     np.testing.assert_allclose(C, np.maximum(want, 0) if relu else want, rtol=1e-4, atol=2e-3)
 
 
+@pytest.mark.parametrize('width,K,packed', [(1024, 784, True), (2048, 512, True), (3072, 600, True),
+                                            (1024, 511, False), (1100, 784, False), (1536, 784, False),
+                                            (512, 784, False)])
+def test_packed_products_are_those_whose_b_rows_share_cache_sets(width, K, packed):
+    # Rows a multiple of 4 KB apart, over a long k: there the copies repay themselves (_packed.py, measured).
+    C, B = np.empty((128, width), np.float32), np.empty((K, width), np.float32)
+    assert _packed.packs(C, B) == packed
+    assert not _packed.packs(C[:_packed.PACK_MIN_ROWS - 1], B)
+
+
 def test_packed_weight_gradient_reads_a_transposed(rng):
-    A_t, B = rng.standard_normal((70, 53), dtype=np.float32), rng.standard_normal((70, 1030), dtype=np.float32)
-    C0 = rng.standard_normal((53, 1030), dtype=np.float32)
+    A_t, B = rng.standard_normal((600, 53), dtype=np.float32), rng.standard_normal((600, 1024), dtype=np.float32)
+    C0 = rng.standard_normal((53, 1024), dtype=np.float32)
     C = C0.copy()
+    assert _packed.packs(C, B)
     g.gemm_at(C, A_t, B, accumulate=True)
     np.testing.assert_allclose(C, C0 + A_t.T.astype(np.float64) @ B, rtol=1e-4, atol=1e-3)
 
 
 def test_packed_product_of_a_strided_b(rng):
-    # Every other column of a wider array: rows 8800 bytes apart, columns 8 (the copy reads B by its strides).
-    wide = rng.standard_normal((70, 2200), dtype=np.float32)
+    # Every other column of a wider array: rows 16 KB apart, columns 8 bytes (the copy reads B by its strides).
+    wide = rng.standard_normal((600, 4096), dtype=np.float32)
     B = wide[:, ::2]
-    A = rng.standard_normal((40, 70), dtype=np.float32)
-    C = np.empty((40, 1100), np.float32)
+    A = rng.standard_normal((40, 600), dtype=np.float32)
+    C = np.empty((40, 2048), np.float32)
+    assert _packed.packs(C, B)
     g.gemm(C, A, B)
     np.testing.assert_allclose(C, A.astype(np.float64) @ B, rtol=1e-4, atol=1e-3)
 
@@ -137,8 +153,8 @@ def test_packed_product_runs_on_a_thread_with_a_small_stack():
     # (a 256 KB block did, in a subprocess, so a crash fails this test instead of ending the run).
     code = ("import threading, numpy as np\n"
             "from numbanet.kernels.cpu import matmul\n"
-            "A, B = np.ones((64, 700), np.float32), np.ones((700, 1030), np.float32)\n"
-            "C = np.zeros((64, 1030), np.float32)\n"
+            "A, B = np.ones((64, 700), np.float32), np.ones((700, 1024), np.float32)\n"
+            "C = np.zeros((64, 1024), np.float32)\n"
             "threading.stack_size(128 * 1024)\n"
             "t = threading.Thread(target=matmul.gemm, args=(C, A, B))\n"
             "t.start(); t.join()\n"
@@ -156,9 +172,9 @@ def test_narrow_models_compile_nothing_of_the_packed_tree():
             "m.compile(optimizer='adam', loss='sparse_categorical_crossentropy')\n"
             "x = np.random.default_rng(0).random((64, 30), dtype=np.float32)\n"
             "m.fit(x, np.arange(64) % 3, batch_size=32, epochs=1, verbose=0)\n"
-            "print(len(_packed.gemm_packed_entry.signatures))\n"
-            "matmul.gemm(np.empty((32, 1024), np.float32), np.ones((32, 8), np.float32), np.ones((8, 1024), np.float32))\n"
-            "print(len(_packed.gemm_packed_entry.signatures))\n")
+            "print(len(_packed.packed_columns.signatures))\n"
+            "matmul.gemm(np.empty((32, 1024), np.float32), np.ones((32, 512), np.float32), np.ones((512, 1024), np.float32))\n"
+            "print(len(_packed.packed_columns.signatures))\n")
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=600)
     assert out.stdout.split() == ['0', '1'], out.stdout + out.stderr[-2000:]
 

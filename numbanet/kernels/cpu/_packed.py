@@ -1,29 +1,35 @@
-"""The products whose B has rows a page or more apart (hidden widths of 1024 and up): B read through packed
-copies of its blocks, by the same register tiles as every other product (_tiles.py).
+"""The products whose B has rows a multiple of 4 KB apart (hidden widths of 1024, 2048, 3072, ...), over a long k:
+B read through packed copies of its blocks, by the same register tiles as every other product (_tiles.py).
 
-Why: a tile reads, for each k, 64 values of B's row k; when those rows lie PACK_STRIDE bytes apart or more,
-each k lands on its own page, which no prefetcher follows, and the rows share cache sets. The tiles ran at
-half speed there: 59 against 124 GFLOP/s on one core at 128 x 1024 x 1024 with B's panels copied contiguous
-first (a probe; `dense_forward[128x1024x1024]` in bench/test_kernels.py times the product). So each KCP x NCP
+Why: a tile reads, for each k, 64 values of B's row k. When those rows lie a multiple of PACK_STRIDE bytes
+apart they all fall in the same few cache sets, and a panel of PACK_MIN_K rows or more no longer stays cached
+between the bands of rows that read it. The tiles ran at half speed there: 59 against 124 GFLOP/s on one core
+at 128 x 1024 x 1024 with B's panels copied contiguous first (a probe; `dense_forward[128x1024x1024]` in
+bench/test_kernels.py times the product). Other products lose by the copies: one thread, 128 rows, K = 1024
+(a scratch A/B of the two bodies through gemm_entry), packed against strided at widths 512, 1100, 1536 and
+2560 took 1.22x, 1.22x, 1.05x and 1.08x as long, at 1024, 2048 and 3072 0.78x, 0.79x and 0.76x; at width
+1024, K = 10 to 384 took 0.94x-1.18x as long packed, K = 512 0.86x. (An earlier rule, rows 4 KB apart or
+more, packed all of those, and made the MNIST convnet compile this body for a K = 10 product.) So each KCP x NCP
 block of B is copied into a stack buffer whose rows are NCP floats apart, and the 64-wide tiles read it; the
 narrower tiles at the right edge read B itself. The threads split the columns: each copies only its own
 panels of B, where a split by rows would have every thread copy all of B.
 
-This is a dispatcher tree of its own (gemm_packed_entry, the parallel driver, _packed_block): numba compiles
+packed_columns is a body that gemm_entry (_tiles.py) calls through its address (_compiled.py): numba compiles
 it only for a model that makes such a product, and the narrow products of every other model compile none
-of it (a cold start pays about a second for a tree like this). Every C element still gets the same
+of it (a cold start pays about a second for it). Every C element still gets the same
 multiply-adds in the same order as in gemm_rows, so the bits are those of the strided tiles.
 """
 import numpy as np
 from llvmlite import ir
-from numba import njit, prange
+from numba import njit
 from numba.extending import intrinsic, overload
 
 from numbanet.kernels.cpu._stack import stack_f32
 from numbanet.kernels.cpu._tiles import (MR, MR6, NE, NH, NR, TALL_ROWS, relu_rows, tile_1xNE, tile_1xNR,
                                          tile_4xNE, tile_4xNH, tile_4xNR, tile_6xNH, tile_6xNR)
 
-PACK_STRIDE = 4096  # bytes between B's rows (a page) from which its blocks are copied first
+PACK_STRIDE = 4096  # B's rows a multiple of this many bytes apart share cache sets: their blocks are copied first
+PACK_MIN_K = 512    # rows of B from which they no longer stay cached
 PACK_MIN_ROWS = 32  # rows of C from which the copies repay themselves: 24 ran slower packed, 32 a little faster
 KCP = 128           # k per packed block
 NCP = 2 * NR        # columns per packed block: two tiles' worth, so each band of A serves both
@@ -31,6 +37,11 @@ PACKED = KCP * NCP  # floats of a packed block: 64 KB on the calling thread's st
 # crashed a thread made with threading.stack_size(192 * 1024). At 128 x 128 a width-1024 MLP trains as fast
 # (bench/scaling.py worker, interleaved); 128 x 64 was 6-15% slower. Between blocks of k the tiles store and
 # reload C, exactly (float32 either way).
+
+
+def packs(C, B):
+    """Whether C = A @ B is a product for the packed body."""
+    return B.strides[0] % PACK_STRIDE == 0 and B.shape[0] >= PACK_MIN_K and C.shape[0] >= PACK_MIN_ROWS
 
 
 def shifted(a, k0, j0):
@@ -78,7 +89,7 @@ def _shifted_jit(a, k0, j0):
 
 
 @njit(cache=True)
-def _packed_block(C, A, B, bias, accumulate, relu, c0, c1):
+def packed_columns(C, A, B, bias, accumulate, relu, c0, c1):
     # Columns c0..c1 of C, every row: NCP columns at a time, each over k in blocks of KCP, B's block copied first.
     # The loop over bands of rows is gemm_rows' own, written twice on purpose: one helper inlined into both at
     # numba's level made the narrow tree, which every model compiles, 0.3 s slower to compile (5%; two sets of
@@ -128,25 +139,3 @@ def _packed_block(C, A, B, bias, accumulate, relu, c0, c1):
                 if last:
                     relu_rows(C, i, i + step, jc, jn)
                 i += step
-
-
-@njit(cache=True, parallel=True)
-def _packed_parallel(C, A, B, bias, accumulate, relu, threads):
-    # One block of columns per thread, a multiple of NR: no two threads write one cell or copy one panel.
-    N = C.shape[1]
-    panels = (N + NR - 1) // NR
-    chunks = min(threads, panels)
-    per = (panels + chunks - 1) // chunks * NR
-    for t in prange(chunks):
-        _packed_block(C, A, B, bias, accumulate, relu, min(N, t * per), min(N, (t + 1) * per))
-
-
-@njit(cache=True)
-def gemm_packed_entry(C, A, B, bias, accumulate, relu, a_transposed, threads):
-    # gemm_entry's contract (and its A[:, :]: one compiled copy for either layout of A), for a B whose rows lie
-    # PACK_STRIDE bytes apart or more.
-    a = A.T[:, :] if a_transposed else A[:, :]
-    if threads > 1:
-        _packed_parallel(C, a, B, bias, accumulate, relu, threads)
-    else:
-        _packed_block(C, a, B, bias, accumulate, relu, np.int64(0), C.shape[1])

@@ -20,8 +20,9 @@ passes inp.T without a copy.
 Every C element is summed by one thread in ascending k, so results do not depend on the thread count.
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, typeof, types
 
+from numbanet.kernels.cpu._compiled import call, compiled
 from numbanet.kernels.cpu._simd import LANES, fma16, fma16_partial
 from numbanet.kernels.cpu._stack import stack_f32
 
@@ -217,21 +218,26 @@ def relu_rows(C, i0, i1, j0, j1):
             crow[c] = v if v > 0.0 else 0.0
 
 
-# gemm_entry takes A in any layout and hands the tiles A[:, :], which numba types as layout 'A' whatever A's
-# own layout: one compiled copy of the tiles then serves both the row-major A of a forward product and the
+# gemm_entry takes A in any layout and hands its body A[:, :], which numba types as layout 'A' whatever A's own
+# layout: one compiled copy of the tiles then serves both the row-major A of a forward product and the
 # transposed A of a weight gradient, where each layout used to compile its own copy of every tile (about
 # 8 s of a cold start, bench/compile_report.py). The tiles read A one scalar at a time, so not knowing its
 # strides at compile time costs nothing measurable. Jitted callers of gemm_rows pass A as X[lo:hi, :] (layout
 # 'A') for the same reason, and r0, accumulate and relu as typed values, never as constants (np.int64(0), not
 # 0): numba compiles a callee once per literal it is handed, each a copy of gemm_rows and all its tiles.
+# The body, gemm_rows or the packed tree's block of columns (_packed.py), is a Compiled, called through its
+# address (_compiled.py: why), so this entry and its parallel driver compile once for both, and small.
 @njit(cache=True)
-def gemm_entry(C, A, B, bias, accumulate, relu, a_transposed, threads):
-    # C = A @ B, or A.T @ B when a_transposed (the weight gradient reads the input as it is stored).
+def gemm_entry(C, A, B, bias, accumulate, relu, a_transposed, table, body, by_columns, threads):
+    # C = A @ B, or A.T @ B when a_transposed (the weight gradient reads the input as it is stored). The Compiled
+    # in table[body] (_compiled.py), called with (C, A, B, bias, accumulate, relu, lo, hi), computes rows lo..hi
+    # of C, or columns lo..hi when by_columns.
     a = A.T[:, :] if a_transposed else A[:, :]
     if threads > 1:
-        gemm_parallel(C, a, B, bias, accumulate, relu, threads)
+        gemm_parallel(C, a, B, bias, accumulate, relu, table, body, by_columns, threads)
     else:
-        gemm_rows(C, a, B, bias, accumulate, relu, np.int64(0), C.shape[0])
+        call(table, body, C, a, B, bias, accumulate, relu, np.int64(0),
+             np.int64(C.shape[1] if by_columns else C.shape[0]))
 
 
 @njit(cache=True)
@@ -288,12 +294,21 @@ def gemm_rows(C, A, B, bias, accumulate, relu, r0, r1):
 
 
 @njit(cache=True, parallel=True)
-def gemm_parallel(C, A, B, bias, accumulate, relu, threads):
-    # One contiguous block of rows per thread (a multiple of MR): no two threads write one cell,
-    # and each thread walks the same panels of B, which every core then holds in its own L1.
-    M = C.shape[0]
-    bands = (M + MR - 1) // MR
-    chunks = min(threads, bands)
-    per = (bands + chunks - 1) // chunks * MR
+def gemm_parallel(C, A, B, bias, accumulate, relu, table, body, by_columns, threads):
+    # One contiguous block of rows per thread, a multiple of MR: no two threads write one cell, and each thread
+    # walks the same panels of B, which every core then holds in its own L1. The packed tree splits the columns
+    # instead, in multiples of NR, so that each thread copies only its own panels of B.
+    n = C.shape[1] if by_columns else C.shape[0]
+    unit = NR if by_columns else MR
+    units = (n + unit - 1) // unit
+    chunks = min(threads, units)
+    per = (units + chunks - 1) // chunks * unit
     for t in prange(chunks):
-        gemm_rows(C, A, B, bias, accumulate, relu, min(M, t * per), min(M, (t + 1) * per))
+        call(table, body, C, A, B, bias, accumulate, relu, np.int64(min(n, t * per)), np.int64(min(n, (t + 1) * per)))
+
+
+def body_for(fn, C, A, B, bias):
+    """fn (gemm_rows or packed_columns) compiled for the arguments gemm_entry(C, A, B, bias, ...) hands it: A as
+    A[:, :] or A.T[:, :], both typed layout 'A' by numba. (Other types make gemm_entry raise TypeError.)"""
+    return compiled(fn, (typeof(C), typeof(A).copy(layout='A'), typeof(B), typeof(bias), types.boolean,
+                         types.boolean, types.int64, types.int64))

@@ -7,8 +7,10 @@ import numba
 import numpy as np
 from numba import njit
 
-from numbanet.kernels.cpu._packed import PACK_MIN_ROWS, PACK_STRIDE, gemm_packed_entry
-from numbanet.kernels.cpu._tiles import MR, NO_BIAS, PARALLEL_MIN_FLOPS, gemm_entry
+from numbanet.kernels.cpu._compiled import TABLE
+from numbanet.kernels.cpu._packed import packed_columns, packs
+from numbanet.kernels.cpu._tiles import MR, NO_BIAS, PARALLEL_MIN_FLOPS, body_for, gemm_entry, gemm_rows
+
 
 
 def _check(C, A, B, bias):
@@ -54,19 +56,19 @@ def gemm_at_call(C, A_t, B, accumulate=False):
 
 
 def _bound(C, A, B, bias, accumulate, relu, a_transposed):
-    # Size first: asking numba for the thread count costs about as much as a batch-1 layer. B's rows a page
-    # apart take the packed tree (_packed.py), which only such products compile.
-    packed = B.strides[0] >= PACK_STRIDE and C.shape[0] >= PACK_MIN_ROWS
-    entry = gemm_packed_entry if packed else gemm_entry
+    # Size first: asking numba for the thread count costs about as much as a batch-1 layer. B's rows 4 KB apart,
+    # or 8, 12, ..., over a long k take the packed body (_packed.py), which only such products compile.
+    packed = packs(C, B)
+    body = body_for(packed_columns if packed else gemm_rows, C, A, B, bias)
     if _parallel(C, A.T if a_transposed else A):
-        return _gemm_threads, (entry, C, A, B, bias, accumulate, relu, a_transposed)
-    return entry, (C, A, B, bias, accumulate, relu, a_transposed, 1)
+        return _gemm_threads, (C, A, B, bias, accumulate, relu, a_transposed, body.slot, packed)
+    return gemm_entry, (C, A, B, bias, accumulate, relu, a_transposed, TABLE, body.slot, packed, 1)
 
 
-def _gemm_threads(entry, C, A, B, bias, accumulate, relu, a_transposed):
+def _gemm_threads(C, A, B, bias, accumulate, relu, a_transposed, body, by_columns):
     # A bound product big enough for several threads asks for the count on every call: set_num_threads may have
     # changed it since the plan was made. (Asked inside a jitted function, numba would not cache the kernel.)
-    entry(C, A, B, bias, accumulate, relu, a_transposed, numba.get_num_threads())
+    gemm_entry(C, A, B, bias, accumulate, relu, a_transposed, TABLE, body, by_columns, numba.get_num_threads())
 
 
 def _parallel(C, A):
