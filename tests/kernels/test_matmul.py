@@ -173,7 +173,8 @@ def test_narrow_models_compile_nothing_of_the_packed_tree():
             "x = np.random.default_rng(0).random((64, 30), dtype=np.float32)\n"
             "m.fit(x, np.arange(64) % 3, batch_size=32, epochs=1, verbose=0)\n"
             "print(len(_packed.packed_columns.signatures))\n"
-            "matmul.gemm(np.empty((32, 1024), np.float32), np.ones((32, 512), np.float32), np.ones((512, 1024), np.float32))\n"
+            "A, B = np.ones((32, 512), np.float32), np.ones((512, 1024), np.float32)\n"
+            "matmul.gemm(np.empty((32, 1024), np.float32), A, B)\n"
             "print(len(_packed.packed_columns.signatures))\n")
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=600)
     assert out.stdout.split() == ['0', '1'], out.stdout + out.stderr[-2000:]

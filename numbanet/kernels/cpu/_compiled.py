@@ -15,7 +15,8 @@ object of a numba type of our own cost a small product about 1.5 us a call in th
 its memory grew.) Beside each address TABLE holds a hash of the argument types the body was compiled for, and
 call() compares it with the hash of the types it hands over, fixed when the caller compiles: a mismatch raises
 TypeError instead of running code that reads its arguments the wrong way. Under NUMBA_DISABLE_JIT, call()
-calls the plain Python function.
+calls the plain Python function. A parallel driver checks once, before its prange, and calls with
+call_unchecked inside it.
 """
 import hashlib
 import inspect
@@ -90,8 +91,18 @@ def call(table, slot, *args):
     _FNS[slot](*args)
 
 
-@intrinsic
-def _call_at(typingctx, address, args):
+def check(table, slot, *args):
+    """Raise TypeError unless table[slot] holds a body compiled for args: what call() checks, for a parallel driver
+    to check once, before its prange, and then call_unchecked inside it."""
+
+
+def call_unchecked(table, slot, *args):
+    """call() without the check, for a body that cannot raise (gemm_rows, packed_columns), called in a prange after
+    check(): the loop's body then has no path that raises, and each thread's call is a bare indirect call."""
+    _FNS[slot](*args)
+
+
+def _codegen(args, propagate):
     def codegen(context, builder, sig, llargs):
         where, packed = llargs
         argtys = tuple(args.types)
@@ -99,18 +110,41 @@ def _call_at(typingctx, address, args):
         fnty = context.call_conv.get_function_type(types.none, argtys)
         callee = builder.inttoptr(where, fnty.as_pointer())
         status, _ = context.call_conv.call_function(builder, callee, types.none, argtys, values)
-        with cgutils.if_unlikely(builder, status.is_error):
-            context.call_conv.return_status_propagate(builder, status)
+        if propagate:
+            with cgutils.if_unlikely(builder, status.is_error):
+                context.call_conv.return_status_propagate(builder, status)
         return context.get_dummy_value()
-    return types.none(address, args), codegen
+    return codegen
 
 
-@overload(call)
-def _call_jit(table, slot, *args):
+@intrinsic
+def _call_at(typingctx, address, args):
+    return types.none(address, args), _codegen(args, True)
+
+
+@intrinsic
+def _call_at_unchecked(typingctx, address, args):
+    return types.none(address, args), _codegen(args, False)
+
+
+@overload(check)
+def _check_jit(table, slot, *args):
     expected = types_hash(args)
 
     def impl(table, slot, *args):
         if slot < 0 or slot >= table.shape[0] or table[slot, 1] != expected:
             raise TypeError("the slot holds no body compiled for these arguments")
+    return impl
+
+
+@overload(call)
+def _call_jit(table, slot, *args):
+    def impl(table, slot, *args):
+        check(table, slot, *args)
         _call_at(table[slot, 0], args)
     return impl
+
+
+@overload(call_unchecked)
+def _call_unchecked_jit(table, slot, *args):
+    return lambda table, slot, *args: _call_at_unchecked(table[slot, 0], args)

@@ -22,7 +22,7 @@ Every C element is summed by one thread in ascending k, so results do not depend
 import numpy as np
 from numba import njit, prange, typeof, types
 
-from numbanet.kernels.cpu._compiled import call, compiled
+from numbanet.kernels.cpu._compiled import call, call_unchecked, check, compiled
 from numbanet.kernels.cpu._simd import LANES, fma16, fma16_partial
 from numbanet.kernels.cpu._stack import stack_f32
 
@@ -303,8 +303,10 @@ def gemm_parallel(C, A, B, bias, accumulate, relu, table, body, by_columns, thre
     units = (n + unit - 1) // unit
     chunks = min(threads, units)
     per = (units + chunks - 1) // chunks * unit
+    check(table, body, C, A, B, bias, accumulate, relu, np.int64(0), np.int64(0))
     for t in prange(chunks):
-        call(table, body, C, A, B, bias, accumulate, relu, np.int64(min(n, t * per)), np.int64(min(n, (t + 1) * per)))
+        call_unchecked(table, body, C, A, B, bias, accumulate, relu, np.int64(min(n, t * per)),
+                       np.int64(min(n, (t + 1) * per)))
 
 
 def body_for(fn, C, A, B, bias):
