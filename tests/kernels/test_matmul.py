@@ -66,7 +66,7 @@ def test_serial_and_parallel_are_bitwise_equal(rng, K, N, relu):
     # Each C element is summed by one thread in one order, whatever the thread count.
     A, B, bias, C0 = _operands(rng, 131, K, N)
     C1, C2, C3 = C0.copy(), C0.copy(), C0.copy()
-    body = _tiles.body_for(_tiles.gemm_rows, C1, A, B, bias).slot
+    body = _tiles.body_for(_tiles.gemm_rows, C1, A, B, bias)
     _tiles.gemm_rows(C1, A, B, bias, False, relu, 0, C1.shape[0])
     _tiles.gemm_entry(C2, A, B, bias, False, relu, False, TABLE, body, False, 2)
     _tiles.gemm_entry(C3, A, B, bias, False, relu, False, TABLE, body, False, 3)
@@ -102,12 +102,12 @@ def test_packed_products_give_the_bits_of_the_strided_tiles(rng, M, K, mode):
         j1 = min(N, j0 + 380)
         part = C0[:, j0:j1].copy()  # (a copy even where the slice is contiguous: one row)
         Bj, bj = np.ascontiguousarray(B[:, j0:j1]), b[j0:j1] if b.shape[0] else b
-        body = _tiles.body_for(_tiles.gemm_rows, part, A, Bj, bj).slot
+        body = _tiles.body_for(_tiles.gemm_rows, part, A, Bj, bj)
         _tiles.gemm_entry(part, A, Bj, bj, acc, relu, False, TABLE, body, False, 1)
         strided[:, j0:j1] = part
     for threads in (1, 2, 3):
         C = C0.copy()
-        body = _tiles.body_for(_packed.packed_columns, C, A, B, b).slot
+        body = _tiles.body_for(_packed.packed_columns, C, A, B, b)
         _tiles.gemm_entry(C, A, B, b, acc, relu, False, TABLE, body, True, threads)
         assert np.array_equal(C, strided), threads
     C = C0.copy()

@@ -6,8 +6,9 @@ caller's, and LLVM optimises and generates machine code for all of it again, at 
 The GEMM's tiles sit three levels down (gemm_rows, the parallel driver, whose prange body is a function of
 its own, gemm_entry), so every cold start paid for their code generation several times over: after gemm_rows
 had compiled, gemm_entry and its parallel driver took 2.0 s more; called through gemm_rows' address, 0.4 s
-(a cold gemm in a fresh process with an empty cache, two runs each). A call through an address costs a few
-nanoseconds, once per thread and product.
+(a cold gemm in a fresh process with an empty cache, two runs each). The fused convolution's kernels call
+gemm_rows, and their parallel drivers their per-image loops, the same way (`python bench/compile_report.py
+--model convnet`: 20.5 s wall before, 14.5 s after). A call through an address costs a few nanoseconds.
 
 The address travels in TABLE, an int64 array that every caller takes as an argument: an array is what numba's
 dispatcher types fastest, and a caller loaded from numba's cache reads this process's addresses from it. (An
@@ -33,6 +34,7 @@ SLOTS = 1024  # bodies one process can make: one per function and argument types
 TABLE = np.zeros((SLOTS, 2), np.int64)  # per slot: the body's address, the hash of its argument types
 _MADE = {}  # (fn, argtypes) -> its Compiled
 _FNS = []   # fn by slot, for call() as plain Python
+_SLOTS = {}  # (fn, what numba's types of the arguments depend on) -> slot
 _LOCK = threading.Lock()
 
 
@@ -62,6 +64,27 @@ def compiled(fn, argtypes):
             if made is None:
                 made = _MADE[key] = _make(fn, key[1])
     return made
+
+
+def slot_for(fn, args):
+    """The slot of fn compiled for the types of args, as a jitted caller hands them over (ints as int64). Keyed
+    by what those types depend on: finding the numba types themselves makes new type objects on every call,
+    garbage that a training step must not leave (tests/test_plan.py)."""
+    key = (fn, *[type_key(a) for a in args])  # (a tuple built from a generator left garbage behind, CPython 3.11)
+    slot = _SLOTS.get(key)
+    if slot is None:
+        slot = _SLOTS[key] = compiled(fn, tuple(numba.typeof(a) for a in args)).slot
+    return slot
+
+
+def type_key(a):
+    """What numba's type of a, as an argument, depends on: cheaper to find than the type."""
+    if isinstance(a, np.ndarray):
+        f = a.flags
+        return a.dtype, a.ndim, f.c_contiguous, f.f_contiguous, f.writeable, f.aligned
+    if isinstance(a, tuple):
+        return tuple([type_key(x) for x in a])
+    return type(a)
 
 
 def _make(fn, argtypes):

@@ -19,10 +19,12 @@ B and C should be C-contiguous (other layouts work, slowly); A may have any layo
 passes inp.T without a copy.
 Every C element is summed by one thread in ascending k, so results do not depend on the thread count.
 """
+import functools
+
 import numpy as np
 from numba import njit, prange, typeof, types
 
-from numbanet.kernels.cpu._compiled import call, call_unchecked, check, compiled
+from numbanet.kernels.cpu._compiled import call, call_unchecked, check, compiled, type_key
 from numbanet.kernels.cpu._simd import LANES, fma16, fma16_partial
 from numbanet.kernels.cpu._stack import stack_f32
 
@@ -309,8 +311,25 @@ def gemm_parallel(C, A, B, bias, accumulate, relu, table, body, by_columns, thre
                        np.int64(min(n, (t + 1) * per)))
 
 
+@functools.cache
+def rows_slot():
+    """The slot of gemm_rows compiled for what the convolutions' kernels hand it (C, B and bias C-contiguous float32,
+    A any layout): called through its address, not linked into each of them with its tiles compiled again.
+    (Made once: numba types made on every call would be garbage in every step.)"""
+    f2c, f1c = types.float32[:, ::1], types.float32[::1]
+    return compiled(gemm_rows, (f2c, types.float32[:, :], f2c, f1c, types.boolean, types.boolean, types.int64,
+                                types.int64)).slot
+
+
 def body_for(fn, C, A, B, bias):
-    """fn (gemm_rows or packed_columns) compiled for the arguments gemm_entry(C, A, B, bias, ...) hands it: A as
-    A[:, :] or A.T[:, :], both typed layout 'A' by numba. (Other types make gemm_entry raise TypeError.)"""
-    return compiled(fn, (typeof(C), typeof(A).copy(layout='A'), typeof(B), typeof(bias), types.boolean,
-                         types.boolean, types.int64, types.int64))
+    """The slot of fn (gemm_rows or packed_columns) compiled for the arguments gemm_entry(C, A, B, bias, ...) hands
+    it: A as A[:, :] or A.T[:, :], both typed layout 'A' by numba. (Other types make gemm_entry raise TypeError.)"""
+    key = (fn, type_key(C), type_key(A), type_key(B), type_key(bias))
+    slot = _BODIES.get(key)
+    if slot is None:  # (numba types made on every call would be garbage in every step)
+        slot = _BODIES[key] = compiled(fn, (typeof(C), typeof(A).copy(layout='A'), typeof(B), typeof(bias),
+                                            types.boolean, types.boolean, types.int64, types.int64)).slot
+    return slot
+
+
+_BODIES = {}  # (fn, what the types of C, A, B and bias depend on) -> slot

@@ -17,7 +17,8 @@ from numba import njit, prange
 
 from numbanet.kernels import shapes
 from numbanet.kernels.cpu._columns import col2im_image, im2col_rows
-from numbanet.kernels.cpu._tiles import NO_BIAS, PARALLEL_MIN_FLOPS, gemm_rows
+from numbanet.kernels.cpu._compiled import TABLE, call, call_unchecked, check, slot_for
+from numbanet.kernels.cpu._tiles import NO_BIAS, PARALLEL_MIN_FLOPS, rows_slot
 from numbanet.kernels.cpu.matmul import gemm, gemm_at, transpose
 from numbanet.kernels.cpu.relu import relu_mask
 
@@ -32,7 +33,8 @@ def _col2im_rows(dinp, col, n, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw):
 
 
 @njit(cache=True)
-def _input_grad_images(dinp, col, dout2, weight_t, no_bias, n0, n1, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw):
+def _input_grad_images(dinp, col, dout2, weight_t, no_bias, table, rows, n0, n1, Ho, Wo, KH, KW, sh, sw, pt, pl, dh,
+                       dw):
     # Images n0..n1: each one's column gradient dout @ weight^T, then col2im, while it is still in L2.
     # The rows of image n0 in col serve as scratch for every image of the run: the forward's columns
     # are spent once the weight gradient is taken, and a column gradient the size of the batch would
@@ -40,20 +42,27 @@ def _input_grad_images(dinp, col, dout2, weight_t, no_bias, n0, n1, Ho, Wo, KH, 
     P = Ho * Wo
     scratch = col[n0 * P:(n0 + 1) * P]
     for n in range(n0, n1):
-        gemm_rows(scratch, dout2[n * P:(n + 1) * P, :], weight_t, no_bias, np.bool_(False), np.bool_(False),
-                  np.int64(0), P)
+        # table[rows]: gemm_rows, through its address (_compiled.py): linked in, it and its tiles would compile
+        # again here.
+        call(table, rows, scratch, dout2[n * P:(n + 1) * P, :], weight_t, no_bias, np.bool_(False),
+             np.bool_(False), np.int64(0), np.int64(P))
         col2im_image(dinp[n], scratch, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
 
 
 @njit(cache=True, parallel=True)
-def _input_grad_parallel(dinp, col, dout2, weight_t, no_bias, runs, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw):
+def _input_grad_parallel(dinp, col, dout2, weight_t, no_bias, table, rows, images, runs, Ho, Wo, KH, KW, sh, sw, pt,
+                         pl, dh, dw):
+    # table[images]: _input_grad_images, through its address, checked once before the loop (_compiled.py).
     N = dinp.shape[0]
     per = (N + runs - 1) // runs
+    check(table, images, dinp, col, dout2, weight_t, no_bias, table, rows, np.int64(0), np.int64(0), Ho, Wo, KH, KW,
+          sh, sw, pt, pl, dh, dw)
     for t in prange(runs):
         n0 = min(N, t * per)
         n1 = min(N, n0 + per)
         if n0 < n1:
-            _input_grad_images(dinp, col, dout2, weight_t, no_bias, n0, n1, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
+            call_unchecked(table, images, dinp, col, dout2, weight_t, no_bias, table, rows, np.int64(n0), np.int64(n1),
+                           Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
 
 
 @njit(cache=True)
@@ -198,10 +207,11 @@ def conv2d_backward(dinp, dweight, dbias, weight_t, bias_parts, col, dout, inp, 
     if dinp is not None:
         transpose(weight_t, weight.reshape(taps, F))
         threads = numba.get_num_threads()
+        images = (dinp, col, dout2, weight_t, NO_BIAS, TABLE, rows_slot(), 0, N, Ho, Wo, KH, KW, *geometry)
         if threads > 1 and N > 1 and 2 * col.size * F >= PARALLEL_MIN_FLOPS:
-            _input_grad_parallel(dinp, col, dout2, weight_t, NO_BIAS, min(threads, N), Ho, Wo, KH, KW, *geometry)
+            _input_grad_parallel(*images[:7], slot_for(_input_grad_images, images), min(threads, N), *images[9:])
         else:
-            _input_grad_images(dinp, col, dout2, weight_t, NO_BIAS, 0, N, Ho, Wo, KH, KW, *geometry)
+            _input_grad_images(*images)
 
 
 @njit(cache=True)

@@ -23,7 +23,8 @@ from numba import njit, prange
 
 from numbanet.kernels import shapes
 from numbanet.kernels.cpu._columns import col2im_image, im2col_rows
-from numbanet.kernels.cpu._tiles import NO_BIAS, gemm_rows
+from numbanet.kernels.cpu._compiled import TABLE, call, call_unchecked, check, slot_for
+from numbanet.kernels.cpu._tiles import NO_BIAS, rows_slot
 from numbanet.kernels.cpu.conv2d import PARALLEL_MIN_VALUES
 from numbanet.kernels.cpu.matmul import transpose
 
@@ -65,27 +66,33 @@ def _pool_image(out, which, conv):
 
 
 @njit(cache=True)
-def _forward_images(out, which, conv, col, inp, weight2, bias, n0, n1, KH, KW, geo):
-    # geo: the geometry as one tuple (20 arguments to a jitted function leaked a tuple per call).
+def _forward_images(out, which, conv, col, inp, weight2, bias, table, rows, n0, n1, KH, KW, geo):
+    # geo: the geometry as one tuple (20 arguments to a jitted function leaked a tuple per call). table[rows]:
+    # gemm_rows, called through its address (_compiled.py): linked in, it and its tiles would compile again here.
     sh, sw, pt, pl, dh, dw = geo
     Ho, Wo = conv.shape[0], conv.shape[1]
     P = Ho * Wo
     conv2 = conv.reshape(P, conv.shape[2])
     for n in range(n0, n1):
         im2col_rows(col, inp, n, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
-        gemm_rows(conv2, col[n * P:(n + 1) * P, :], weight2, bias, np.bool_(False), np.bool_(False), np.int64(0), P)
+        call(table, rows, conv2, col[n * P:(n + 1) * P, :], weight2, bias, np.bool_(False), np.bool_(False),
+             np.int64(0), np.int64(P))
         _pool_image(out[n], which[n], conv)
 
 
 @njit(cache=True, parallel=True)
-def _forward_parallel(out, which, scratch, col, inp, weight2, bias, runs, KH, KW, geo):
+def _forward_parallel(out, which, scratch, col, inp, weight2, bias, table, rows, images, runs, KH, KW, geo):
+    # table[images]: _forward_images, through its address, checked once before the loop (_compiled.py).
     N = inp.shape[0]
     parts = (N + PER - 1) // PER
     per = (parts + runs - 1) // runs
+    check(table, images, out, which, scratch[0], col, inp, weight2, bias, table, rows, np.int64(0), np.int64(0), KH,
+          KW, geo)
     for t in prange(runs):
         n0 = min(N, np.int64(t) * per * PER)  # a prange index is unsigned: int64 before mixing it with ints
         n1 = min(N, n0 + per * PER)
-        _forward_images(out, which, scratch[t], col, inp, weight2, bias, n0, n1, KH, KW, geo)
+        call_unchecked(table, images, out, which, scratch[t], col, inp, weight2, bias, table, rows, np.int64(n0),
+                       np.int64(n1), KH, KW, geo)
 
 
 @njit(cache=True)
@@ -118,11 +125,11 @@ def _unpool_image(dconv, bias_part, dout, which):
 
 
 @njit(cache=True)
-def _backward_part(dinp, weight_part, bias_part, conv, col, dout, which, weight_t, no_bias, n0, n1, want_dinp,
-                   want_dw, KH, KW, geo):
+def _backward_part(dinp, weight_part, bias_part, conv, col, dout, which, weight_t, no_bias, table, gemm, n0, n1,
+                   want_dinp, want_dw, KH, KW, geo):
     # Images n0..n1, one part: its weight and bias gradients into weight_part (taps, F) and bias_part (F,).
     # no_bias: NO_BIAS handed in as an argument: a global array is typed read-only, and gemm_rows would
-    # compile once more for it.
+    # compile once more for it. table[gemm]: gemm_rows, through its address, as in _forward_images.
     sh, sw, pt, pl, dh, dw = geo
     Ho, Wo, F = conv.shape
     P = Ho * Wo
@@ -133,34 +140,38 @@ def _backward_part(dinp, weight_part, bias_part, conv, col, dout, which, weight_
         _unpool_image(conv, bias_part, dout[n], which[n])
         rows = col[n * P:(n + 1) * P, :]
         if want_dw:
-            gemm_rows(weight_part, rows.T[:, :], dconv, no_bias, np.bool_(n > n0), np.bool_(False), np.int64(0),
-                      weight_part.shape[0])
+            call(table, gemm, weight_part, rows.T[:, :], dconv, no_bias, np.bool_(n > n0), np.bool_(False),
+                 np.int64(0), np.int64(weight_part.shape[0]))
         if want_dinp:
             # The image's columns are spent: its column gradient goes in their place, still in L2 for col2im.
             cols = col[n * P:(n + 1) * P]
-            gemm_rows(cols, dconv[:, :], weight_t, no_bias, np.bool_(False), np.bool_(False), np.int64(0), P)
+            call(table, gemm, cols, dconv[:, :], weight_t, no_bias, np.bool_(False), np.bool_(False), np.int64(0),
+                 np.int64(P))
             col2im_image(dinp[n], cols, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
 
 
 @njit(cache=True)
-def _backward_runs(dinp, weight_parts, bias_parts, scratch, col, dout, which, weight_t, no_bias, t, per, want_dinp,
-                   want_dw, KH, KW, geo):
+def _backward_runs(dinp, weight_parts, bias_parts, scratch, col, dout, which, weight_t, no_bias, table, rows, t, per,
+                   want_dinp, want_dw, KH, KW, geo):
     # Run t: parts t*per .. (t+1)*per, in scratch[t].
     N = dout.shape[0]
     parts = (N + PER - 1) // PER
     for p in range(t * per, min(parts, (t + 1) * per)):
         n0 = p * PER
-        _backward_part(dinp, weight_parts[p], bias_parts[p], scratch[t], col, dout, which, weight_t, no_bias,
-                       np.int64(n0), np.int64(min(N, n0 + PER)), want_dinp, want_dw, KH, KW, geo)
+        _backward_part(dinp, weight_parts[p], bias_parts[p], scratch[t], col, dout, which, weight_t, no_bias, table,
+                       rows, np.int64(n0), np.int64(min(N, n0 + PER)), want_dinp, want_dw, KH, KW, geo)
 
 
 @njit(cache=True, parallel=True)
-def _backward_parallel(dinp, weight_parts, bias_parts, scratch, col, dout, which, weight_t, no_bias, runs, want_dinp,
-                       want_dw, KH, KW, geo):
+def _backward_parallel(dinp, weight_parts, bias_parts, scratch, col, dout, which, weight_t, no_bias, table, rows,
+                       body, runs, want_dinp, want_dw, KH, KW, geo):
+    # table[body]: _backward_runs, through its address, checked once before the loop, as in _forward_parallel.
     per = ((dout.shape[0] + PER - 1) // PER + runs - 1) // runs
+    check(table, body, dinp, weight_parts, bias_parts, scratch, col, dout, which, weight_t, no_bias, table, rows,
+          np.int64(0), np.int64(per), want_dinp, want_dw, KH, KW, geo)
     for t in prange(runs):
-        _backward_runs(dinp, weight_parts, bias_parts, scratch, col, dout, which, weight_t, no_bias, np.int64(t),
-                       np.int64(per), want_dinp, want_dw, KH, KW, geo)
+        call_unchecked(table, body, dinp, weight_parts, bias_parts, scratch, col, dout, which, weight_t, no_bias,
+                       table, rows, np.int64(t), np.int64(per), want_dinp, want_dw, KH, KW, geo)
 
 
 @njit(cache=True)
@@ -193,10 +204,12 @@ def conv2d_relu_maxpool_forward(out, which, scratch, col, inp, weight, bias, geo
     weight2 = weight.reshape(KH * KW * C, F)
     bias = NO_BIAS if bias is None else bias
     runs = _runs(N, col.size)
+    images = (out, which, scratch[0], col, inp, weight2, bias, TABLE, rows_slot(), 0, N, KH, KW, geometry)
     if runs > 1:
-        _forward_parallel(out, which, scratch, col, inp, weight2, bias, runs, KH, KW, geometry)
+        _forward_parallel(out, which, scratch, col, inp, weight2, bias, TABLE, rows_slot(),
+                          slot_for(_forward_images, images), runs, KH, KW, geometry)
     else:
-        _forward_images(out, which, scratch[0], col, inp, weight2, bias, 0, N, KH, KW, geometry)
+        _forward_images(*images)
 
 
 def conv2d_relu_maxpool_backward(dinp, dweight, dbias, weight_t, weight_parts, bias_parts, scratch, col, dout, which,
@@ -219,11 +232,12 @@ def conv2d_relu_maxpool_backward(dinp, dweight, dbias, weight_t, weight_parts, b
     runs = _runs(N, col.size)
     # What is not wanted is still typed: inp stands in for dinp and an empty array for weight_t, never touched.
     args = (dinp if want_dinp else inp, weight_parts, bias_parts, scratch, col, dout, which,
-            weight_t if want_dinp else _EMPTY2, NO_BIAS, runs, want_dinp, want_dw, KH, KW, geometry)
+            weight_t if want_dinp else _EMPTY2, NO_BIAS, TABLE, rows_slot(), 0, parts, want_dinp, want_dw, KH, KW,
+            geometry)
     if runs > 1:
-        _backward_parallel(*args)
+        _backward_parallel(*args[:11], slot_for(_backward_runs, args), runs, *args[13:])
     else:
-        _backward_runs(*args[:9], 0, parts, *args[10:])  # one run over every part
+        _backward_runs(*args)  # one run over every part
     if want_dw:
         _add_parts(dweight, weight_parts)
     if dbias is not None:

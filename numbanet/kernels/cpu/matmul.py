@@ -61,8 +61,8 @@ def _bound(C, A, B, bias, accumulate, relu, a_transposed):
     packed = packs(C, B)
     body = body_for(packed_columns if packed else gemm_rows, C, A, B, bias)
     if _parallel(C, A.T if a_transposed else A):
-        return _gemm_threads, (C, A, B, bias, accumulate, relu, a_transposed, body.slot, packed)
-    return gemm_entry, (C, A, B, bias, accumulate, relu, a_transposed, TABLE, body.slot, packed, 1)
+        return _gemm_threads, (C, A, B, bias, accumulate, relu, a_transposed, body, packed)
+    return gemm_entry, (C, A, B, bias, accumulate, relu, a_transposed, TABLE, body, packed, 1)
 
 
 def _gemm_threads(C, A, B, bias, accumulate, relu, a_transposed, body, by_columns):
