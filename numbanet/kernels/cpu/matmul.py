@@ -12,7 +12,6 @@ from numbanet.kernels.cpu._packed import packed_columns, packs
 from numbanet.kernels.cpu._tiles import MR, NO_BIAS, PARALLEL_MIN_FLOPS, body_for, gemm_entry, gemm_rows
 
 
-
 def _check(C, A, B, bias):
     # The tiles index without bounds checks: shapes that do not chain would read and write past the
     # arrays. (Any layout is safe: numba compiles strided variants. C-contiguous B and C are just fast.)
