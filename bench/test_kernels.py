@@ -12,7 +12,7 @@ from numbanet.kernels import cpu as k
 
 B = 128
 LAYERS = [(784, 256), (256, 128), (128, 64), (64, 10)]
-WIDE = [(1024, 1024)]  # a hidden width whose weight rows lie a page apart: the tiles read packed panels of them
+WIDE = [(1024, 1024)]  # weight rows 4 KB apart, over a long k: the tiles read packed copies of them (_packed.py)
 WHO = [pytest.param('numbanet', marks=pytest.mark.numbanet), 'numpy']
 rng = np.random.default_rng(0)
 CHUNK = 1 << 14  # elements per thread's slice, as the optimizer kernels split a buffer (kernels/cpu/_split.py)
