@@ -11,7 +11,7 @@ import pytest
 from numba import njit, prange, types
 
 import numbanet
-from numbanet.kernels.cpu._compiled import TABLE, call, call_unchecked, check, compiled
+from numbanet.kernels.cpu._compiled import TABLE, call, call_unchecked, check, compiled, slot_for
 
 compiled_only = pytest.mark.skipif(os.environ.get('NUMBA_DISABLE_JIT') == '1', reason="relies on numba's typing")
 _ROWS = (types.float32[:, ::1], types.float32[:, ::1], types.float32, types.int64, types.int64)
@@ -60,9 +60,10 @@ def test_a_call_through_the_address_is_the_call_by_name(rng):
     inp = rng.standard_normal((7, 5)).astype(np.float32)
     out = np.zeros_like(inp)
     body = compiled(_scale_rows, _ROWS)
-    _twice(TABLE, body.slot, out, inp, np.float32(3))
+    _twice(TABLE, body, out, inp, np.float32(3))
     np.testing.assert_array_equal(out, inp * np.float32(3))
-    assert compiled(_scale_rows, _ROWS) is body  # made once
+    assert compiled(_scale_rows, _ROWS) == body  # made once
+    assert slot_for(_scale_rows, (out, inp, np.float32(3), 0, 0)) == body  # the same types, found from arguments
 
 
 @compiled_only
@@ -71,23 +72,23 @@ def test_arguments_of_other_types_are_refused_instead_of_misread(rng):
     out = np.zeros_like(inp)
     body = compiled(_scale_rows, _ROWS)
     with pytest.raises(TypeError, match='no body compiled for these arguments'):
-        _twice(TABLE, body.slot, out, inp, np.float32(3))
+        _twice(TABLE, body, out, inp, np.float32(3))
     out32 = out.astype(np.float32)
     with pytest.raises(TypeError, match='no body compiled for these arguments'):
         _twice(TABLE, TABLE.shape[0], out32, inp.astype(np.float32), np.float32(3))  # past the table's end
     with pytest.raises(TypeError, match='no body compiled for these arguments'):
-        _twice(TABLE, compiled(_refuses, (types.int64,)).slot, out32, inp.astype(np.float32), np.float32(3))
+        _twice(TABLE, compiled(_refuses, (types.int64,)), out32, inp.astype(np.float32), np.float32(3))
     assert not out.any() and not out32.any()
 
 
 def test_a_parallel_driver_checks_once_and_calls_each_row(rng):
     inp = rng.standard_normal((9, 4)).astype(np.float32)
     out = np.zeros_like(inp)
-    _rows_in_parallel(TABLE, compiled(_scale_rows, _ROWS).slot, out, inp, np.float32(-2))
+    _rows_in_parallel(TABLE, compiled(_scale_rows, _ROWS), out, inp, np.float32(-2))
     np.testing.assert_array_equal(out, inp * np.float32(-2))
     if os.environ.get('NUMBA_DISABLE_JIT') != '1':
         with pytest.raises(TypeError, match='no body compiled for these arguments'):
-            _rows_in_parallel(TABLE, compiled(_refuses, (types.int64,)).slot, out, inp, np.float32(1))
+            _rows_in_parallel(TABLE, compiled(_refuses, (types.int64,)), out, inp, np.float32(1))
 
 
 @compiled_only
@@ -100,9 +101,9 @@ def test_only_bodies_that_return_nothing_are_taken():
 
 def test_an_error_inside_the_body_reaches_the_caller():
     body = compiled(_refuses, (types.int64,))
-    _check(TABLE, body.slot, 4)
+    _check(TABLE, body, 4)
     with pytest.raises(ValueError, match='must not be negative'):
-        _check(TABLE, body.slot, -1)
+        _check(TABLE, body, -1)
 
 
 @compiled_only
@@ -133,7 +134,7 @@ def test_callers_loaded_from_the_cache_call_this_process_address(tmp_path):
         from numbanet.kernels.cpu._compiled import TABLE, compiled
         out = np.zeros(5, np.int64)
         body = compiled(probe_body.body, (types.int64[::1], types.int64))
-        probe_caller.caller(TABLE, body.slot, out, 2)
+        probe_caller.caller(TABLE, body, out, 2)
         print(out.tolist(), sum(probe_caller.caller.stats.cache_hits.values()))
     ''')
     root = os.path.dirname(os.path.dirname(numbanet.__file__))

@@ -1,5 +1,5 @@
 """A jitted function handed to another as a value, compiled for given argument types, and called through its
-address: call(TABLE, body.slot, *args) in jitted code, for body = compiled(fn, argtypes).
+address: call(TABLE, slot, *args) in jitted code, for slot = compiled(fn, argtypes) or slot_for(fn, args).
 
 Why: when one jitted function calls another by name, numba links the callee's whole LLVM module into the
 caller's, and LLVM optimises and generates machine code for all of it again, at every level of the call tree.
@@ -32,9 +32,9 @@ from numba.extending import intrinsic, overload
 
 SLOTS = 1024  # bodies one process can make: one per function and argument types (a few dozen at most)
 TABLE = np.zeros((SLOTS, 2), np.int64)  # per slot: the body's address, the hash of its argument types
-_MADE = {}  # (fn, argtypes) -> its Compiled
+_MADE = {}  # (fn, argtypes) -> slot
 _FNS = []   # fn by slot, for call() as plain Python
-_SLOTS = {}  # (fn, what numba's types of the arguments depend on) -> slot
+_SLOTS = {}  # (fn, argtypes, what numba's types of the arguments depend on) -> slot
 _LOCK = threading.Lock()
 
 
@@ -44,18 +44,9 @@ def types_hash(argtypes):
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), 'little', signed=True)
 
 
-class Compiled:
-    """fn (an njit function) compiled for argtypes (numba types), its address in TABLE[slot]."""
-
-    def __init__(self, fn, argtypes, slot):
-        self.fn, self.argtypes, self.slot = fn, tuple(argtypes), slot
-
-    def __repr__(self):
-        return f"Compiled({getattr(self.fn, '__name__', self.fn)}, slot {self.slot})"
-
-
 def compiled(fn, argtypes):
-    """The Compiled of fn for argtypes, made once."""
+    """The slot of fn (an njit function) compiled for argtypes (numba types), made once: its address is in
+    TABLE[slot]."""
     key = (fn, tuple(argtypes))
     made = _MADE.get(key)
     if made is None:
@@ -66,14 +57,16 @@ def compiled(fn, argtypes):
     return made
 
 
-def slot_for(fn, args):
-    """The slot of fn compiled for the types of args, as a jitted caller hands them over (ints as int64). Keyed
-    by what those types depend on: finding the numba types themselves makes new type objects on every call,
-    garbage that a training step must not leave (tests/test_plan.py)."""
-    key = (fn, *[type_key(a) for a in args])  # (a tuple built from a generator left garbage behind, CPython 3.11)
+def slot_for(fn, args, argtypes=None):
+    """The slot of fn compiled for the types of args, as a jitted caller hands them over (ints as int64), or for
+    argtypes(*args) where the caller hands on something else (a view of another layout). Keyed by what those
+    types depend on: finding the numba types themselves makes new type objects on every call, garbage that a
+    training step must not leave (tests/test_plan.py)."""
+    key = (fn, argtypes, tuple([type_key(a) for a in args]))  # (from a generator, it left garbage: CPython 3.11)
     slot = _SLOTS.get(key)
     if slot is None:
-        slot = _SLOTS[key] = compiled(fn, tuple(numba.typeof(a) for a in args)).slot
+        made = argtypes(*args) if argtypes else tuple(numba.typeof(a) for a in args)
+        slot = _SLOTS[key] = compiled(fn, made)
     return slot
 
 
@@ -105,11 +98,11 @@ def _make(fn, argtypes):
         address = result.library.get_pointer_to_function(result.fndesc.llvm_func_name)
     TABLE[slot] = address, types_hash(argtypes)
     _FNS.append(fn)
-    return Compiled(fn, argtypes, slot)
+    return slot
 
 
 def call(table, slot, *args):
-    """The body in table[slot], called with args: a Compiled's fn(*args). (As plain Python, under
+    """The body in table[slot], called with args: fn(*args). (As plain Python, under
     NUMBA_DISABLE_JIT, nothing was compiled, so there are no types to check.)"""
     _FNS[slot](*args)
 

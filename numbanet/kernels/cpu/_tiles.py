@@ -24,7 +24,7 @@ import functools
 import numpy as np
 from numba import njit, prange, typeof, types
 
-from numbanet.kernels.cpu._compiled import call, call_unchecked, check, compiled, type_key
+from numbanet.kernels.cpu._compiled import call, call_unchecked, check, compiled, slot_for
 from numbanet.kernels.cpu._simd import LANES, fma16, fma16_partial
 from numbanet.kernels.cpu._stack import stack_f32
 
@@ -227,11 +227,11 @@ def relu_rows(C, i0, i1, j0, j1):
 # strides at compile time costs nothing measurable. Jitted callers of gemm_rows pass A as X[lo:hi, :] (layout
 # 'A') for the same reason, and r0, accumulate and relu as typed values, never as constants (np.int64(0), not
 # 0): numba compiles a callee once per literal it is handed, each a copy of gemm_rows and all its tiles.
-# The body, gemm_rows or the packed tree's block of columns (_packed.py), is a Compiled, called through its
+# The body, gemm_rows or the packed tree's block of columns (_packed.py), is called through its
 # address (_compiled.py: why), so this entry and its parallel driver compile once for both, and small.
 @njit(cache=True)
 def gemm_entry(C, A, B, bias, accumulate, relu, a_transposed, table, body, by_columns, threads):
-    # C = A @ B, or A.T @ B when a_transposed (the weight gradient reads the input as it is stored). The Compiled
+    # C = A @ B, or A.T @ B when a_transposed (the weight gradient reads the input as it is stored). The body
     # in table[body] (_compiled.py), called with (C, A, B, bias, accumulate, relu, lo, hi), computes rows lo..hi
     # of C, or columns lo..hi when by_columns.
     a = A.T[:, :] if a_transposed else A[:, :]
@@ -318,18 +318,15 @@ def rows_slot():
     (Made once: numba types made on every call would be garbage in every step.)"""
     f2c, f1c = types.float32[:, ::1], types.float32[::1]
     return compiled(gemm_rows, (f2c, types.float32[:, :], f2c, f1c, types.boolean, types.boolean, types.int64,
-                                types.int64)).slot
+                                types.int64))
 
 
 def body_for(fn, C, A, B, bias):
     """The slot of fn (gemm_rows or packed_columns) compiled for the arguments gemm_entry(C, A, B, bias, ...) hands
     it: A as A[:, :] or A.T[:, :], both typed layout 'A' by numba. (Other types make gemm_entry raise TypeError.)"""
-    key = (fn, type_key(C), type_key(A), type_key(B), type_key(bias))
-    slot = _BODIES.get(key)
-    if slot is None:  # (numba types made on every call would be garbage in every step)
-        slot = _BODIES[key] = compiled(fn, (typeof(C), typeof(A).copy(layout='A'), typeof(B), typeof(bias),
-                                            types.boolean, types.boolean, types.int64, types.int64)).slot
-    return slot
+    return slot_for(fn, (C, A, B, bias), _body_types)
 
 
-_BODIES = {}  # (fn, what the types of C, A, B and bias depend on) -> slot
+def _body_types(C, A, B, bias):
+    return (typeof(C), typeof(A).copy(layout='A'), typeof(B), typeof(bias), types.boolean, types.boolean,
+            types.int64, types.int64)
