@@ -113,8 +113,9 @@ def check(table, slot, *args):
 
 
 def call_unchecked(table, slot, *args):
-    """call() without the check, for a body that cannot raise (gemm_rows, packed_columns), called in a prange after
-    check(): the loop's body then has no path that raises, and each thread's call is a bare indirect call."""
+    """call() without the check, for a prange body after check() before the loop. (numba's parallel launch drops
+    an error raised inside a prange body: a body's own checks, for the slots it is handed in turn, must be
+    unable to fail; the convolutions make those slots from the very arrays the body hands on.)"""
     _FNS[slot](*args)
 
 

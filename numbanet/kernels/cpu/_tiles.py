@@ -19,12 +19,10 @@ B and C should be C-contiguous (other layouts work, slowly); A may have any layo
 passes inp.T without a copy.
 Every C element is summed by one thread in ascending k, so results do not depend on the thread count.
 """
-import functools
-
 import numpy as np
 from numba import njit, prange, typeof, types
 
-from numbanet.kernels.cpu._compiled import call, call_unchecked, check, compiled, slot_for
+from numbanet.kernels.cpu._compiled import call, call_unchecked, check, slot_for
 from numbanet.kernels.cpu._simd import LANES, fma16, fma16_partial
 from numbanet.kernels.cpu._stack import stack_f32
 
@@ -309,16 +307,6 @@ def gemm_parallel(C, A, B, bias, accumulate, relu, table, body, by_columns, thre
     for t in prange(chunks):
         call_unchecked(table, body, C, A, B, bias, accumulate, relu, np.int64(min(n, t * per)),
                        np.int64(min(n, (t + 1) * per)))
-
-
-@functools.cache
-def rows_slot():
-    """The slot of gemm_rows compiled for what the convolutions' kernels hand it (C, B and bias C-contiguous float32,
-    A any layout): called through its address, not linked into each of them with its tiles compiled again.
-    (Made once: numba types made on every call would be garbage in every step.)"""
-    f2c, f1c = types.float32[:, ::1], types.float32[::1]
-    return compiled(gemm_rows, (f2c, types.float32[:, :], f2c, f1c, types.boolean, types.boolean, types.int64,
-                                types.int64))
 
 
 def body_for(fn, C, A, B, bias):

@@ -18,7 +18,7 @@ from numba import njit, prange
 from numbanet.kernels import shapes
 from numbanet.kernels.cpu._columns import col2im_image, im2col_rows
 from numbanet.kernels.cpu._compiled import TABLE, call, call_unchecked, check, slot_for
-from numbanet.kernels.cpu._tiles import NO_BIAS, PARALLEL_MIN_FLOPS, rows_slot
+from numbanet.kernels.cpu._tiles import NO_BIAS, PARALLEL_MIN_FLOPS, body_for, gemm_rows
 from numbanet.kernels.cpu.matmul import gemm, gemm_at, transpose
 from numbanet.kernels.cpu.relu import relu_mask
 
@@ -207,7 +207,9 @@ def conv2d_backward(dinp, dweight, dbias, weight_t, bias_parts, col, dout, inp, 
     if dinp is not None:
         transpose(weight_t, weight.reshape(taps, F))
         threads = numba.get_num_threads()
-        images = (dinp, col, dout2, weight_t, NO_BIAS, TABLE, rows_slot(), 0, N, Ho, Wo, KH, KW, *geometry)
+        # gemm_rows' slot made from the arrays _input_grad_images hands it (conv2d_pool.py: why).
+        rows = body_for(gemm_rows, col, dout2, weight_t, NO_BIAS)
+        images = (dinp, col, dout2, weight_t, NO_BIAS, TABLE, rows, 0, N, Ho, Wo, KH, KW, *geometry)
         if threads > 1 and N > 1 and 2 * col.size * F >= PARALLEL_MIN_FLOPS:
             _input_grad_parallel(*images[:7], slot_for(_input_grad_images, images), min(threads, N), *images[9:])
         else:

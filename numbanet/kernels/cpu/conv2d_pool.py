@@ -24,7 +24,7 @@ from numba import njit, prange
 from numbanet.kernels import shapes
 from numbanet.kernels.cpu._columns import col2im_image, im2col_rows
 from numbanet.kernels.cpu._compiled import TABLE, call, call_unchecked, check, slot_for
-from numbanet.kernels.cpu._tiles import NO_BIAS, rows_slot
+from numbanet.kernels.cpu._tiles import NO_BIAS, body_for, gemm_rows
 from numbanet.kernels.cpu.conv2d import PARALLEL_MIN_VALUES
 from numbanet.kernels.cpu.matmul import transpose
 
@@ -204,10 +204,13 @@ def conv2d_relu_maxpool_forward(out, which, scratch, col, inp, weight, bias, geo
     weight2 = weight.reshape(KH * KW * C, F)
     bias = NO_BIAS if bias is None else bias
     runs = _runs(N, col.size)
-    images = (out, which, scratch[0], col, inp, weight2, bias, TABLE, rows_slot(), 0, N, KH, KW, geometry)
+    # gemm_rows' slot made from the arrays _forward_images hands it, so its check there cannot fail: in the
+    # parallel path an error inside the loop would be lost (_compiled.py).
+    rows = body_for(gemm_rows, scratch[0].reshape(Ho * Wo, F), col, weight2, bias)
+    images = (out, which, scratch[0], col, inp, weight2, bias, TABLE, rows, 0, N, KH, KW, geometry)
     if runs > 1:
-        _forward_parallel(out, which, scratch, col, inp, weight2, bias, TABLE, rows_slot(),
-                          slot_for(_forward_images, images), runs, KH, KW, geometry)
+        _forward_parallel(out, which, scratch, col, inp, weight2, bias, TABLE, rows, slot_for(_forward_images, images),
+                          runs, KH, KW, geometry)
     else:
         _forward_images(*images)
 
@@ -231,9 +234,11 @@ def conv2d_relu_maxpool_backward(dinp, dweight, dbias, weight_t, weight_parts, b
         transpose(weight_t, weight.reshape(taps, F))
     runs = _runs(N, col.size)
     # What is not wanted is still typed: inp stands in for dinp and an empty array for weight_t, never touched.
-    args = (dinp if want_dinp else inp, weight_parts, bias_parts, scratch, col, dout, which,
-            weight_t if want_dinp else _EMPTY2, NO_BIAS, TABLE, rows_slot(), 0, parts, want_dinp, want_dw, KH, KW,
-            geometry)
+    weight_t = weight_t if want_dinp else _EMPTY2
+    # As in the forward; both products of _backward_part take these types (dconv's are weight_t's).
+    rows = body_for(gemm_rows, weight_parts[0], col, weight_t, NO_BIAS)
+    args = (dinp if want_dinp else inp, weight_parts, bias_parts, scratch, col, dout, which, weight_t, NO_BIAS, TABLE,
+            rows, 0, parts, want_dinp, want_dw, KH, KW, geometry)
     if runs > 1:
         _backward_parallel(*args[:11], slot_for(_backward_runs, args), runs, *args[13:])
     else:
