@@ -1,10 +1,7 @@
 """The register tiles behind gemm() (matmul.py): C (M,N) = A (M,K) @ B (K,N), plus bias or plus C.
 
-gemm_rows computes C in register tiles of MR x NR = 4 x 64. For each k a tile broadcasts MR values of A's
-column k and multiplies them into one NR-wide contiguous row of B (the outer-product form), 16 lanes at a
-time through one 512-bit fused multiply-add (_simd.py: left to itself LLVM uses 256-bit vectors here, at
-half the speed). The tile sits on the stack (see _stack.py), which lets LLVM keep it in vector registers
-for the whole k loop: 4 x 64 float32 is 16 AVX-512 registers. Columns past the last 64 take a 4 x 32
+gemm_rows computes C in register tiles of MR x NR = 4 x 64 (_microtile.py: how a tile works, and why it is
+written as LLVM IR): 4 x 64 float32 is 16 AVX-512 registers. Columns past the last 64 take a 4 x 32
 tile, then 16-wide tiles under a mask; rows past the last 4 take one-row tiles. Products of TALL_ROWS rows
 or more take 6 x 64 tiles instead (24 registers; each row of B serves six rows of A): faster on the
 convnet's three products of its second layer and the MLP's first layer, 2 threads, each product alone (an
@@ -23,189 +20,35 @@ import numpy as np
 from numba import njit, prange, typeof, types
 
 from numbanet.kernels.cpu._compiled import call, call_unchecked, check, slot_for
-from numbanet.kernels.cpu._simd import LANES, fma16, fma16_partial
-from numbanet.kernels.cpu._stack import stack_f32
+from numbanet.kernels.cpu._microtile import LANES, edge_tile, tile
 
 MR = 4           # rows of C per register tile
 MR6 = 6          # rows of C per tile in long products (TALL_ROWS and more rows)
 TALL_ROWS = 48
 NR = 64          # columns of C per register tile
-TILE = MR * NR
 NE = LANES       # width of the tiles that cover the last N % NR columns: one vector
-TILE_E = MR * NE
 NH = NR // 2      # width of the half tile that may follow the full ones
-TILE_H = MR * NH
-TILE6 = MR6 * NR
-TILE6_H = MR6 * NH
 NW = 256         # width of the one-row tiles: a lone row (batch-1 inference) reads each row of B whole
 KC = 512         # k per pass over a band of C: a 512 x 64 panel of B is 128 KB, well inside a core's L2
 NC = 512         # columns per panel: a KC x NC block of B (1 MB) stays in a core's L2 while all bands pass
-# Contraction into FMA only. No reassociation: the k sum runs in a fixed order, reproducibly.
-_FM = {'contract'}
 # Below this many flops a thread pool costs more than it saves: waking a sleeping worker takes about
 # 25 us on this kind of VM, as long as a 4-MFLOP product takes on one core.
 PARALLEL_MIN_FLOPS = 1 << 22
 NO_BIAS = np.zeros(0, np.float32)
 
 
-@njit(cache=True, fastmath=_FM, inline='always')
-def _load_tile(acc, width, C, bias, accumulate, i0, rows, j0, cols):
-    # acc holds rows x width values, row r at acc[r * width:]; only the first cols are used.
-    if accumulate:
-        for r in range(rows):
-            crow = C[i0 + r, j0:]
-            for c in range(cols):
-                acc[r * width + c] = crow[c]
-    elif bias.shape[0] > 0:
-        brow = bias[j0:]
-        for r in range(rows):
-            for c in range(cols):
-                acc[r * width + c] = brow[c]
-    else:
-        for r in range(rows):
-            for c in range(width):
-                acc[r * width + c] = 0.0
-
-
-@njit(cache=True, fastmath=_FM, inline='always')
-def _store_tile(C, acc, width, i0, rows, j0, cols):
-    for r in range(rows):
-        crow = C[i0 + r, j0:]
-        for c in range(cols):
-            crow[c] = acc[r * width + c]
-
-
 # Each tile sums k over [k0, k1): gemm_rows walks k in blocks of KC so that a panel of B stays in the
 # core's L2 while every tile of the band passes over it; a tile starts from C (accumulate) after the first.
-
-@njit(cache=True, fastmath=_FM)
-def tile_4xNR(C, A, B, bias, accumulate, i0, j0, k0, k1):
-    acc = stack_f32(TILE)
-    _load_tile(acc, NR, C, bias, accumulate, i0, MR, j0, NR)
-    for k in range(k0, k1):
-        a0 = A[i0, k]
-        a1 = A[i0 + 1, k]
-        a2 = A[i0 + 2, k]
-        a3 = A[i0 + 3, k]
-        fma16(acc, 0, a0, B, k, j0)
-        fma16(acc, 16, a0, B, k, j0 + 16)
-        fma16(acc, 32, a0, B, k, j0 + 32)
-        fma16(acc, 48, a0, B, k, j0 + 48)
-        fma16(acc, 64, a1, B, k, j0)
-        fma16(acc, 80, a1, B, k, j0 + 16)
-        fma16(acc, 96, a1, B, k, j0 + 32)
-        fma16(acc, 112, a1, B, k, j0 + 48)
-        fma16(acc, 128, a2, B, k, j0)
-        fma16(acc, 144, a2, B, k, j0 + 16)
-        fma16(acc, 160, a2, B, k, j0 + 32)
-        fma16(acc, 176, a2, B, k, j0 + 48)
-        fma16(acc, 192, a3, B, k, j0)
-        fma16(acc, 208, a3, B, k, j0 + 16)
-        fma16(acc, 224, a3, B, k, j0 + 32)
-        fma16(acc, 240, a3, B, k, j0 + 48)
-    _store_tile(C, acc, NR, i0, MR, j0, NR)
-
-
-@njit(cache=True, fastmath=_FM)
-def tile_6xNR(C, A, B, bias, accumulate, i0, j0, k0, k1):
-    # Six rows: 24 accumulators, and each row of B loaded from L2 serves six rows of A instead of four.
-    acc = stack_f32(TILE6)
-    _load_tile(acc, NR, C, bias, accumulate, i0, MR6, j0, NR)
-    for k in range(k0, k1):
-        b = 0
-        for r in range(MR6):  # constant trip count: unrolled, so every offset below is a constant
-            a = A[i0 + r, k]
-            fma16(acc, b, a, B, k, j0)
-            fma16(acc, b + 16, a, B, k, j0 + 16)
-            fma16(acc, b + 32, a, B, k, j0 + 32)
-            fma16(acc, b + 48, a, B, k, j0 + 48)
-            b += NR
-    _store_tile(C, acc, NR, i0, MR6, j0, NR)
-
-
-@njit(cache=True, fastmath=_FM)
-def tile_6xNH(C, A, B, bias, accumulate, i0, j0, k0, k1):
-    acc = stack_f32(TILE6_H)
-    _load_tile(acc, NH, C, bias, accumulate, i0, MR6, j0, NH)
-    for k in range(k0, k1):
-        b = 0
-        for r in range(MR6):
-            a = A[i0 + r, k]
-            fma16(acc, b, a, B, k, j0)
-            fma16(acc, b + 16, a, B, k, j0 + 16)
-            b += NH
-    _store_tile(C, acc, NH, i0, MR6, j0, NH)
-
-
-@njit(cache=True, fastmath=_FM)
-def tile_1xNR(C, A, B, bias, accumulate, i, j0, k0, k1):
-    # Leftover rows, and batch-1 inference: one row of C, still register-resident.
-    acc = stack_f32(NR)
-    _load_tile(acc, NR, C, bias, accumulate, i, 1, j0, NR)
-    for k in range(k0, k1):
-        a = A[i, k]
-        fma16(acc, 0, a, B, k, j0)
-        fma16(acc, 16, a, B, k, j0 + 16)
-        fma16(acc, 32, a, B, k, j0 + 32)
-        fma16(acc, 48, a, B, k, j0 + 48)
-    _store_tile(C, acc, NR, i, 1, j0, NR)
-
-
-@njit(cache=True, fastmath=_FM)
-def tile_1xNW(C, A, B, bias, accumulate, i, j0, k0, k1):
-    # One row of C is bound by how fast B streams in; 256 columns at once read every row of B as one
-    # contiguous 1 KB run, which the prefetchers follow better than four 256-byte pieces.
-    acc = stack_f32(NW)
-    _load_tile(acc, NW, C, bias, accumulate, i, 1, j0, NW)
-    for k in range(k0, k1):
-        a = A[i, k]
-        for c in range(0, NW, LANES):
-            fma16(acc, c, a, B, k, j0 + c)
-    _store_tile(C, acc, NW, i, 1, j0, NW)
-
-
-@njit(cache=True, fastmath=_FM)
-def tile_4xNH(C, A, B, bias, accumulate, i0, j0, k0, k1):
-    # Half a tile, 4 x 32, for the 32 columns past the last full tile (32 and 96 filters are common):
-    # 8 accumulators keep more multiply-adds in flight than two single-vector tiles.
-    acc = stack_f32(TILE_H)
-    _load_tile(acc, NH, C, bias, accumulate, i0, MR, j0, NH)
-    for k in range(k0, k1):
-        a0 = A[i0, k]
-        a1 = A[i0 + 1, k]
-        a2 = A[i0 + 2, k]
-        a3 = A[i0 + 3, k]
-        fma16(acc, 0, a0, B, k, j0)
-        fma16(acc, 16, a0, B, k, j0 + 16)
-        fma16(acc, 32, a1, B, k, j0)
-        fma16(acc, 48, a1, B, k, j0 + 16)
-        fma16(acc, 64, a2, B, k, j0)
-        fma16(acc, 80, a2, B, k, j0 + 16)
-        fma16(acc, 96, a3, B, k, j0)
-        fma16(acc, 112, a3, B, k, j0 + 16)
-    _store_tile(C, acc, NH, i0, MR, j0, NH)
-
-
-@njit(cache=True, fastmath=_FM)
-def tile_4xNE(C, A, B, bias, accumulate, i0, j0, cols, k0, k1):
-    # The last cols <= NE columns: one vector per row, loaded under a mask so nothing past the row is read.
-    acc = stack_f32(TILE_E)
-    _load_tile(acc, NE, C, bias, accumulate, i0, MR, j0, cols)
-    for k in range(k0, k1):
-        fma16_partial(acc, 0, A[i0, k], B, k, j0, cols)
-        fma16_partial(acc, NE, A[i0 + 1, k], B, k, j0, cols)
-        fma16_partial(acc, 2 * NE, A[i0 + 2, k], B, k, j0, cols)
-        fma16_partial(acc, 3 * NE, A[i0 + 3, k], B, k, j0, cols)
-    _store_tile(C, acc, NE, i0, MR, j0, cols)
-
-
-@njit(cache=True, fastmath=_FM)
-def tile_1xNE(C, A, B, bias, accumulate, i, j0, cols, k0, k1):
-    acc = stack_f32(NE)
-    _load_tile(acc, NE, C, bias, accumulate, i, 1, j0, cols)
-    for k in range(k0, k1):
-        fma16_partial(acc, 0, A[i, k], B, k, j0, cols)
-    _store_tile(C, acc, NE, i, 1, j0, cols)
+tile_4xNR = tile(MR, NR // LANES)
+tile_6xNR = tile(MR6, NR // LANES)  # 24 accumulators; each row of B read from L2 serves six rows of A, not four
+tile_6xNH = tile(MR6, NH // LANES)
+tile_4xNH = tile(MR, NH // LANES)  # the 32 columns past the last full tile (32 and 96 filters are common)
+tile_1xNR = tile(1, NR // LANES)  # leftover rows
+# One row of C is bound by how fast B streams in; 256 columns at once read every row of B as one contiguous
+# 1 KB run, which the prefetchers follow better than four 256-byte pieces (batch-1 inference).
+tile_1xNW = tile(1, NW // LANES)
+tile_4xNE = edge_tile(MR)  # the last cols <= NE columns
+tile_1xNE = edge_tile(1)
 
 
 @njit(cache=True, inline='always')
