@@ -60,3 +60,12 @@ def test_gather_rows_splits_big_batches_between_threads_alike(rng):
     out = np.empty((300, 784), np.float32)
     k.gather_rows(out, src, idx)
     np.testing.assert_array_equal(out, src[idx].astype(np.float32))
+    floats = rng.standard_normal((500, 784)).astype(np.float32)
+    k.gather_rows(out, floats, idx)
+    np.testing.assert_array_equal(out, floats[idx])
+    before = out.copy()
+    bad = idx.copy()
+    bad[-1] = 500
+    with pytest.raises(IndexError):
+        k.gather_rows(out, floats, bad)
+    assert np.array_equal(out, before), 'a refused gather wrote rows'

@@ -6,6 +6,7 @@ speed once compiled."""
 from numba import njit, prange
 
 from numbanet.kernels import shapes
+from numbanet.kernels.cpu._split import parallel
 
 
 def gather_rows(out, src, index):
@@ -13,12 +14,11 @@ def gather_rows(out, src, index):
     # each checked. src may hold integers or bools (uint8 images): the copy casts them, a batch at a time, and
     # numba compiles one version per dtype pair it meets.
     shapes.batch_rows(out, src, index)
-    if len(out.shape) == 1:
-        _gather_values(out, src, index)
-        return
     if not out.flags.c_contiguous:  # reshaping would copy it, and the rows would land in the copy
         raise ValueError("gather_rows: the batch buffer must be C-contiguous")
-    _gather_flat(out.reshape(out.shape[0], -1), src.reshape(src.shape[0], -1), index)
+    rows = out.reshape(out.shape[0], -1)
+    run = _gather_flat if parallel(rows.size) else _gather_serial
+    run(rows, src.reshape(src.shape[0], -1), index)
 
 
 # Rows split between threads, after every index is checked (a raise inside the prange would keep numba from
@@ -37,12 +37,16 @@ def _gather_flat(out, src, index):
             row[c] = source[c]
 
 
+# Labels, one-hot targets, sample weights: too few values for a second thread to repay its wake-up, and one
+# parallel kernel fewer to compile for a model whose inputs are of another dtype (0.3 s of the example's start).
 @njit(cache=True)
-def _gather_values(out, src, index):
-    # out: (B,); src: (N,)
-    n = src.shape[0]
+def _gather_serial(out, src, index):
+    # out: (B, C); src: (N, C)
+    n, C = src.shape
     for b in range(index.shape[0]):
         i = index[b]
         if i < 0 or i >= n:
             raise IndexError("gather_rows: row index outside the source")
-        out[b] = src[i]
+        row, source = out[b], src[i]
+        for c in range(C):
+            row[c] = source[c]
