@@ -202,3 +202,16 @@ def test_transpose(rng, M, N):
     out = np.empty((N, M), np.float32)
     g.transpose(out, x)
     assert np.array_equal(out, x.T)
+
+
+def test_gemm_refuses_other_dtypes_before_writing(rng):
+    A = rng.standard_normal((5, 7))
+    B = rng.standard_normal((7, 9)).astype(np.float32)
+    C = np.zeros((5, 9), np.float32)
+    with pytest.raises(TypeError, match="float32"):
+        g.gemm(C, A, B)
+    with pytest.raises(TypeError, match="float32"):
+        g.gemm_call(C.astype(np.float64), A.astype(np.float32), B)
+    with pytest.raises(TypeError, match="float32"):
+        _tiles.body_for(_tiles.gemm_rows, C, A, B, _tiles.NO_BIAS)
+    assert not C.any()

@@ -154,7 +154,10 @@ def gemm_parallel(C, A, B, bias, accumulate, relu, table, body, by_columns, thre
 
 def body_for(fn, C, A, B, bias):
     """The slot of fn (gemm_rows or packed_columns) compiled for the arguments gemm_entry(C, A, B, bias, ...) hands
-    it: A as A[:, :] or A.T[:, :], both typed layout 'A' by numba. (Other types make gemm_entry raise TypeError.)"""
+    it: A as A[:, :] or A.T[:, :], both typed layout 'A' by numba. (Other types make gemm_entry raise TypeError.)
+    The tiles multiply float32 only."""
+    if not (C.dtype == A.dtype == B.dtype == bias.dtype == np.float32):
+        raise TypeError(f"the GEMM takes float32 arrays, got C {C.dtype}, A {A.dtype}, B {B.dtype}, bias {bias.dtype}")
     return slot_for(fn, (C, A, B, bias), _body_types)
 
 
