@@ -74,7 +74,7 @@ def _ir_tile(rows, vectors, edge):
     def typer(C, A, B, bias, accumulate, i0, j0, *ints):
         if not (_float_array(C, 2) and _float_array(A, 2) and _float_array(B, 2) and _float_array(bias, 1)
                 and isinstance(accumulate, types.Boolean)
-                and all(isinstance(t, types.Integer) for t in (i0, j0) + ints)):
+                and all(isinstance(t, types.Integer) and t.signed for t in (i0, j0) + ints)):
             return None
         return types.void(C, A, B, bias, accumulate, i0, j0, *ints)
 
