@@ -61,7 +61,8 @@ def slot_for(fn, args, argtypes=None):
     """The slot of fn compiled for the types of args, as a jitted caller hands them over (ints as int64), or for
     argtypes(*args) where the caller hands on something else (a view of another layout). Keyed by what those
     types depend on: finding the numba types themselves makes new type objects on every call, garbage that a
-    training step must not leave (tests/test_plan.py)."""
+    training step must not leave (tests/test_plan.py). Nor hand it exactly 20 args on every step: CPython 3.11
+    keeps each freed tuple of 20 items on a free list that it never takes them from."""
     key = (fn, argtypes, tuple([type_key(a) for a in args]))  # (from a generator, it left garbage: CPython 3.11)
     slot = _SLOTS.get(key)
     if slot is None:

@@ -66,32 +66,34 @@ def _pool_image(out, which, conv):
 
 
 @njit(cache=True)
-def _forward_images(out, which, conv, col, inp, weight2, bias, table, rows, n0, n1, KH, KW, geo):
-    # geo: the geometry as one tuple (20 arguments to a jitted function leaked a tuple per call). table[rows]:
-    # gemm_rows, called through its address (_compiled.py): linked in, it and its tiles would compile again here.
+def _forward_images(out, which, conv, col, inp, weight2, bias, table, slots, n0, n1, KH, KW, geo):
+    # geo: the geometry as one tuple (20 arguments to a jitted function leaked a tuple per call). slots: where
+    # table holds gemm_rows, im2col_rows and _pool_image, called through their addresses (_compiled.py): linked
+    # in, their code would be generated again here.
     sh, sw, pt, pl, dh, dw = geo
+    rows, fields, pool = slots
     Ho, Wo = conv.shape[0], conv.shape[1]
     P = Ho * Wo
     conv2 = conv.reshape(P, conv.shape[2])
     for n in range(n0, n1):
-        im2col_rows(col, inp, n, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
+        call(table, fields, col, inp, n, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
         call(table, rows, conv2, col[n * P:(n + 1) * P, :], weight2, bias, np.bool_(False), np.bool_(False),
              np.int64(0), np.int64(P))
-        _pool_image(out[n], which[n], conv)
+        call(table, pool, out[n], which[n], conv)
 
 
 @njit(cache=True, parallel=True)
-def _forward_parallel(out, which, scratch, col, inp, weight2, bias, table, rows, images, runs, KH, KW, geo):
+def _forward_parallel(out, which, scratch, col, inp, weight2, bias, table, slots, images, runs, KH, KW, geo):
     # table[images]: _forward_images, through its address, checked once before the loop (_compiled.py).
     N = inp.shape[0]
     parts = (N + PER - 1) // PER
     per = (parts + runs - 1) // runs
-    check(table, images, out, which, scratch[0], col, inp, weight2, bias, table, rows, np.int64(0), np.int64(0), KH,
+    check(table, images, out, which, scratch[0], col, inp, weight2, bias, table, slots, np.int64(0), np.int64(0), KH,
           KW, geo)
     for t in prange(runs):
         n0 = min(N, np.int64(t) * per * PER)  # a prange index is unsigned: int64 before mixing it with ints
         n1 = min(N, n0 + per * PER)
-        call_unchecked(table, images, out, which, scratch[t], col, inp, weight2, bias, table, rows, np.int64(n0),
+        call_unchecked(table, images, out, which, scratch[t], col, inp, weight2, bias, table, slots, np.int64(n0),
                        np.int64(n1), KH, KW, geo)
 
 
@@ -125,19 +127,21 @@ def _unpool_image(dconv, bias_part, dout, which):
 
 
 @njit(cache=True)
-def _backward_part(dinp, weight_part, bias_part, conv, col, dout, which, weight_t, no_bias, table, gemm, n0, n1,
+def _backward_part(dinp, weight_part, bias_part, conv, col, dout, which, weight_t, no_bias, table, slots, n0, n1,
                    want_dinp, want_dw, KH, KW, geo):
     # Images n0..n1, one part: its weight and bias gradients into weight_part (taps, F) and bias_part (F,).
     # no_bias: NO_BIAS handed in as an argument: a global array is typed read-only, and gemm_rows would
-    # compile once more for it. table[gemm]: gemm_rows, through its address, as in _forward_images.
+    # compile once more for it. slots: where table holds gemm_rows, _unpool_image and col2im_image, called
+    # through their addresses, as in _forward_images.
     sh, sw, pt, pl, dh, dw = geo
+    gemm, unpool, fields = slots
     Ho, Wo, F = conv.shape
     P = Ho * Wo
     dconv = conv.reshape(P, F)
     for f in range(F):
         bias_part[f] = 0.0
     for n in range(n0, n1):
-        _unpool_image(conv, bias_part, dout[n], which[n])
+        call(table, unpool, conv, bias_part, dout[n], which[n])
         rows = col[n * P:(n + 1) * P, :]
         if want_dw:
             call(table, gemm, weight_part, rows.T[:, :], dconv, no_bias, np.bool_(n > n0), np.bool_(False),
@@ -147,31 +151,32 @@ def _backward_part(dinp, weight_part, bias_part, conv, col, dout, which, weight_
             cols = col[n * P:(n + 1) * P]
             call(table, gemm, cols, dconv[:, :], weight_t, no_bias, np.bool_(False), np.bool_(False), np.int64(0),
                  np.int64(P))
-            col2im_image(dinp[n], cols, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
+            call(table, fields, dinp[n], cols, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
 
 
 @njit(cache=True)
-def _backward_runs(dinp, weight_parts, bias_parts, scratch, col, dout, which, weight_t, no_bias, table, rows, t, per,
-                   want_dinp, want_dw, KH, KW, geo):
-    # Run t: parts t*per .. (t+1)*per, in scratch[t].
+def _backward_runs(dinp, weight_parts, bias_parts, scratch, col, dout, which, weight_t, no_bias, table, slots, part, t,
+                   per, want_dinp, want_dw, KH, KW, geo):
+    # Run t: parts t*per .. (t+1)*per, in scratch[t]. table[part]: _backward_part, through its address, as gemm_rows
+    # in it: linked in, its code and its callees' would be generated again here (0.4 s of a cold convnet).
     N = dout.shape[0]
     parts = (N + PER - 1) // PER
     for p in range(t * per, min(parts, (t + 1) * per)):
         n0 = p * PER
-        _backward_part(dinp, weight_parts[p], bias_parts[p], scratch[t], col, dout, which, weight_t, no_bias, table,
-                       rows, np.int64(n0), np.int64(min(N, n0 + PER)), want_dinp, want_dw, KH, KW, geo)
+        call(table, part, dinp, weight_parts[p], bias_parts[p], scratch[t], col, dout, which, weight_t, no_bias, table,
+             slots, np.int64(n0), np.int64(min(N, n0 + PER)), want_dinp, want_dw, KH, KW, geo)
 
 
 @njit(cache=True, parallel=True)
-def _backward_parallel(dinp, weight_parts, bias_parts, scratch, col, dout, which, weight_t, no_bias, table, rows,
-                       body, runs, want_dinp, want_dw, KH, KW, geo):
+def _backward_parallel(dinp, weight_parts, bias_parts, scratch, col, dout, which, weight_t, no_bias, table, slots,
+                       part, body, runs, want_dinp, want_dw, KH, KW, geo):
     # table[body]: _backward_runs, through its address, checked once before the loop, as in _forward_parallel.
     per = ((dout.shape[0] + PER - 1) // PER + runs - 1) // runs
-    check(table, body, dinp, weight_parts, bias_parts, scratch, col, dout, which, weight_t, no_bias, table, rows,
-          np.int64(0), np.int64(per), want_dinp, want_dw, KH, KW, geo)
+    check(table, body, dinp, weight_parts, bias_parts, scratch, col, dout, which, weight_t, no_bias, table, slots,
+          part, np.int64(0), np.int64(per), want_dinp, want_dw, KH, KW, geo)
     for t in prange(runs):
         call_unchecked(table, body, dinp, weight_parts, bias_parts, scratch, col, dout, which, weight_t, no_bias,
-                       table, rows, np.int64(t), np.int64(per), want_dinp, want_dw, KH, KW, geo)
+                       table, slots, part, np.int64(t), np.int64(per), want_dinp, want_dw, KH, KW, geo)
 
 
 @njit(cache=True)
@@ -207,9 +212,12 @@ def conv2d_relu_maxpool_forward(out, which, scratch, col, inp, weight, bias, geo
     # gemm_rows' slot made from the arrays _forward_images hands it, so its check there cannot fail: in the
     # parallel path an error inside the loop would be lost (_compiled.py).
     rows = body_for(gemm_rows, scratch[0].reshape(Ho * Wo, F), col, weight2, bias)
-    images = (out, which, scratch[0], col, inp, weight2, bias, TABLE, rows, 0, N, KH, KW, geometry)
+    fields = slot_for(im2col_rows, (col, inp, 0, Ho, Wo, KH, KW) + geometry)
+    pool = slot_for(_pool_image, (out[0], which[0], scratch[0]))
+    slots = (rows, fields, pool)
+    images = (out, which, scratch[0], col, inp, weight2, bias, TABLE, slots, 0, N, KH, KW, geometry)
     if runs > 1:
-        _forward_parallel(out, which, scratch, col, inp, weight2, bias, TABLE, rows, slot_for(_forward_images, images),
+        _forward_parallel(out, which, scratch, col, inp, weight2, bias, TABLE, slots, slot_for(_forward_images, images),
                           runs, KH, KW, geometry)
     else:
         _forward_images(*images)
@@ -237,10 +245,20 @@ def conv2d_relu_maxpool_backward(dinp, dweight, dbias, weight_t, weight_parts, b
     weight_t = weight_t if want_dinp else _EMPTY2
     # As in the forward; both products of _backward_part take these types (dconv's are weight_t's).
     rows = body_for(gemm_rows, weight_parts[0], col, weight_t, NO_BIAS)
-    args = (dinp if want_dinp else inp, weight_parts, bias_parts, scratch, col, dout, which, weight_t, NO_BIAS, TABLE,
-            rows, 0, parts, want_dinp, want_dw, KH, KW, geometry)
+    dinp = dinp if want_dinp else inp
+    # The slots of what _backward_part calls, and its own, made from the views they are handed (an image of
+    # dinp, dout and which, a part of weight_parts, bias_parts and scratch), so that no check can fail there.
+    unpool = slot_for(_unpool_image, (scratch[0], bias_parts[0], dout[0], which[0]))
+    fields = slot_for(col2im_image, (dinp[0], col[:Ho * Wo], Ho, Wo, KH, KW) + geometry)
+    # (The three slots go as one tuple: CPython 3.11 never reuses a freed tuple of exactly 20 items, so the
+    # 20 arguments they made left one behind on every step: tests/test_plan.py's allocation probe.)
+    slots = (rows, unpool, fields)
+    part = slot_for(_backward_part, (dinp, weight_parts[0], bias_parts[0], scratch[0], col, dout, which, weight_t,
+                                     NO_BIAS, TABLE, slots, 0, 0, want_dinp, want_dw, KH, KW, geometry))
+    args = (dinp, weight_parts, bias_parts, scratch, col, dout, which, weight_t, NO_BIAS, TABLE, slots, part, 0, parts,
+            want_dinp, want_dw, KH, KW, geometry)
     if runs > 1:
-        _backward_parallel(*args[:11], slot_for(_backward_runs, args), runs, *args[13:])
+        _backward_parallel(*args[:12], slot_for(_backward_runs, args), runs, *args[14:])
     else:
         _backward_runs(*args)  # one run over every part
     if want_dw:
