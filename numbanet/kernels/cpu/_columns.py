@@ -1,6 +1,6 @@
 """The copies behind im2col and col2im (conv2d.py), one image at a time, for the convolution kernels that
 share them (conv2d.py, conv2d_pool.py). `geometry` as in conv2d.py: (sh, sw, pt, pl, dh, dw) spelt out."""
-from numba import njit
+from numbanet.kernels.cpu._jit import njit
 
 
 @njit(cache=True)

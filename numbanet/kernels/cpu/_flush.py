@@ -7,7 +7,8 @@ subnormals after about 750 steps, and from then on each such value stalls every 
 reference MLP's Adam step went from 253 to 530 us by the sixth epoch (/tmp probe, 2026-11-29). Setting the
 processor's flush-to-zero mode instead would change it for every library in the process."""
 import numpy as np
-from numba import njit
+
+from numbanet.kernels.cpu._jit import njit
 
 TINY = np.float32(np.finfo(np.float32).tiny)
 

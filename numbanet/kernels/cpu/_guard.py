@@ -2,7 +2,8 @@
 read-only twin, <op>_check, that computes every new weight and state value with the same arithmetic and
 tells whether all are finite, so that the optimizer writes nothing when any range would go non-finite."""
 import numpy as np
-from numba import njit
+
+from numbanet.kernels.cpu._jit import njit
 
 
 # Without fastmath: LLVM may not fuse this product into the update's subtraction, so the decayed weight is

@@ -22,9 +22,9 @@ strided tiles.
 """
 import numpy as np
 from llvmlite import ir
-from numba import njit
 from numba.extending import intrinsic, overload
 
+from numbanet.kernels.cpu._jit import njit
 from numbanet.kernels.cpu._stack import stack_f32
 from numbanet.kernels.cpu._tiles import (MR, MR6, NE, NH, NR, TALL_ROWS, relu_rows, tile_1xNE, tile_1xNR,
                                          tile_4xNE, tile_4xNH, tile_4xNR, tile_6xNH, tile_6xNR)

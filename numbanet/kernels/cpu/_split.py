@@ -11,7 +11,7 @@ than the serial loop. Chunks of 4,096 to 121,381 elements were within noise of e
 
 Threads get slices, not index ranges: a loop from 0 lets numba drop its negative-index wraparound check,
 which otherwise blocks vectorisation (a loop from lo to hi ran 3x slower)."""
-from numba import njit
+from numbanet.kernels.cpu._jit import njit
 
 PARALLEL_MIN = 1 << 15
 CHUNK = 1 << 14

@@ -17,9 +17,10 @@ passes inp.T without a copy.
 Every C element is summed by one thread in ascending k, so results do not depend on the thread count.
 """
 import numpy as np
-from numba import njit, prange, typeof, types
+from numba import prange, typeof, types
 
 from numbanet.kernels.cpu._compiled import call, call_unchecked, check, slot_for
+from numbanet.kernels.cpu._jit import njit
 from numbanet.kernels.cpu._microtile import LANES, edge_tile, tile
 
 MR = 4           # rows of C per register tile

@@ -1,6 +1,7 @@
 """Counts for the accuracy metrics: how many rows of a batch the model got right."""
 import numpy as np
-from numba import njit
+
+from numbanet.kernels.cpu._jit import njit
 
 
 @njit(cache=True)

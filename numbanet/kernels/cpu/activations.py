@@ -18,7 +18,8 @@ inf and 0 behaving as IEEE says (e.g. sigmoid(-1e30) = 0 * 1).
 import math
 
 import numpy as np
-from numba import njit
+
+from numbanet.kernels.cpu._jit import njit
 
 _ZERO = np.float32(0.0)
 _HALF = np.float32(0.5)

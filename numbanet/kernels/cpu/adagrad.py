@@ -2,9 +2,10 @@
 (kernels/cpu/_guard.py)."""
 import math
 
-from numba import njit, prange
+from numba import prange
 
 from numbanet.kernels.cpu._guard import decayed, finite
+from numbanet.kernels.cpu._jit import njit
 from numbanet.kernels.cpu._split import CHUNK, chunks, parallel
 
 

@@ -1,9 +1,10 @@
 """Adamax over the flat parameter buffer, Keras's formulation: Adam with the infinity norm in place of the
 second moment. The check twin computes the same step without writing it (kernels/cpu/_guard.py)."""
-from numba import njit, prange
+from numba import prange
 
 from numbanet.kernels.cpu._flush import flush
 from numbanet.kernels.cpu._guard import decayed, finite
+from numbanet.kernels.cpu._jit import njit
 from numbanet.kernels.cpu._split import CHUNK, chunks, parallel
 
 

@@ -1,5 +1,5 @@
 """Elementwise sum, for the Add merge and for summing the gradients of a tensor used twice."""
-from numba import njit
+from numbanet.kernels.cpu._jit import njit
 
 
 @njit(cache=True)

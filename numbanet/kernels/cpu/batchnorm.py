@@ -12,7 +12,9 @@ caller owns and keeps from step to step: no kernel here creates an array, so a t
 """
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import prange
+
+from numbanet.kernels.cpu._jit import njit
 
 CB = 16                    # parallel channel runs are a multiple of this: 16 float32 are one 64-byte line
 PARALLEL_MIN = 1 << 18     # elements; below this a thread pool costs more than it saves (probes.md)

@@ -7,7 +7,9 @@ The gradient of the mean loss with respect to z is (sigmoid(z) - y) / (B C). Sum
 """
 import math
 
-from numba import float64, njit
+from numba import float64
+
+from numbanet.kernels.cpu._jit import njit
 
 
 @njit(cache=True, error_model='numpy')

@@ -2,8 +2,9 @@
 bounds. When an optimizer knows its state is bounded too, these bounds prove that its update stays finite,
 and the full read-only check (<op>_check), which also reads the state, is not needed: two arrays read, the
 gradients still in cache from the backward pass, instead of four or more."""
-from numba import njit, prange
+from numba import prange
 
+from numbanet.kernels.cpu._jit import njit
 from numbanet.kernels.cpu._split import CHUNK, chunks, parallel
 
 

@@ -4,7 +4,9 @@ per sample, then mean over the batch.
 A subgradient of the mean loss: where a sample's loss is positive, -y_c / B on every c, plus (1 - y_c) / B at
 the argmax of (1 - y) p (the first one on ties); 0 for the whole row where the loss is 0 (including exactly 0).
 A NaN in pred makes the loss NaN (not 0)."""
-from numba import float64, njit
+from numba import float64
+
+from numbanet.kernels.cpu._jit import njit
 
 
 @njit(cache=True, error_model='numpy')

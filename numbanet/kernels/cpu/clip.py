@@ -2,7 +2,8 @@
 per weight for clipnorm or over all of them for global_clipnorm), scaling by a factor (also weight decay's
 w *= 1 - lr * weight_decay), and clipping each element to [-limit, limit] (clipvalue)."""
 import numpy as np
-from numba import njit
+
+from numbanet.kernels.cpu._jit import njit
 
 
 # reassoc lets LLVM keep several float64 partial sums in vector lanes: a fixed order for a given build, so

@@ -1,5 +1,5 @@
 """Concatenation along the last axis: each input owns the column range [offset, offset + width)."""
-from numba import njit
+from numbanet.kernels.cpu._jit import njit
 
 
 @njit(cache=True)

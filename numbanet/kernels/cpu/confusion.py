@@ -2,7 +2,7 @@
 A cell is predicted positive when pred > threshold and is truly positive when target >= 0.5. The counts
 are integers (exact in float64 below 2**53), so no order of summation changes them.
 """
-from numba import njit
+from numbanet.kernels.cpu._jit import njit
 
 
 @njit(cache=True)

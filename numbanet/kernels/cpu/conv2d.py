@@ -13,11 +13,12 @@ results do not depend on the thread count.
 """
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from numbanet.kernels import shapes
 from numbanet.kernels.cpu._columns import col2im_image, im2col_rows
 from numbanet.kernels.cpu._compiled import TABLE, call, call_unchecked, check, slot_for
+from numbanet.kernels.cpu._jit import njit
 from numbanet.kernels.cpu._tiles import NO_BIAS, PARALLEL_MIN_FLOPS, body_for, gemm_rows
 from numbanet.kernels.cpu.matmul import gemm, gemm_at, transpose
 from numbanet.kernels.cpu.relu import relu_mask

@@ -19,11 +19,12 @@ count. Threads take contiguous runs of parts, one scratch slab per run.
 """
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from numbanet.kernels import shapes
 from numbanet.kernels.cpu._columns import col2im_image, im2col_rows
 from numbanet.kernels.cpu._compiled import TABLE, call, call_unchecked, check, slot_for
+from numbanet.kernels.cpu._jit import njit
 from numbanet.kernels.cpu._tiles import NO_BIAS, body_for, gemm_rows
 from numbanet.kernels.cpu.conv2d import PARALLEL_MIN_VALUES
 from numbanet.kernels.cpu.matmul import transpose

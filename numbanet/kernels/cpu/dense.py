@@ -1,7 +1,7 @@
 """Dense: out = inp @ weight + bias, with weight stored (in, out) as Keras stores it."""
-from numba import njit
 
 from numbanet.kernels import shapes
+from numbanet.kernels.cpu._jit import njit
 from numbanet.kernels.cpu.matmul import gemm, gemm_at_call, gemm_call, transpose_call
 
 

@@ -8,7 +8,8 @@ The T^2 keeps the soft term's gradient on the scale of the hard one as T grows (
 """
 import math
 
-from numba import njit
+
+from numbanet.kernels.cpu._jit import njit
 
 
 @njit(cache=True, error_model='numpy')

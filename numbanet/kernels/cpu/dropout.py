@@ -10,7 +10,9 @@ nothing overflows there, which keeps the simulator's numpy scalars quiet; on the
 """
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import prange
+
+from numbanet.kernels.cpu._jit import njit
 
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)

@@ -3,9 +3,10 @@
 Samples of any rank are copied as flat rows, by an explicit loop: `out[b] = src[i]` on whole rows compiled
 numba's general array-assignment machinery, 2.2 s of a cold start against 0.3 s for the loop, at the same
 speed once compiled."""
-from numba import njit, prange
+from numba import prange
 
 from numbanet.kernels import shapes
+from numbanet.kernels.cpu._jit import njit
 from numbanet.kernels.cpu._split import parallel
 
 

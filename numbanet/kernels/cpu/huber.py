@@ -1,7 +1,9 @@
 """Huber loss (Keras's): per element 0.5 e^2 where |e| <= delta, else delta |e| - 0.5 delta^2, with
 e = pred - y; mean over the last axis, then over the batch. Quadratic near zero, linear in the tails, with a
 continuous gradient: e / (B C) inside, delta sign(e) / (B C) outside. delta > 0 is the caller's to check."""
-from numba import float64, njit
+from numba import float64
+
+from numbanet.kernels.cpu._jit import njit
 
 
 @njit(cache=True, error_model='numpy')

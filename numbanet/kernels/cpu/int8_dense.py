@@ -15,8 +15,9 @@ a plain loop computes the same integers.
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
+from numbanet.kernels.cpu._jit import njit
 from numbanet.kernels.cpu._stack import stack_f32, stack_i32
 from numbanet.kernels.cpu._vnni import HAS_VNNI, dpbusd
 from numbanet.kernels.cpu.matmul import NO_BIAS, PARALLEL_MIN_FLOPS

@@ -5,7 +5,9 @@ The gradient of the mean loss is -y / (p B) where 1e-7 < pred < 1 and 0 where th
 or beyond either bound). A NaN in pred stays NaN in the loss and the gradient; clipping does not hide it."""
 import math
 
-from numba import float64, njit
+from numba import float64
+
+from numbanet.kernels.cpu._jit import njit
 
 EPSILON = 1e-7  # keras.config.epsilon()
 

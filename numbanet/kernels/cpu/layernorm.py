@@ -20,7 +20,9 @@ of channels, so no two threads write one cell and no result depends on the threa
 import numba
 import numpy as np
 from llvmlite import ir
-from numba import njit, prange, types
+from numba import prange, types
+
+from numbanet.kernels.cpu._jit import njit
 from numba.core import cgutils
 from numba.cpython.unsafe.tuple import tuple_setitem
 from numba.extending import intrinsic, overload

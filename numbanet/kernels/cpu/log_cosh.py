@@ -6,7 +6,9 @@ log cosh(e) ~ e^2 / 2 is far below log 2 (absolute error ~1e-16): as Keras does.
 """
 import math
 
-from numba import float64, njit
+from numba import float64
+
+from numbanet.kernels.cpu._jit import njit
 
 LOG2 = math.log(2.0)
 

@@ -1,7 +1,9 @@
 """Mean absolute error: mean over the last axis, then over the batch (Keras's reduction).
 
 The gradient of the mean loss is sign(pred - y) / (B C), 0 where pred equals y, NaN where the error is NaN."""
-from numba import float64, njit
+from numba import float64
+
+from numbanet.kernels.cpu._jit import njit
 
 
 @njit(cache=True, error_model='numpy')

@@ -1,5 +1,5 @@
 """Pruning masks: after every optimizer step the pruned weights are set back to exactly zero."""
-from numba import njit
+from numbanet.kernels.cpu._jit import njit
 
 
 @njit(cache=True)

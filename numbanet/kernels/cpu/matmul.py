@@ -5,9 +5,9 @@ the shapes, since the tiles index without bounds checks, and choose one thread o
 """
 import numba
 import numpy as np
-from numba import njit
 
 from numbanet.kernels.cpu._compiled import TABLE
+from numbanet.kernels.cpu._jit import njit
 from numbanet.kernels.cpu._packed import packed_columns, packs
 from numbanet.kernels.cpu._tiles import MR, NO_BIAS, PARALLEL_MIN_FLOPS, body_for, gemm_entry, gemm_rows
 

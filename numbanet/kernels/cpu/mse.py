@@ -1,5 +1,5 @@
 """Mean squared error: mean over the last axis, then over the batch (Keras's reduction)."""
-from numba import njit
+from numbanet.kernels.cpu._jit import njit
 
 
 @njit(cache=True, error_model='numpy')

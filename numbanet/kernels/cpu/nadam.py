@@ -3,11 +3,12 @@ momentum schedule u_t (kernels/bias_correction.py), whose running product the ca
 computes the same step without writing it (kernels/cpu/_guard.py)."""
 import math
 
-from numba import njit, prange
+from numba import prange
 
 from numbanet.kernels.bias_correction import nadam_coefficients
 from numbanet.kernels.cpu._flush import flush
 from numbanet.kernels.cpu._guard import decayed, finite
+from numbanet.kernels.cpu._jit import njit
 from numbanet.kernels.cpu._split import CHUNK, chunks, parallel
 
 

@@ -11,9 +11,10 @@ any thread count. Input gradients are overwritten, not accumulated.
 """
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from numbanet.kernels import shapes
+from numbanet.kernels.cpu._jit import njit
 
 PARALLEL_MIN = 1 << 18     # input elements; below this a thread pool costs more than it saves (probes.md)
 # A prange index is unsigned: handed on as it is, it would make numba compile every image loop twice, once

@@ -3,7 +3,8 @@ l1 * sum|w| + l2 * sum w^2 and its gradient. The sums run in float64 in a fixed 
 partial sums, combined in ascending order), so the penalty does not depend on anything but w.
 """
 import numpy as np
-from numba import njit
+
+from numbanet.kernels.cpu._jit import njit
 
 LANES = 4  # element i goes to partial sum i % LANES: independent add chains the CPU runs side by side
 

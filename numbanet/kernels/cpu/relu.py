@@ -1,7 +1,9 @@
 """ReLU. Outputs must not overlap inputs: LLVM vectorises these loops only after a runtime check
 that they do not, and an in-place call would fall back to a scalar loop several times slower."""
 import numba
-from numba import njit, prange
+from numba import prange
+
+from numbanet.kernels.cpu._jit import njit
 
 PARALLEL_MIN = 1 << 18     # elements; below this a thread pool costs more than it saves (probes.md)
 

@@ -1,7 +1,8 @@
 """Keras's Rescaling, out = inp * scale + offset, in float32 with the factors rounded to float32 once (as Keras
 casts them), and its gradient dinp = dout * scale."""
 import numpy as np
-from numba import njit
+
+from numbanet.kernels.cpu._jit import njit
 
 
 @njit(cache=True)

@@ -6,7 +6,7 @@ weights any loss, built-in or a user's, and no backward kernel needs to know abo
 weight the summed loss they return themselves (their optional `weights` argument): that sum needs each
 row's loss, which only they see.
 """
-from numba import njit
+from numbanet.kernels.cpu._jit import njit
 
 
 @njit(cache=True)

@@ -1,9 +1,10 @@
 """SGD update over the flat parameter buffer, with Keras's momentum and Nesterov formulas, and its read-only
 check twin (kernels/cpu/_guard.py)."""
-from numba import njit, prange
+from numba import prange
 
 from numbanet.kernels.cpu._flush import flush
 from numbanet.kernels.cpu._guard import decayed, finite
+from numbanet.kernels.cpu._jit import njit
 from numbanet.kernels.cpu._split import CHUNK, chunks, parallel
 
 

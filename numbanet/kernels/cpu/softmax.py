@@ -1,7 +1,8 @@
 """Softmax over the last axis. Outputs must not overlap inputs (see relu.py)."""
 import math
 
-from numba import njit
+
+from numbanet.kernels.cpu._jit import njit
 
 
 @njit(cache=True, error_model='numpy')

@@ -10,7 +10,8 @@ the sum; the gradients stay unweighted: the runtime scales their rows (sample_we
 """
 import math
 
-from numba import njit
+
+from numbanet.kernels.cpu._jit import njit
 
 
 @njit(cache=True, error_model='numpy')
