@@ -94,7 +94,7 @@ def test_a_thread_count_set_after_the_plan_was_made_is_used(rng, monkeypatch):
     from numbanet.kernels.cpu import matmul
     x, labels = blobs(rng, n=128, n_in=300)
     seen, entry = [], matmul.gemm_entry
-    monkeypatch.setattr(matmul, 'gemm_entry', lambda *args: (seen.append(args[-1]), entry(*args)))
+    monkeypatch.setattr(matmul, 'gemm_entry', lambda *args: (seen.append(args[-2]), entry(*args)))
     weights = []
     for counts in ((2, 1), (1, 1)):
         model = mlp(hidden=(130, 70), n_in=300, seed=11)

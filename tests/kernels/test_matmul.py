@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from numbanet.kernels.cpu._compiled import TABLE
+from numbanet.kernels.cpu._launch import pool
 from numbanet.kernels.cpu import _packed, _tiles
 from numbanet.kernels.cpu import matmul as g
 
@@ -68,8 +69,8 @@ def test_serial_and_parallel_are_bitwise_equal(rng, K, N, relu):
     C1, C2, C3 = C0.copy(), C0.copy(), C0.copy()
     body = _tiles.body_for(_tiles.gemm_rows, C1, A, B, bias)
     _tiles.gemm_rows(C1, A, B, bias, False, relu, 0, C1.shape[0])
-    _tiles.gemm_entry(C2, A, B, bias, False, relu, False, TABLE, body, False, 2)
-    _tiles.gemm_entry(C3, A, B, bias, False, relu, False, TABLE, body, False, 3)
+    _tiles.gemm_entry(C2, A, B, bias, False, relu, False, TABLE, body, False, 2, pool())
+    _tiles.gemm_entry(C3, A, B, bias, False, relu, False, TABLE, body, False, 3, pool())
     assert np.array_equal(C1, C2) and np.array_equal(C1, C3)
 
 
@@ -103,12 +104,12 @@ def test_packed_products_give_the_bits_of_the_strided_tiles(rng, M, K, mode):
         part = C0[:, j0:j1].copy()  # (a copy even where the slice is contiguous: one row)
         Bj, bj = np.ascontiguousarray(B[:, j0:j1]), b[j0:j1] if b.shape[0] else b
         body = _tiles.body_for(_tiles.gemm_rows, part, A, Bj, bj)
-        _tiles.gemm_entry(part, A, Bj, bj, acc, relu, False, TABLE, body, False, 1)
+        _tiles.gemm_entry(part, A, Bj, bj, acc, relu, False, TABLE, body, False, 1, pool())
         strided[:, j0:j1] = part
     for threads in (1, 2, 3):
         C = C0.copy()
         body = _tiles.body_for(_packed.packed_columns, C, A, B, b)
-        _tiles.gemm_entry(C, A, B, b, acc, relu, False, TABLE, body, True, threads)
+        _tiles.gemm_entry(C, A, B, b, acc, relu, False, TABLE, body, True, threads, pool())
         assert np.array_equal(C, strided), threads
     C = C0.copy()
     assert _packed.packs(C, B) == (K >= _packed.PACK_MIN_K and M >= _packed.PACK_MIN_ROWS)

@@ -17,10 +17,11 @@ passes inp.T without a copy.
 Every C element is summed by one thread in ascending k, so results do not depend on the thread count.
 """
 import numpy as np
-from numba import prange, typeof, types
+from numba import typeof, types
 
-from numbanet.kernels.cpu._compiled import call, call_unchecked, check, slot_for
+from numbanet.kernels.cpu._compiled import slot_for
 from numbanet.kernels.cpu._jit import njit
+from numbanet.kernels.cpu._launch import parallel_for
 from numbanet.kernels.cpu._microtile import LANES, edge_tile, tile
 
 MR = 4           # rows of C per register tile
@@ -70,18 +71,22 @@ def relu_rows(C, i0, i1, j0, j1):
 # 'A') for the same reason, and r0, accumulate and relu as typed values, never as constants (np.int64(0), not
 # 0): numba compiles a callee once per literal it is handed, each a copy of gemm_rows and all its tiles.
 # The body, gemm_rows or the packed tree's block of columns (_packed.py), is called through its
-# address (_compiled.py: why), so this entry and its parallel driver compile once for both, and small.
+# address (_compiled.py: why), so this entry, which also shares the rows out between threads (_launch.py),
+# compiles once for both, and small.
 @njit(cache=True)
-def gemm_entry(C, A, B, bias, accumulate, relu, a_transposed, table, body, by_columns, threads):
+def gemm_entry(C, A, B, bias, accumulate, relu, a_transposed, table, body, by_columns, threads, pool):
     # C = A @ B, or A.T @ B when a_transposed (the weight gradient reads the input as it is stored). The body
     # in table[body] (_compiled.py), called with (C, A, B, bias, accumulate, relu, lo, hi), computes rows lo..hi
-    # of C, or columns lo..hi when by_columns.
+    # of C, or columns lo..hi when by_columns. Several threads take one contiguous block of rows each, a
+    # multiple of MR: no two write one cell, and each walks the same panels of B, which every core then holds
+    # in its own L1. The packed tree splits the columns instead, in multiples of NR, so that each thread copies
+    # only its own panels of B. pool: _launch.pool()'s array.
     a = A.T[:, :] if a_transposed else A[:, :]
-    if threads > 1:
-        gemm_parallel(C, a, B, bias, accumulate, relu, table, body, by_columns, threads)
-    else:
-        call(table, body, C, a, B, bias, accumulate, relu, np.int64(0),
-             np.int64(C.shape[1] if by_columns else C.shape[0]))
+    n = C.shape[1] if by_columns else C.shape[0]
+    unit = NR if by_columns else MR
+    units = (n + unit - 1) // unit
+    pieces = max(1, min(threads, units))
+    parallel_for(pool, table, body, n, (units + pieces - 1) // pieces * unit, (C, a, B, bias, accumulate, relu))
 
 
 @njit(cache=True)
@@ -135,22 +140,6 @@ def gemm_rows(C, A, B, bias, accumulate, relu, r0, r1):
                 if last:
                     relu_rows(C, i, i + step, jc, jn)
                 i += step
-
-
-@njit(cache=True, parallel=True)
-def gemm_parallel(C, A, B, bias, accumulate, relu, table, body, by_columns, threads):
-    # One contiguous block of rows per thread, a multiple of MR: no two threads write one cell, and each thread
-    # walks the same panels of B, which every core then holds in its own L1. The packed tree splits the columns
-    # instead, in multiples of NR, so that each thread copies only its own panels of B.
-    n = C.shape[1] if by_columns else C.shape[0]
-    unit = NR if by_columns else MR
-    units = (n + unit - 1) // unit
-    chunks = min(threads, units)
-    per = (units + chunks - 1) // chunks * unit
-    check(table, body, C, A, B, bias, accumulate, relu, np.int64(0), np.int64(0))
-    for t in prange(chunks):
-        call_unchecked(table, body, C, A, B, bias, accumulate, relu, np.int64(min(n, t * per)),
-                       np.int64(min(n, (t + 1) * per)))
 
 
 def body_for(fn, C, A, B, bias):

@@ -3,13 +3,11 @@ variant (Keras's amsgrad=True), which divides by the largest second moment seen 
 twins compute the same step without writing it (kernels/cpu/_guard.py)."""
 import math
 
-from numba import prange
-
 from numbanet.kernels.bias_correction import adam_alpha
 from numbanet.kernels.cpu._flush import flush
 from numbanet.kernels.cpu._guard import decayed, finite
 from numbanet.kernels.cpu._jit import njit
-from numbanet.kernels.cpu._split import CHUNK, chunks, parallel
+from numbanet.kernels.cpu._split import split
 
 
 # error_model='numpy': a Python-style zero-division check in the loop would block vectorisation.
@@ -20,8 +18,10 @@ def _moments(m, v, g, c1, c2):
 
 
 @njit(cache=True, fastmath={'contract'}, error_model='numpy')
-def _adam_run(params, m, v, v_hat, grads, alpha, c1, c2, eps):
+def _adam_run(params, m, v, v_hat, grads, alpha, c1, c2, eps, lo, hi):
     # v_hat None: numba compiles the plain loop, without the AMSGrad branch.
+    params, m, v, grads = params[lo:hi], m[lo:hi], v[lo:hi], grads[lo:hi]
+    v_hat = None if v_hat is None else v_hat[lo:hi]
     for i in range(params.shape[0]):
         mi, vi = _moments(m[i], v[i], grads[i], c1, c2)
         m[i] = mi
@@ -33,8 +33,10 @@ def _adam_run(params, m, v, v_hat, grads, alpha, c1, c2, eps):
 
 
 @njit(cache=True, fastmath={'contract'}, error_model='numpy')
-def _adam_check_run(params, m, v, v_hat, grads, alpha, c1, c2, eps, decay):
-    # The loop above, reading only: whether every value it would write (params decayed first) is finite.
+def _adam_check_run(flag, params, m, v, v_hat, grads, alpha, c1, c2, eps, decay, lo, hi):
+    params, m, v, grads = params[lo:hi], m[lo:hi], v[lo:hi], grads[lo:hi]
+    v_hat = None if v_hat is None else v_hat[lo:hi]
+    # The loop above, reading only: flag[0] = 1 unless every value it would write (params decayed first) is finite.
     ok = True
     for i in range(params.shape[0]):
         mi, vi = _moments(m[i], v[i], grads[i], c1, c2)
@@ -43,24 +45,8 @@ def _adam_check_run(params, m, v, v_hat, grads, alpha, c1, c2, eps, decay):
             vi = max(v_hat[i], vi)
             ok &= finite(vi)
         ok &= finite(decayed(params[i], decay) - alpha * mi / (math.sqrt(vi) + eps))
-    return ok
-
-
-@njit(cache=True, parallel=True)
-def _adam_parallel(params, m, v, v_hat, grads, alpha, c1, c2, eps):
-    for c in prange(chunks(params.shape[0])):
-        s = slice(c * CHUNK, (c + 1) * CHUNK)
-        _adam_run(params[s], m[s], v[s], None if v_hat is None else v_hat[s], grads[s], alpha, c1, c2, eps)
-
-
-@njit(cache=True, parallel=True)
-def _adam_check_parallel(params, m, v, v_hat, grads, alpha, c1, c2, eps, decay):
-    failed = 0  # chunks with a non-finite value: an integer sum, the same on any number of threads
-    for c in prange(chunks(params.shape[0])):
-        s = slice(c * CHUNK, (c + 1) * CHUNK)
-        failed += not _adam_check_run(params[s], m[s], v[s], None if v_hat is None else v_hat[s], grads[s], alpha,
-                                      c1, c2, eps, decay)
-    return failed == 0
+    if not ok:
+        flag[0] = 1
 
 
 def _scalars(params, lr, beta_1, beta_2, epsilon, step):
@@ -69,15 +55,13 @@ def _scalars(params, lr, beta_1, beta_2, epsilon, step):
 
 
 def _adam(params, m, v, v_hat, grads, lr, beta_1, beta_2, epsilon, step):
-    run = _adam_parallel if parallel(params.shape[0]) else _adam_run
-    run(params, m, v, v_hat, grads, *_scalars(params, lr, beta_1, beta_2, epsilon, step))
+    split(_adam_run, params.shape[0], params, m, v, v_hat, grads,
+          *_scalars(params, lr, beta_1, beta_2, epsilon, step))
 
 
 def _check(flag, params, m, v, v_hat, grads, lr, beta_1, beta_2, epsilon, step, decay):
-    run = _adam_check_parallel if parallel(params.shape[0]) else _adam_check_run
-    if not run(params, m, v, v_hat, grads, *_scalars(params, lr, beta_1, beta_2, epsilon, step),
-               params.dtype.type(decay)):
-        flag[0] = 1
+    split(_adam_check_run, params.shape[0], flag, params, m, v, v_hat, grads,
+          *_scalars(params, lr, beta_1, beta_2, epsilon, step), params.dtype.type(decay))
 
 
 def adam_update(params, m, v, grads, lr, beta_1, beta_2, epsilon, step):

@@ -1,11 +1,9 @@
 """Adamax over the flat parameter buffer, Keras's formulation: Adam with the infinity norm in place of the
 second moment. The check twin computes the same step without writing it (kernels/cpu/_guard.py)."""
-from numba import prange
-
 from numbanet.kernels.cpu._flush import flush
 from numbanet.kernels.cpu._guard import decayed, finite
 from numbanet.kernels.cpu._jit import njit
-from numbanet.kernels.cpu._split import CHUNK, chunks, parallel
+from numbanet.kernels.cpu._split import split
 
 
 @njit(cache=True, fastmath={'contract'}, error_model='numpy')
@@ -15,7 +13,8 @@ def _moments(m, u, g, c1, beta_2):
 
 
 @njit(cache=True, fastmath={'contract'}, error_model='numpy')
-def _adamax_run(params, m, u, grads, alpha, c1, beta_2, eps):
+def _adamax_run(params, m, u, grads, alpha, c1, beta_2, eps, lo, hi):
+    params, m, u, grads = params[lo:hi], m[lo:hi], u[lo:hi], grads[lo:hi]
     for i in range(params.shape[0]):
         mi, ui = _moments(m[i], u[i], grads[i], c1, beta_2)
         m[i] = mi
@@ -24,29 +23,15 @@ def _adamax_run(params, m, u, grads, alpha, c1, beta_2, eps):
 
 
 @njit(cache=True, fastmath={'contract'}, error_model='numpy')
-def _adamax_check_run(params, m, u, grads, alpha, c1, beta_2, eps, decay):
-    # The loop above, reading only: whether every value it would write (params decayed first) is finite.
+def _adamax_check_run(flag, params, m, u, grads, alpha, c1, beta_2, eps, decay, lo, hi):
+    params, m, u, grads = params[lo:hi], m[lo:hi], u[lo:hi], grads[lo:hi]
+    # The loop above, reading only: flag[0] = 1 unless every value it would write (params decayed first) is finite.
     ok = True
     for i in range(params.shape[0]):
         mi, ui = _moments(m[i], u[i], grads[i], c1, beta_2)
         ok &= finite(mi) & finite(ui) & finite(decayed(params[i], decay) - alpha * mi / (ui + eps))
-    return ok
-
-
-@njit(cache=True, parallel=True)
-def _adamax_parallel(params, m, u, grads, alpha, c1, beta_2, eps):
-    for k in prange(chunks(params.shape[0])):
-        s = slice(k * CHUNK, (k + 1) * CHUNK)
-        _adamax_run(params[s], m[s], u[s], grads[s], alpha, c1, beta_2, eps)
-
-
-@njit(cache=True, parallel=True)
-def _adamax_check_parallel(params, m, u, grads, alpha, c1, beta_2, eps, decay):
-    failed = 0  # chunks with a non-finite value: an integer sum, the same on any number of threads
-    for k in prange(chunks(params.shape[0])):
-        s = slice(k * CHUNK, (k + 1) * CHUNK)
-        failed += not _adamax_check_run(params[s], m[s], u[s], grads[s], alpha, c1, beta_2, eps, decay)
-    return failed == 0
+    if not ok:
+        flag[0] = 1
 
 
 def _scalars(params, lr, beta_1, beta_2, epsilon, step):
@@ -57,13 +42,11 @@ def _scalars(params, lr, beta_1, beta_2, epsilon, step):
 def adamax_update(params, m, u, grads, lr, beta_1, beta_2, epsilon, step):
     # params, m, u, grads: (P,); step counts from 1. m += (g - m)(1 - beta_1); u = max(beta_2 * u, |g|);
     # params -= lr / (1 - beta_1^step) * m / (u + epsilon).
-    run = _adamax_parallel if parallel(params.shape[0]) else _adamax_run
-    run(params, m, u, grads, *_scalars(params, lr, beta_1, beta_2, epsilon, step))
+    split(_adamax_run, params.shape[0], params, m, u, grads, *_scalars(params, lr, beta_1, beta_2, epsilon, step))
 
 
 def adamax_check(flag, params, m, u, grads, lr, beta_1, beta_2, epsilon, step, decay):
     # flag: (1,) int32, set to 1 when adamax_update after params *= decay would leave any value of params, m
     # or u non-finite (else left as it is); nothing else is written.
-    run = _adamax_check_parallel if parallel(params.shape[0]) else _adamax_check_run
-    if not run(params, m, u, grads, *_scalars(params, lr, beta_1, beta_2, epsilon, step), params.dtype.type(decay)):
-        flag[0] = 1
+    split(_adamax_check_run, params.shape[0], flag, params, m, u, grads,
+          *_scalars(params, lr, beta_1, beta_2, epsilon, step), params.dtype.type(decay))

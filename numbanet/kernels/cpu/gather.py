@@ -3,10 +3,12 @@
 Samples of any rank are copied as flat rows, by an explicit loop: `out[b] = src[i]` on whole rows compiled
 numba's general array-assignment machinery, 2.2 s of a cold start against 0.3 s for the loop, at the same
 speed once compiled."""
-from numba import prange
+import numba
 
 from numbanet.kernels import shapes
+from numbanet.kernels.cpu._compiled import TABLE, slot_for
 from numbanet.kernels.cpu._jit import njit
+from numbanet.kernels.cpu._launch import LO_HI, parallel_for, pool
 from numbanet.kernels.cpu._split import parallel
 
 
@@ -18,21 +20,33 @@ def gather_rows(out, src, index):
     if not out.flags.c_contiguous:  # reshaping would copy it, and the rows would land in the copy
         raise ValueError("gather_rows: the batch buffer must be C-contiguous")
     rows = out.reshape(out.shape[0], -1)
-    run = _gather_flat if parallel(rows.size) else _gather_serial
-    run(rows, src.reshape(src.shape[0], -1), index)
+    flat = src.reshape(src.shape[0], -1)
+    if parallel(rows.size):
+        threads = max(1, min(numba.get_num_threads(), len(index)))
+        _gather_flat(pool(), TABLE, slot_for(_gather_rows, (rows, flat, index) + LO_HI), threads, rows, flat, index)
+    else:
+        _gather_serial(rows, flat, index)
 
 
-# Rows split between threads, after every index is checked (a raise inside the prange would keep numba from
-# splitting it): the rows come from all over the data set, so each is a wait on memory, and two threads wait
-# in parallel. A 128 x 784 batch took 60-66 us on one thread, 32 on two (float32; uint8 31 against 14-19).
-@njit(cache=True, parallel=True)
-def _gather_flat(out, src, index):
+# Rows split between threads (_launch.py), after every index is checked (a body run on the threads must not
+# raise): the rows come from all over the data set, so each is a wait on memory, and two threads wait in
+# parallel. A 128 x 784 batch took 60-66 us on one thread, 32 on two (float32; uint8 31 against 14-19).
+@njit(cache=True)
+def _gather_flat(pool, table, slot, threads, out, src, index):
     # out: (B, C); src: (N, C)
-    n, C = src.shape
+    n = src.shape[0]
     for b in range(index.shape[0]):
         if index[b] < 0 or index[b] >= n:
             raise IndexError("gather_rows: row index outside the source")
-    for b in prange(index.shape[0]):
+    B = index.shape[0]
+    parallel_for(pool, table, slot, B, (B + threads - 1) // threads, (out, src, index))
+
+
+@njit(cache=True)
+def _gather_rows(out, src, index, lo, hi):
+    # Rows lo..hi of the batch, every index already checked.
+    C = src.shape[1]
+    for b in range(lo, hi):
         row, source = out[b], src[index[b]]
         for c in range(C):
             row[c] = source[c]

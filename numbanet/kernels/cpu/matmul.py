@@ -8,6 +8,7 @@ import numpy as np
 
 from numbanet.kernels.cpu._compiled import TABLE
 from numbanet.kernels.cpu._jit import njit
+from numbanet.kernels.cpu._launch import POOL, pool
 from numbanet.kernels.cpu._packed import packed_columns, packs
 from numbanet.kernels.cpu._tiles import MR, NO_BIAS, PARALLEL_MIN_FLOPS, body_for, gemm_entry, gemm_rows
 
@@ -61,14 +62,14 @@ def _bound(C, A, B, bias, accumulate, relu, a_transposed):
     packed = packs(C, B)
     body = body_for(packed_columns if packed else gemm_rows, C, A, B, bias)
     if _parallel(C, A.T if a_transposed else A):
-        return _gemm_threads, (C, A, B, bias, accumulate, relu, a_transposed, body, packed)
-    return gemm_entry, (C, A, B, bias, accumulate, relu, a_transposed, TABLE, body, packed, 1)
+        return _gemm_threads, (C, A, B, bias, accumulate, relu, a_transposed, body, packed, pool())
+    return gemm_entry, (C, A, B, bias, accumulate, relu, a_transposed, TABLE, body, packed, 1, POOL)
 
 
-def _gemm_threads(C, A, B, bias, accumulate, relu, a_transposed, body, by_columns):
+def _gemm_threads(C, A, B, bias, accumulate, relu, a_transposed, body, by_columns, pool):
     # A bound product big enough for several threads asks for the count on every call: set_num_threads may have
     # changed it since the plan was made. (Asked inside a jitted function, numba would not cache the kernel.)
-    gemm_entry(C, A, B, bias, accumulate, relu, a_transposed, TABLE, body, by_columns, numba.get_num_threads())
+    gemm_entry(C, A, B, bias, accumulate, relu, a_transposed, TABLE, body, by_columns, numba.get_num_threads(), pool)
 
 
 def _parallel(C, A):

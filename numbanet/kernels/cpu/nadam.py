@@ -3,13 +3,11 @@ momentum schedule u_t (kernels/bias_correction.py), whose running product the ca
 computes the same step without writing it (kernels/cpu/_guard.py)."""
 import math
 
-from numba import prange
-
 from numbanet.kernels.bias_correction import nadam_coefficients
 from numbanet.kernels.cpu._flush import flush
 from numbanet.kernels.cpu._guard import decayed, finite
 from numbanet.kernels.cpu._jit import njit
-from numbanet.kernels.cpu._split import CHUNK, chunks, parallel
+from numbanet.kernels.cpu._split import split
 
 
 @njit(cache=True, fastmath={'contract'}, error_model='numpy')
@@ -19,7 +17,8 @@ def _moments(m, v, g, c1, c2):
 
 
 @njit(cache=True, fastmath={'contract'}, error_model='numpy')
-def _nadam_run(params, m, v, grads, lr, cm, cg, c1, c2, root, eps):
+def _nadam_run(params, m, v, grads, lr, cm, cg, c1, c2, root, eps, lo, hi):
+    params, m, v, grads = params[lo:hi], m[lo:hi], v[lo:hi], grads[lo:hi]
     for i in range(params.shape[0]):
         g = grads[i]
         mi, vi = _moments(m[i], v[i], g, c1, c2)
@@ -29,31 +28,17 @@ def _nadam_run(params, m, v, grads, lr, cm, cg, c1, c2, root, eps):
 
 
 @njit(cache=True, fastmath={'contract'}, error_model='numpy')
-def _nadam_check_run(params, m, v, grads, lr, cm, cg, c1, c2, root, eps, decay):
-    # The loop above, reading only: whether every value it would write (params decayed first) is finite.
+def _nadam_check_run(flag, params, m, v, grads, lr, cm, cg, c1, c2, root, eps, decay, lo, hi):
+    params, m, v, grads = params[lo:hi], m[lo:hi], v[lo:hi], grads[lo:hi]
+    # The loop above, reading only: flag[0] = 1 unless every value it would write (params decayed first) is finite.
     ok = True
     for i in range(params.shape[0]):
         g = grads[i]
         mi, vi = _moments(m[i], v[i], g, c1, c2)
         ok &= finite(mi) & finite(vi) & finite(
             decayed(params[i], decay) - lr * (cm * mi + cg * g) / (math.sqrt(vi) * root + eps))
-    return ok
-
-
-@njit(cache=True, parallel=True)
-def _nadam_parallel(params, m, v, grads, lr, cm, cg, c1, c2, root, eps):
-    for k in prange(chunks(params.shape[0])):
-        s = slice(k * CHUNK, (k + 1) * CHUNK)
-        _nadam_run(params[s], m[s], v[s], grads[s], lr, cm, cg, c1, c2, root, eps)
-
-
-@njit(cache=True, parallel=True)
-def _nadam_check_parallel(params, m, v, grads, lr, cm, cg, c1, c2, root, eps, decay):
-    failed = 0  # chunks with a non-finite value: an integer sum, the same on any number of threads
-    for k in prange(chunks(params.shape[0])):
-        s = slice(k * CHUNK, (k + 1) * CHUNK)
-        failed += not _nadam_check_run(params[s], m[s], v[s], grads[s], lr, cm, cg, c1, c2, root, eps, decay)
-    return failed == 0
+    if not ok:
+        flag[0] = 1
 
 
 def _scalars(params, lr, beta_1, beta_2, epsilon, step, u_product):
@@ -67,14 +52,12 @@ def nadam_update(params, m, v, grads, lr, beta_1, beta_2, epsilon, step, u_produ
     # m += (g - m)(1 - beta_1); v += (g^2 - v)(1 - beta_2);
     # m_hat = u_{t+1} m / (1 - u_product u_{t+1}) + (1 - u_t) g / (1 - u_product); v_hat = v / (1 - beta_2^t);
     # params -= lr * m_hat / (sqrt(v_hat) + epsilon).
-    run = _nadam_parallel if parallel(params.shape[0]) else _nadam_run
-    run(params, m, v, grads, *_scalars(params, lr, beta_1, beta_2, epsilon, step, u_product))
+    split(_nadam_run, params.shape[0], params, m, v, grads,
+          *_scalars(params, lr, beta_1, beta_2, epsilon, step, u_product))
 
 
 def nadam_check(flag, params, m, v, grads, lr, beta_1, beta_2, epsilon, step, u_product, decay):
     # flag: (1,) int32, set to 1 when nadam_update after params *= decay would leave any value of params, m
     # or v non-finite (else left as it is); nothing else is written.
-    run = _nadam_check_parallel if parallel(params.shape[0]) else _nadam_check_run
-    if not run(params, m, v, grads, *_scalars(params, lr, beta_1, beta_2, epsilon, step, u_product),
-               params.dtype.type(decay)):
-        flag[0] = 1
+    split(_nadam_check_run, params.shape[0], flag, params, m, v, grads,
+          *_scalars(params, lr, beta_1, beta_2, epsilon, step, u_product), params.dtype.type(decay))

@@ -2,17 +2,18 @@
 check twin computes the same step without writing it (kernels/cpu/_guard.py)."""
 import math
 
-from numba import prange
-
 from numbanet.kernels.cpu._flush import flush
 from numbanet.kernels.cpu._guard import decayed, finite
 from numbanet.kernels.cpu._jit import njit
-from numbanet.kernels.cpu._split import CHUNK, chunks, parallel
+from numbanet.kernels.cpu._split import split
 
 
 @njit(cache=True, fastmath={'contract'}, error_model='numpy')
-def _rmsprop_run(params, velocity, moment, average, grads, lr, rho, c, momentum, eps):
+def _rmsprop_run(params, velocity, moment, average, grads, lr, rho, c, momentum, eps, lo, hi):
     # moment None: no momentum; average None: not centered (numba compiles each case without the branch).
+    params, velocity, grads = params[lo:hi], velocity[lo:hi], grads[lo:hi]
+    moment = None if moment is None else moment[lo:hi]
+    average = None if average is None else average[lo:hi]
     for i in range(params.shape[0]):
         g = grads[i]
         vi = flush(rho * velocity[i] + c * g * g)
@@ -29,8 +30,11 @@ def _rmsprop_run(params, velocity, moment, average, grads, lr, rho, c, momentum,
 
 
 @njit(cache=True, fastmath={'contract'}, error_model='numpy')
-def _rmsprop_check_run(params, velocity, moment, average, grads, lr, rho, c, momentum, eps, decay):
-    # The loop above, reading only: whether every value it would write (params decayed first) is finite.
+def _rmsprop_check_run(flag, params, velocity, moment, average, grads, lr, rho, c, momentum, eps, decay, lo, hi):
+    params, velocity, grads = params[lo:hi], velocity[lo:hi], grads[lo:hi]
+    moment = None if moment is None else moment[lo:hi]
+    average = None if average is None else average[lo:hi]
+    # The loop above, reading only: flag[0] = 1 unless every value it would write (params decayed first) is finite.
     ok = True
     for i in range(params.shape[0]):
         g = grads[i]
@@ -45,26 +49,8 @@ def _rmsprop_check_run(params, velocity, moment, average, grads, lr, rho, c, mom
             step = flush(momentum * moment[i] + step)
             ok &= finite(step)
         ok &= finite(decayed(params[i], decay) - step)
-    return ok
-
-
-@njit(cache=True, parallel=True)
-def _rmsprop_parallel(params, velocity, moment, average, grads, lr, rho, c, momentum, eps):
-    for k in prange(chunks(params.shape[0])):
-        s = slice(k * CHUNK, (k + 1) * CHUNK)
-        _rmsprop_run(params[s], velocity[s], None if moment is None else moment[s],
-                     None if average is None else average[s], grads[s], lr, rho, c, momentum, eps)
-
-
-@njit(cache=True, parallel=True)
-def _rmsprop_check_parallel(params, velocity, moment, average, grads, lr, rho, c, momentum, eps, decay):
-    failed = 0  # chunks with a non-finite value: an integer sum, the same on any number of threads
-    for k in prange(chunks(params.shape[0])):
-        s = slice(k * CHUNK, (k + 1) * CHUNK)
-        failed += not _rmsprop_check_run(params[s], velocity[s], None if moment is None else moment[s],
-                                         None if average is None else average[s], grads[s], lr, rho, c, momentum,
-                                         eps, decay)
-    return failed == 0
+    if not ok:
+        flag[0] = 1
 
 
 def _scalars(params, lr, rho, momentum, epsilon):
@@ -77,14 +63,12 @@ def rmsprop_update(params, velocity, moment, average, grads, lr, rho, momentum, 
     # centered. velocity = rho * velocity + (1 - rho) * g^2; centered: average = rho * average + (1 - rho) * g
     # and the denominator is sqrt(velocity - average^2 + epsilon), else sqrt(velocity + epsilon). The
     # step lr * g / denominator goes into params directly, or through moment = momentum * moment + step.
-    run = _rmsprop_parallel if parallel(params.shape[0]) else _rmsprop_run
-    run(params, velocity, moment, average, grads, *_scalars(params, lr, rho, momentum, epsilon))
+    split(_rmsprop_run, params.shape[0], params, velocity, moment, average, grads,
+          *_scalars(params, lr, rho, momentum, epsilon))
 
 
 def rmsprop_check(flag, params, velocity, moment, average, grads, lr, rho, momentum, epsilon, decay):
     # flag: (1,) int32, set to 1 when rmsprop_update after params *= decay would leave any value of params,
     # velocity, moment or average non-finite (else left as it is); nothing else is written.
-    run = _rmsprop_check_parallel if parallel(params.shape[0]) else _rmsprop_check_run
-    if not run(params, velocity, moment, average, grads, *_scalars(params, lr, rho, momentum, epsilon),
-               params.dtype.type(decay)):
-        flag[0] = 1
+    split(_rmsprop_check_run, params.shape[0], flag, params, velocity, moment, average, grads,
+          *_scalars(params, lr, rho, momentum, epsilon), params.dtype.type(decay))
