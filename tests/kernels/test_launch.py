@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 
 import numba
 import numpy as np
@@ -66,6 +68,49 @@ def test_pieces_run_on_the_callers_thread_count_and_leave_it_as_it_was(threads):
             launch(pool(), TABLE, _slot(arrays), 64, 64 // pieces, *arrays)
             assert len(set(arrays[2].tolist())) == min(count, pieces)
             assert numba.get_num_threads() == count
+
+
+@numba.njit
+def _busy(out, rounds, lo, hi):
+    # A few hundred milliseconds of arithmetic per piece, nothing else.
+    for i in range(lo, hi):
+        x = 0.0
+        for r in range(rounds):
+            x = x * 0.5 + r
+        out[i] = x
+
+
+@compiled_only
+def test_other_python_threads_run_while_the_pieces_do(threads):
+    # As numba's own launch does, the GIL is let go while the threads work (and held for a lone piece).
+    if numbanet.threads.thread_ceiling() < 2:
+        pytest.skip('needs NUMBA_NUM_THREADS >= 2')
+    threads(2)
+    out, rounds = np.zeros(2), 20_000_000
+    slot = slot_for(_busy, (out, rounds) + LO_HI)
+    launch(pool(), TABLE, slot, 2, 1, out, 1)  # compiled before the count starts
+    counted, stop = [0], threading.Event()
+
+    def count():
+        while not stop.is_set():
+            counted[0] += 1
+            time.sleep(0)  # lets the GIL go at once when this thread has it: the launch takes it back
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(100.0)  # the counter runs only where the GIL is let go on purpose
+    counter = threading.Thread(target=count)
+    counter.start()
+    try:
+        seen = []
+        for n, per in ((2, 1), (1, 1)):  # two pieces on two threads; one piece, on this thread alone
+            before = counted[0]
+            launch(pool(), TABLE, slot, n, per, out, rounds)
+            seen.append(counted[0] - before)
+    finally:
+        stop.set()
+        sys.setswitchinterval(interval)
+        counter.join()
+    assert seen[0] > 100 and seen[1] == 0, seen
 
 
 def test_an_unstarted_pool_runs_every_piece_on_the_calling_thread():

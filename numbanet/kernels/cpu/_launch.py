@@ -135,8 +135,14 @@ def _lower_parallel_for(context, builder, sig, llargs):
         with serial:
             builder.call(trampoline, [argv, dims, steps, raw])
         with shared:
+            # Other Python threads run meanwhile, as around numba's own launch: nothing in it touches Python.
+            pyapi = context.get_python_api(builder)
+            gil = pyapi.gil_ensure()
+            released = pyapi.save_thread()
             run = builder.inttoptr(where, _PARALLEL_FOR.as_pointer())
             builder.call(run, [builder.bitcast(trampoline, _I8P), argv, dims, steps, raw, _I64(0), _I64(1), workers])
+            pyapi.restore_thread(released)
+            pyapi.gil_release(gil)
     return context.get_dummy_value()
 
 

@@ -19,12 +19,12 @@ count. Threads take contiguous runs of parts, one scratch slab per run.
 """
 import numba
 import numpy as np
-from numba import prange
 
 from numbanet.kernels import shapes
 from numbanet.kernels.cpu._columns import col2im_image, im2col_rows
-from numbanet.kernels.cpu._compiled import TABLE, call, call_unchecked, check, slot_for
+from numbanet.kernels.cpu._compiled import TABLE, call, slot_for
 from numbanet.kernels.cpu._jit import njit
+from numbanet.kernels.cpu._launch import LO_HI, launch, pool
 from numbanet.kernels.cpu._tiles import NO_BIAS, body_for, gemm_rows
 from numbanet.kernels.cpu.conv2d import PARALLEL_MIN_VALUES
 from numbanet.kernels.cpu.matmul import transpose
@@ -67,12 +67,14 @@ def _pool_image(out, which, conv):
 
 
 @njit(cache=True)
-def _forward_images(out, which, conv, col, inp, weight2, bias, table, slots, n0, n1, KH, KW, geo):
-    # geo: the geometry as one tuple (20 arguments to a jitted function leaked a tuple per call). slots: where
-    # table holds gemm_rows, im2col_rows and _pool_image, called through their addresses (_compiled.py): linked
-    # in, their code would be generated again here.
+def _forward_images(out, which, scratch, col, inp, weight2, bias, table, slots, span, KH, KW, geo, n0, n1):
+    # Images n0..n1, a thread's run of span images (_launch.py), in scratch[n0 // span]. geo: the geometry as
+    # one tuple (20 arguments to a jitted function leaked a tuple per call). slots: where table holds
+    # gemm_rows, im2col_rows and _pool_image, called through their addresses (_compiled.py): linked in, their
+    # code would be generated again here.
     sh, sw, pt, pl, dh, dw = geo
     rows, fields, pool = slots
+    conv = scratch[n0 // span]
     Ho, Wo = conv.shape[0], conv.shape[1]
     P = Ho * Wo
     conv2 = conv.reshape(P, conv.shape[2])
@@ -81,21 +83,6 @@ def _forward_images(out, which, conv, col, inp, weight2, bias, table, slots, n0,
         call(table, rows, conv2, col[n * P:(n + 1) * P, :], weight2, bias, np.bool_(False), np.bool_(False),
              np.int64(0), np.int64(P))
         call(table, pool, out[n], which[n], conv)
-
-
-@njit(cache=True, parallel=True)
-def _forward_parallel(out, which, scratch, col, inp, weight2, bias, table, slots, images, runs, KH, KW, geo):
-    # table[images]: _forward_images, through its address, checked once before the loop (_compiled.py).
-    N = inp.shape[0]
-    parts = (N + PER - 1) // PER
-    per = (parts + runs - 1) // runs
-    check(table, images, out, which, scratch[0], col, inp, weight2, bias, table, slots, np.int64(0), np.int64(0), KH,
-          KW, geo)
-    for t in prange(runs):
-        n0 = min(N, np.int64(t) * per * PER)  # a prange index is unsigned: int64 before mixing it with ints
-        n1 = min(N, n0 + per * PER)
-        call_unchecked(table, images, out, which, scratch[t], col, inp, weight2, bias, table, slots, np.int64(n0),
-                       np.int64(n1), KH, KW, geo)
 
 
 @njit(cache=True)
@@ -156,28 +143,19 @@ def _backward_part(dinp, weight_part, bias_part, conv, col, dout, which, weight_
 
 
 @njit(cache=True)
-def _backward_runs(dinp, weight_parts, bias_parts, scratch, col, dout, which, weight_t, no_bias, table, slots, part, t,
-                   per, want_dinp, want_dw, KH, KW, geo):
-    # Run t: parts t*per .. (t+1)*per, in scratch[t]. table[part]: _backward_part, through its address, as gemm_rows
-    # in it: linked in, its code and its callees' would be generated again here (0.4 s of a cold convnet).
+def _backward_runs(dinp, weight_parts, bias_parts, scratch, col, dout, which, weight_t, no_bias, table, slots, part,
+                   per, wants, KH, KW, geo, lo, hi):
+    # Parts lo..hi, a thread's run of per parts (_launch.py), in scratch[lo // per]. table[part]: _backward_part,
+    # through its address, as gemm_rows in it: linked in, its code and its callees' would be generated again
+    # here (0.4 s of a cold convnet). wants: (want_dinp, want_dw), one argument, so that the arguments with
+    # (lo, hi) are not 20 tuple items (_compiled.slot_for says why).
+    want_dinp, want_dw = wants
     N = dout.shape[0]
-    parts = (N + PER - 1) // PER
-    for p in range(t * per, min(parts, (t + 1) * per)):
+    t = lo // per
+    for p in range(lo, hi):
         n0 = p * PER
         call(table, part, dinp, weight_parts[p], bias_parts[p], scratch[t], col, dout, which, weight_t, no_bias, table,
              slots, np.int64(n0), np.int64(min(N, n0 + PER)), want_dinp, want_dw, KH, KW, geo)
-
-
-@njit(cache=True, parallel=True)
-def _backward_parallel(dinp, weight_parts, bias_parts, scratch, col, dout, which, weight_t, no_bias, table, slots,
-                       part, body, runs, want_dinp, want_dw, KH, KW, geo):
-    # table[body]: _backward_runs, through its address, checked once before the loop, as in _forward_parallel.
-    per = ((dout.shape[0] + PER - 1) // PER + runs - 1) // runs
-    check(table, body, dinp, weight_parts, bias_parts, scratch, col, dout, which, weight_t, no_bias, table, slots,
-          part, np.int64(0), np.int64(per), want_dinp, want_dw, KH, KW, geo)
-    for t in prange(runs):
-        call_unchecked(table, body, dinp, weight_parts, bias_parts, scratch, col, dout, which, weight_t, no_bias,
-                       table, slots, part, np.int64(t), np.int64(per), want_dinp, want_dw, KH, KW, geo)
 
 
 @njit(cache=True)
@@ -214,14 +192,12 @@ def conv2d_relu_maxpool_forward(out, which, scratch, col, inp, weight, bias, geo
     # parallel path an error inside the loop would be lost (_compiled.py).
     rows = body_for(gemm_rows, scratch[0].reshape(Ho * Wo, F), col, weight2, bias)
     fields = slot_for(im2col_rows, (col, inp, 0, Ho, Wo, KH, KW) + geometry)
-    pool = slot_for(_pool_image, (out[0], which[0], scratch[0]))
-    slots = (rows, fields, pool)
-    images = (out, which, scratch[0], col, inp, weight2, bias, TABLE, slots, 0, N, KH, KW, geometry)
-    if runs > 1:
-        _forward_parallel(out, which, scratch, col, inp, weight2, bias, TABLE, slots, slot_for(_forward_images, images),
-                          runs, KH, KW, geometry)
-    else:
-        _forward_images(*images)
+    pooling = slot_for(_pool_image, (out[0], which[0], scratch[0]))
+    slots = (rows, fields, pooling)
+    # A run of span images per thread, whole parts each; one run, on this thread, for runs == 1.
+    span = max(1, -(-shapes.image_parts(N) // runs) * PER)
+    images = (out, which, scratch, col, inp, weight2, bias, TABLE, slots, span, KH, KW, geometry)
+    launch(pool(), TABLE, slot_for(_forward_images, images + LO_HI), N, span, *images)
 
 
 def conv2d_relu_maxpool_backward(dinp, dweight, dbias, weight_t, weight_parts, bias_parts, scratch, col, dout, which,
@@ -256,12 +232,10 @@ def conv2d_relu_maxpool_backward(dinp, dweight, dbias, weight_t, weight_parts, b
     slots = (rows, unpool, fields)
     part = slot_for(_backward_part, (dinp, weight_parts[0], bias_parts[0], scratch[0], col, dout, which, weight_t,
                                      NO_BIAS, TABLE, slots, 0, 0, want_dinp, want_dw, KH, KW, geometry))
-    args = (dinp, weight_parts, bias_parts, scratch, col, dout, which, weight_t, NO_BIAS, TABLE, slots, part, 0, parts,
-            want_dinp, want_dw, KH, KW, geometry)
-    if runs > 1:
-        _backward_parallel(*args[:12], slot_for(_backward_runs, args), runs, *args[14:])
-    else:
-        _backward_runs(*args)  # one run over every part
+    per = max(1, -(-parts // runs))  # parts per run: all of them, on this thread, for runs == 1
+    args = (dinp, weight_parts, bias_parts, scratch, col, dout, which, weight_t, NO_BIAS, TABLE, slots, part, per,
+            (want_dinp, want_dw), KH, KW, geometry)
+    launch(pool(), TABLE, slot_for(_backward_runs, args + LO_HI), parts, per, *args)
     if want_dw:
         _add_parts(dweight, weight_parts)
     if dbias is not None:
