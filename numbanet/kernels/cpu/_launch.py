@@ -1,8 +1,9 @@
-"""Parallel loops without numba's parfors: parallel_for(table, slot, n, per, threads, *args) runs the body in
-table[slot] (_compiled.py) as body(*args, lo, hi) for [lo, hi) = [0, per), [per, 2 per), ... up to n, the
-pieces shared out between threads by numba's own threading layer (OpenMP, TBB or its workqueue).
+"""Parallel loops without numba's parfors: parallel_for(pool, table, slot, n, per, args), in jitted code, runs
+the body in table[slot] (_compiled.py) as body(*args, lo, hi) for [lo, hi) = [0, per), [per, 2 per), ... up
+to n, the pieces shared out between threads by numba's own threading layer (OpenMP, TBB or its workqueue).
+launch() is the same for Python callers.
 
-Why: a prange costs a cold start about 0.3 s even when its loop is empty, and 0.4-0.7 s for each of the
+Why: a prange costs a cold start about 0.3 s even when its loop is empty, and 0.4-0.8 s for each of the
 MLP's four parallel kernels (bench/compile_report.py): numba turns the loop body into a gufunc, runs its
 whole pipeline on it a second time, and LLVM optimises the caller and the gufunc and everything linked into
 them again. Here the body is an ordinary jitted function compiled once for its argument types, the caller
@@ -13,12 +14,13 @@ address for each.
 The threading layer calls the trampoline as it calls a parfor's gufunc (void(char **args, intp *dims, intp
 *steps, void *data)): dims[0] pieces starting at piece (args[0] - data), which is how it hands each thread
 its share of one array argument whose step is 1 byte. data holds the body's address, n, per and the
-arguments. The layer's parallel_for is found through its address in POOL, which pool() fills on first use:
-a caller loaded from numba's cache reads this process's address, as _compiled.py's TABLE does.
+arguments. The layer's parallel_for and get_num_threads are found through their addresses in POOL, which
+pool() fills on first use: a caller loaded from numba's cache reads this process's addresses, as
+_compiled.py's TABLE does.
 
 A body must not raise: like numba's own parallel launch, the trampoline drops a body's error status. The
-caller checks the slot once (check(), _compiled.py) before the launch, and checks the arguments itself.
-Under NUMBA_DISABLE_JIT the pieces run in turn, as plain Python.
+launch checks the slot's argument types before anything runs, and the caller checks the arguments
+themselves (indices, shapes). Under NUMBA_DISABLE_JIT the pieces run in turn, as plain Python.
 """
 import threading
 
@@ -61,8 +63,8 @@ def pool():
 def parallel_for(pool, table, slot, n, per, args):
     """table[slot](*args, lo, hi) for every piece [lo, hi) of [0, n) in steps of per, shared out between the
     calling thread's numba threads (numba.set_num_threads), or all on the calling thread for one thread or
-    one piece. pool is pool()'s array: zeros there, the pieces run on the calling thread too. Raises TypeError unless table[slot] holds a body compiled for (*args, int64,
-    int64), and ValueError for per < 1."""
+    one piece. pool is pool()'s array: zeros there, the pieces run on the calling thread too. Raises TypeError
+    unless table[slot] holds a body compiled for (*args, int64, int64), and ValueError for per < 1."""
     if per < 1:
         raise ValueError("parallel_for: per must be at least 1")
     for lo in range(0, n, per):
