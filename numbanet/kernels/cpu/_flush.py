@@ -13,7 +13,7 @@ from numbanet.kernels.cpu._jit import njit
 TINY = np.float32(np.finfo(np.float32).tiny)
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def flush(x):
     # Written as "not below" so that NaN, which compares false, passes through for the check to refuse; the
     # comparison and select vectorise, and a comparison costs nothing extra on a subnormal.

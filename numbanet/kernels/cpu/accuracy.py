@@ -4,7 +4,7 @@ import numpy as np
 from numbanet.kernels.cpu._jit import njit
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def _argmax_row(x, b):
     best = 0
     for c in range(1, x.shape[1]):

@@ -11,7 +11,7 @@ from numbanet.kernels.cpu._split import split
 
 
 # error_model='numpy': a Python-style zero-division check in the loop would block vectorisation.
-@njit(cache=True, fastmath={'contract'}, error_model='numpy')
+@njit(cache=True, fastmath={'contract'}, error_model='numpy', inline='always')
 def _moments(m, v, g, c1, c2):
     # The new first and second moments, as both loops below compute them.
     return flush(m + (g - m) * c1), flush(v + (g * g - v) * c2)

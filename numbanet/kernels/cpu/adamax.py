@@ -6,7 +6,7 @@ from numbanet.kernels.cpu._jit import njit
 from numbanet.kernels.cpu._split import split
 
 
-@njit(cache=True, fastmath={'contract'}, error_model='numpy')
+@njit(cache=True, fastmath={'contract'}, error_model='numpy', inline='always')
 def _moments(m, u, g, c1, beta_2):
     # The new first moment and infinity norm, as both loops below compute them.
     return flush(m + (g - m) * c1), flush(max(beta_2 * u, abs(g)))

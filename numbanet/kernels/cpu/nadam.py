@@ -10,7 +10,7 @@ from numbanet.kernels.cpu._jit import njit
 from numbanet.kernels.cpu._split import split
 
 
-@njit(cache=True, fastmath={'contract'}, error_model='numpy')
+@njit(cache=True, fastmath={'contract'}, error_model='numpy', inline='always')
 def _moments(m, v, g, c1, c2):
     # The new first and second moments, as both loops below compute them.
     return flush(m + (g - m) * c1), flush(v + (g * g - v) * c2)

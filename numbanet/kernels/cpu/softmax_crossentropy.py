@@ -14,7 +14,7 @@ import math
 from numbanet.kernels.cpu._jit import njit
 
 
-@njit(cache=True, error_model='numpy')
+@njit(cache=True, error_model='numpy', inline='always')
 def _row_max_and_sum(logits, b):
     C = logits.shape[1]
     m = logits[b, 0]
@@ -79,7 +79,7 @@ def softmax_crossentropy_fused(dlogits, logits, targets, weights=None):
     return total
 
 
-@njit(cache=True, error_model='numpy')
+@njit(cache=True, error_model='numpy', inline='always')
 def _check_label(label, C):
     # The caller validated labels already; this keeps a bad one from ever indexing out of bounds.
     if label < 0 or label >= C:
