@@ -8,10 +8,10 @@ import textwrap
 
 import numpy as np
 import pytest
-from numba import njit, prange, types
+from numba import njit, types
 
 import numbanet
-from numbanet.kernels.cpu._compiled import TABLE, call, call_unchecked, check, compiled, slot_for
+from numbanet.kernels.cpu._compiled import TABLE, call, compiled, slot_for
 
 compiled_only = pytest.mark.skipif(os.environ.get('NUMBA_DISABLE_JIT') == '1', reason="relies on numba's typing")
 _ROWS = (types.float32[:, ::1], types.float32[:, ::1], types.float32, types.int64, types.int64)
@@ -48,14 +48,6 @@ def _check(table, body, n):
     call(table, body, n)
 
 
-@njit(parallel=True)
-def _rows_in_parallel(table, body, out, inp, factor):
-    # A parallel driver: checked once, then one bare call per row.
-    check(table, body, out, inp, factor, np.int64(0), np.int64(0))
-    for i in prange(inp.shape[0]):
-        call_unchecked(table, body, out, inp, factor, np.int64(i), np.int64(i + 1))
-
-
 def test_a_call_through_the_address_is_the_call_by_name(rng):
     inp = rng.standard_normal((7, 5)).astype(np.float32)
     out = np.zeros_like(inp)
@@ -79,16 +71,6 @@ def test_arguments_of_other_types_are_refused_instead_of_misread(rng):
     with pytest.raises(TypeError, match='no body compiled for these arguments'):
         _twice(TABLE, compiled(_refuses, (types.int64,)), out32, inp.astype(np.float32), np.float32(3))
     assert not out.any() and not out32.any()
-
-
-def test_a_parallel_driver_checks_once_and_calls_each_row(rng):
-    inp = rng.standard_normal((9, 4)).astype(np.float32)
-    out = np.zeros_like(inp)
-    _rows_in_parallel(TABLE, compiled(_scale_rows, _ROWS), out, inp, np.float32(-2))
-    np.testing.assert_array_equal(out, inp * np.float32(-2))
-    if os.environ.get('NUMBA_DISABLE_JIT') != '1':
-        with pytest.raises(TypeError, match='no body compiled for these arguments'):
-            _rows_in_parallel(TABLE, compiled(_refuses, (types.int64,)), out, inp, np.float32(1))
 
 
 @compiled_only

@@ -44,13 +44,14 @@ def threads():
     numba.set_num_threads(before)
 
 
-@pytest.mark.parametrize('n', [0, 1, 7, 100, 1001])
+@pytest.mark.parametrize('n', [-5, 0, 1, 7, 100, 1001])
 @pytest.mark.parametrize('per', [1, 3, 64, 2000])
 @pytest.mark.parametrize('count', [1, 2])
 def test_every_piece_runs_once(n, per, count, threads):
     threads(min(count, numbanet.threads.thread_ceiling()))
-    arrays = _arrays(n)
-    launch(pool(), TABLE, _slot(arrays), n, per, *arrays)
+    arrays = _arrays(max(n, 0))
+    launch(pool(), TABLE, _slot(arrays), n, per, *arrays)  # n < 0: no pieces
+    n = max(n, 0)
     count, start, _ = arrays
     np.testing.assert_array_equal(count, np.ones(n, np.int64))
     np.testing.assert_array_equal(start, np.arange(n) // per * per)

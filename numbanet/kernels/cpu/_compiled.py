@@ -3,12 +3,13 @@ address: call(TABLE, slot, *args) in jitted code, for slot = compiled(fn, argtyp
 
 Why: when one jitted function calls another by name, numba links the callee's whole LLVM module into the
 caller's, and LLVM optimises and generates machine code for all of it again, at every level of the call tree.
-The GEMM's tiles sit three levels down (gemm_rows, the parallel driver, whose prange body is a function of
-its own, gemm_entry), so every cold start paid for their code generation several times over: after gemm_rows
+The GEMM's tiles sat three levels down (gemm_rows, a parallel driver whose prange body was a function of its
+own, gemm_entry), so every cold start paid for their code generation several times over: after gemm_rows
 had compiled, gemm_entry and its parallel driver took 2.0 s more; called through gemm_rows' address, 0.4 s
 (a cold gemm in a fresh process with an empty cache, two runs each). The fused convolution's kernels call
-gemm_rows, and their parallel drivers their per-image loops, the same way (`python bench/compile_report.py
---model convnet`: 20.5 s wall before, 14.5 s after). A call through an address costs a few nanoseconds.
+gemm_rows and their per-image helpers the same way (`python bench/compile_report.py --model convnet`: 20.5 s
+wall before, 14.5 s after), and _launch.py's parallel loops call every body through its address. A call
+through an address costs a few nanoseconds.
 
 The address travels in TABLE, an int64 array that every caller takes as an argument: an array is what numba's
 dispatcher types fastest, and a caller loaded from numba's cache reads this process's addresses from it. (An
@@ -16,8 +17,7 @@ object of a numba type of our own cost a small product about 1.5 us a call in th
 its memory grew.) Beside each address TABLE holds a hash of the argument types the body was compiled for, and
 call() compares it with the hash of the types it hands over, fixed when the caller compiles: a mismatch raises
 TypeError instead of running code that reads its arguments the wrong way. Under NUMBA_DISABLE_JIT, call()
-calls the plain Python function. A parallel driver checks once, before its prange, and calls with
-call_unchecked inside it.
+calls the plain Python function.
 """
 import hashlib
 import inspect
@@ -108,19 +108,7 @@ def call(table, slot, *args):
     _FNS[slot](*args)
 
 
-def check(table, slot, *args):
-    """Raise TypeError unless table[slot] holds a body compiled for args: what call() checks, for a parallel driver
-    to check once, before its prange, and then call_unchecked inside it."""
-
-
-def call_unchecked(table, slot, *args):
-    """call() without the check, for a prange body after check() before the loop. (numba's parallel launch drops
-    an error raised inside a prange body: a body's own checks, for the slots it is handed in turn, must be
-    unable to fail; the convolutions make those slots from the very arrays the body hands on.)"""
-    _FNS[slot](*args)
-
-
-def _codegen(args, propagate):
+def _codegen(args):
     def codegen(context, builder, sig, llargs):
         where, packed = llargs
         argtys = tuple(args.types)
@@ -128,41 +116,23 @@ def _codegen(args, propagate):
         fnty = context.call_conv.get_function_type(types.none, argtys)
         callee = builder.inttoptr(where, fnty.as_pointer())
         status, _ = context.call_conv.call_function(builder, callee, types.none, argtys, values)
-        if propagate:
-            with cgutils.if_unlikely(builder, status.is_error):
-                context.call_conv.return_status_propagate(builder, status)
+        with cgutils.if_unlikely(builder, status.is_error):
+            context.call_conv.return_status_propagate(builder, status)
         return context.get_dummy_value()
     return codegen
 
 
 @intrinsic
 def _call_at(typingctx, address, args):
-    return types.none(address, args), _codegen(args, True)
+    return types.none(address, args), _codegen(args)
 
 
-@intrinsic
-def _call_at_unchecked(typingctx, address, args):
-    return types.none(address, args), _codegen(args, False)
-
-
-@overload(check)
-def _check_jit(table, slot, *args):
+@overload(call)
+def _call_jit(table, slot, *args):
     expected = types_hash(args)
 
     def impl(table, slot, *args):
         if slot < 0 or slot >= table.shape[0] or table[slot, 1] != expected:
             raise TypeError("the slot holds no body compiled for these arguments")
-    return impl
-
-
-@overload(call)
-def _call_jit(table, slot, *args):
-    def impl(table, slot, *args):
-        check(table, slot, *args)
         _call_at(table[slot, 0], args)
     return impl
-
-
-@overload(call_unchecked)
-def _call_unchecked_jit(table, slot, *args):
-    return lambda table, slot, *args: _call_at_unchecked(table[slot, 0], args)

@@ -33,7 +33,7 @@ from numba.core import cgutils
 from numba.core.imputils import lower_builtin
 from numba.extending import type_callable
 
-from numbanet.kernels.cpu._compiled import call, types_hash
+from numbanet.kernels.cpu._compiled import TABLE, call, slot_for, types_hash
 from numbanet.kernels.cpu._jit import njit
 
 POOL = np.zeros(2, np.int64)  # the threading layer's parallel_for and get_num_threads, once pool() has run
@@ -77,6 +77,12 @@ def launch(pool, table, slot, n, per, *args):
     parallel_for(pool, table, slot, n, per, args)
 
 
+def run(body, n, per, *args):
+    """body(*args, lo, hi) for the pieces [lo, hi) of [0, n) in steps of per, on numba's threads: launch() for
+    a Python caller that names a jitted body."""
+    launch(pool(), TABLE, slot_for(body, args + LO_HI), n, per, *args)
+
+
 # Lowered straight to IR, not through @overload: an overload's implementation compiles as a numba function of
 # its own and is linked into every caller, about 0.25 s a caller (a scratch A/B of one parallel kernel).
 @type_callable(parallel_for)
@@ -108,6 +114,8 @@ def _lower_parallel_for(context, builder, sig, llargs):
     with cgutils.if_unlikely(builder, builder.icmp_signed('<', per, _I64(1))):
         context.call_conv.return_user_exc(builder, ValueError, ("parallel_for: per must be at least 1",))
     pieces = builder.sdiv(builder.add(n, builder.sub(per, _I64(1))), per)
+    # n < 0 makes no pieces (the workqueue layer reads the count as unsigned: -1 would be 2**64 - 1 pieces).
+    pieces = builder.select(builder.icmp_signed('<', pieces, _I64(0)), _I64(0), pieces)
 
     data_ty = ir.LiteralStructType([_I64, _I64, _I64, packed.type])
     data = cgutils.alloca_once(builder, data_ty)

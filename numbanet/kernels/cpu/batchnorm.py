@@ -12,15 +12,14 @@ caller owns and keeps from step to step: no kernel here creates an array, so a t
 """
 import numba
 import numpy as np
-from numba import prange
 
 from numbanet.kernels.cpu._jit import njit
+from numbanet.kernels.cpu._launch import run
 
 CB = 16                    # parallel channel runs are a multiple of this: 16 float32 are one 64-byte line
 PARALLEL_MIN = 1 << 18     # elements; below this a thread pool costs more than it saves (probes.md)
 
 
-@njit(cache=True)
 def _channels_per_thread(C, threads):
     # One contiguous run of channels per thread, a multiple of CB wide: long row slices stream well.
     blocks = (C + CB - 1) // CB
@@ -109,26 +108,16 @@ def _grad_input(dx, dout, x, work, gamma, r0, r1):
             dxr[c] = gamma[c] * inv[c] * (dr[c] - s1[c] - xhat * s2[c])
 
 
-@njit(cache=True, parallel=True)
 def _forward_train_parallel(out, mean, var, x, gamma, beta, epsilon, work, threads):
     R, C = x.shape
-    cper = _channels_per_thread(C, threads)
-    for t in prange((C + cper - 1) // cper):
-        _stats(mean, var, work, x, epsilon, t * cper, min(C, (t + 1) * cper))
-    per = (R + threads - 1) // threads
-    for t in prange(threads):
-        _normalize(out, x, work, gamma, beta, min(R, t * per), min(R, (t + 1) * per))
+    run(_stats, C, _channels_per_thread(C, threads), mean, var, work, x, epsilon)
+    run(_normalize, R, -(-R // threads), out, x, work, gamma, beta)
 
 
-@njit(cache=True, parallel=True)
 def _backward_parallel(dx, dgamma, dbeta, dout, x, mean, var, gamma, epsilon, work, threads):
     R, C = x.shape
-    cper = _channels_per_thread(C, threads)
-    for t in prange((C + cper - 1) // cper):
-        _grad_sums(dgamma, dbeta, work, dout, x, mean, var, epsilon, t * cper, min(C, (t + 1) * cper))
-    per = (R + threads - 1) // threads
-    for t in prange(threads):
-        _grad_input(dx, dout, x, work, gamma, min(R, t * per), min(R, (t + 1) * per))
+    run(_grad_sums, C, _channels_per_thread(C, threads), dgamma, dbeta, work, dout, x, mean, var, epsilon)
+    run(_grad_input, R, -(-R // threads), dx, dout, x, work, gamma)
 
 
 # ---- the kernels: work (4, C) float64, C-contiguous, is the caller's scratch; its contents do not matter -------

@@ -13,12 +13,12 @@ results do not depend on the thread count.
 """
 import numba
 import numpy as np
-from numba import prange
 
 from numbanet.kernels import shapes
 from numbanet.kernels.cpu._columns import col2im_image, im2col_rows
-from numbanet.kernels.cpu._compiled import TABLE, call, call_unchecked, check, slot_for
+from numbanet.kernels.cpu._compiled import TABLE, call
 from numbanet.kernels.cpu._jit import njit
+from numbanet.kernels.cpu._launch import run
 from numbanet.kernels.cpu._tiles import NO_BIAS, PARALLEL_MIN_FLOPS, body_for, gemm_rows
 from numbanet.kernels.cpu.matmul import gemm, gemm_at, transpose
 from numbanet.kernels.cpu.relu import relu_mask
@@ -34,9 +34,10 @@ def _col2im_rows(dinp, col, n, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw):
 
 
 @njit(cache=True)
-def _input_grad_images(dinp, col, dout2, weight_t, no_bias, table, rows, n0, n1, Ho, Wo, KH, KW, sh, sw, pt, pl, dh,
-                       dw):
-    # Images n0..n1: each one's column gradient dout @ weight^T, then col2im, while it is still in L2.
+def _input_grad_images(dinp, col, dout2, weight_t, no_bias, table, rows, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw, n0,
+                       n1):
+    # Images n0..n1 (a thread's run, _launch.py): each one's column gradient dout @ weight^T, then col2im, while
+    # it is still in L2.
     # The rows of image n0 in col serve as scratch for every image of the run: the forward's columns
     # are spent once the weight gradient is taken, and a column gradient the size of the batch would
     # go out to memory and back.
@@ -50,45 +51,22 @@ def _input_grad_images(dinp, col, dout2, weight_t, no_bias, table, rows, n0, n1,
         col2im_image(dinp[n], scratch, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
 
 
-@njit(cache=True, parallel=True)
-def _input_grad_parallel(dinp, col, dout2, weight_t, no_bias, table, rows, images, runs, Ho, Wo, KH, KW, sh, sw, pt,
-                         pl, dh, dw):
-    # table[images]: _input_grad_images, through its address, checked once before the loop (_compiled.py).
-    N = dinp.shape[0]
-    per = (N + runs - 1) // runs
-    check(table, images, dinp, col, dout2, weight_t, no_bias, table, rows, np.int64(0), np.int64(0), Ho, Wo, KH, KW,
-          sh, sw, pt, pl, dh, dw)
-    for t in prange(runs):
-        n0 = min(N, t * per)
-        n1 = min(N, n0 + per)
-        if n0 < n1:
-            call_unchecked(table, images, dinp, col, dout2, weight_t, no_bias, table, rows, np.int64(n0), np.int64(n1),
-                           Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
-
-
 @njit(cache=True)
-def _im2col_serial(col, inp, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw):
-    for n in range(inp.shape[0]):
+def _im2col_images(col, inp, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw, n0, n1):
+    for n in range(n0, n1):
         im2col_rows(col, inp, n, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
 
 
-@njit(cache=True, parallel=True)
-def _im2col_parallel(col, inp, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw):
-    for n in prange(inp.shape[0]):
-        # A prange index is unsigned: np.int64 keeps numba from compiling im2col_rows again for uint64.
-        im2col_rows(col, inp, np.int64(n), Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
-
-
 @njit(cache=True)
-def _col2im_serial(dinp, col, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw):
-    for n in range(dinp.shape[0]):
+def _col2im_images(dinp, col, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw, n0, n1):
+    for n in range(n0, n1):
         _col2im_rows(dinp, col, n, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
 
 
-@njit(cache=True, parallel=True)
-def _col2im_parallel(dinp, col, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw):
-    for n in prange(dinp.shape[0]):
-        _col2im_rows(dinp, col, np.int64(n), Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
+def _images(body, N, *args):
+    # body(*args, n0, n1): a run of images per thread above PARALLEL_MIN_VALUES copied values (the caller says),
+    # else every image on this thread.
+    run(body, N, -(-N // numba.get_num_threads()), *args)
 
 
 # Rows of dout per partial bias sum (shapes.BIAS_ROWS: the layer sizes `parts` from it). The partial sums are
@@ -121,21 +99,12 @@ def _add_parts(dbias, parts):
 
 
 @njit(cache=True)
-def _mask_and_sum_serial(dbias, parts, dout, relu_out, relu):
-    # dout (R,F): zeroed where relu_out <= 0 when relu; dbias (F,) += its column sums, by way of parts
-    # (ceil(R / BIAS_ROWS), F).
+def _mask_and_sum_parts(parts, dout, relu_out, relu, t0, t1):
+    # dout (R,F): zeroed where relu_out <= 0 when relu, in the rows of parts t0..t1 of parts
+    # (ceil(R / BIAS_ROWS), F), each of which gets its rows' column sums.
     R = dout.shape[0]
-    for t in range(parts.shape[0]):
+    for t in range(t0, t1):
         _mask_and_sum_rows(parts[t], dout, relu_out, relu, t * BIAS_ROWS, min(R, (t + 1) * BIAS_ROWS))
-    _add_parts(dbias, parts)
-
-
-@njit(cache=True, parallel=True)
-def _mask_and_sum_parallel(dbias, parts, dout, relu_out, relu):
-    R = dout.shape[0]
-    for t in prange(parts.shape[0]):
-        _mask_and_sum_rows(parts[t], dout, relu_out, relu, t * BIAS_ROWS, min(R, (t + 1) * BIAS_ROWS))
-    _add_parts(dbias, parts)
 
 
 def _parallel(values):
@@ -149,9 +118,9 @@ def im2col(col, inp, KH, KW, Ho, Wo, geometry):
     shapes.window_sizes('im2col', inp.shape, KH, KW, Ho, Wo, geometry)
     shapes.columns('im2col', col, inp.shape[0], Ho, Wo, KH, KW, inp.shape[3])
     if _parallel(col.size):
-        _im2col_parallel(col, inp, Ho, Wo, KH, KW, *geometry)
+        _images(_im2col_images, inp.shape[0], col, inp, Ho, Wo, KH, KW, *geometry)
     else:
-        _im2col_serial(col, inp, Ho, Wo, KH, KW, *geometry)
+        _im2col_images(col, inp, Ho, Wo, KH, KW, *geometry, 0, inp.shape[0])
 
 
 def col2im(dinp, col, KH, KW, Ho, Wo, geometry):
@@ -161,9 +130,9 @@ def col2im(dinp, col, KH, KW, Ho, Wo, geometry):
     shapes.window_sizes('col2im', dinp.shape, KH, KW, Ho, Wo, geometry)
     shapes.columns('col2im', col, dinp.shape[0], Ho, Wo, KH, KW, dinp.shape[3])
     if _parallel(col.size):
-        _col2im_parallel(dinp, col, Ho, Wo, KH, KW, *geometry)
+        _images(_col2im_images, dinp.shape[0], dinp, col, Ho, Wo, KH, KW, *geometry)
     else:
-        _col2im_serial(dinp, col, Ho, Wo, KH, KW, *geometry)
+        _col2im_images(dinp, col, Ho, Wo, KH, KW, *geometry, 0, dinp.shape[0])
 
 
 def conv2d_forward(out, col, inp, weight, bias, geometry, relu=False):
@@ -199,8 +168,13 @@ def conv2d_backward(dinp, dweight, dbias, weight_t, bias_parts, col, dout, inp, 
     dout2 = dout.reshape(N * Ho * Wo, F)
     relu = relu_out is not None
     if dbias is not None:
-        mask_and_sum = _mask_and_sum_parallel if _parallel(dout2.size) else _mask_and_sum_serial
-        mask_and_sum(dbias, bias_parts, dout2, relu_out.reshape(N * Ho * Wo, F) if relu else dout2, relu)
+        args = (bias_parts, dout2, relu_out.reshape(N * Ho * Wo, F) if relu else dout2, relu)
+        parts = bias_parts.shape[0]
+        if _parallel(dout2.size):
+            run(_mask_and_sum_parts, parts, -(-parts // numba.get_num_threads()), *args)
+        else:
+            _mask_and_sum_parts(*args, 0, parts)
+        _add_parts(dbias, bias_parts)
     elif relu:
         relu_mask(dout2, relu_out.reshape(N * Ho * Wo, F))
     if dweight is not None:
@@ -210,11 +184,11 @@ def conv2d_backward(dinp, dweight, dbias, weight_t, bias_parts, col, dout, inp, 
         threads = numba.get_num_threads()
         # gemm_rows' slot made from the arrays _input_grad_images hands it (conv2d_pool.py: why).
         rows = body_for(gemm_rows, col, dout2, weight_t, NO_BIAS)
-        images = (dinp, col, dout2, weight_t, NO_BIAS, TABLE, rows, 0, N, Ho, Wo, KH, KW, *geometry)
+        images = (dinp, col, dout2, weight_t, NO_BIAS, TABLE, rows, Ho, Wo, KH, KW, *geometry)
         if threads > 1 and N > 1 and 2 * col.size * F >= PARALLEL_MIN_FLOPS:
-            _input_grad_parallel(*images[:7], slot_for(_input_grad_images, images), min(threads, N), *images[9:])
+            run(_input_grad_images, N, -(-N // threads), *images)
         else:
-            _input_grad_images(*images)
+            _input_grad_images(*images, 0, N)
 
 
 @njit(cache=True)

@@ -10,9 +10,9 @@ nothing overflows there, which keeps the simulator's numpy scalars quiet; on the
 """
 import numba
 import numpy as np
-from numba import prange
 
 from numbanet.kernels.cpu._jit import njit
+from numbanet.kernels.cpu._launch import run
 
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -43,20 +43,12 @@ def _forward_rows(out, mask, inp, rate, seed, r0, r1):
             out[r, c] = inp[r, c] * m
 
 
-@njit(cache=True, parallel=True)
-def _forward_parallel(out, mask, inp, rate, seed, threads):
-    R = inp.shape[0]
-    per = (R + threads - 1) // threads
-    for t in prange(threads):
-        _forward_rows(out, mask, inp, rate, seed, min(R, t * per), min(R, (t + 1) * per))
-
-
 def dropout_forward(out, mask, inp, rate, seed):
     # out, mask, inp: (R, C); rate in [0, 1); seed: np.uint64. mask = 1 / (1 - rate) where kept, else 0;
     # out = inp * mask.
     threads = numba.get_num_threads() if inp.size >= PARALLEL_MIN else 1
     if threads > 1:
-        _forward_parallel(out, mask, inp, rate, seed, threads)
+        run(_forward_rows, inp.shape[0], -(-inp.shape[0] // threads), out, mask, inp, rate, seed)  # bands of rows
     else:
         _forward_rows(out, mask, inp, rate, seed, 0, inp.shape[0])
 

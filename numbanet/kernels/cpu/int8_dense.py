@@ -15,9 +15,9 @@ a plain loop computes the same integers.
 
 import numba
 import numpy as np
-from numba import prange
 
 from numbanet.kernels.cpu._jit import njit
+from numbanet.kernels.cpu._launch import run
 from numbanet.kernels.cpu._stack import stack_f32, stack_i32
 from numbanet.kernels.cpu._vnni import HAS_VNNI, dpbusd
 from numbanet.kernels.cpu.matmul import NO_BIAS, PARALLEL_MIN_FLOPS
@@ -217,15 +217,12 @@ def _vnni_serial(out, a32, flat, Np, colsum, x_scales, w_scales, bias):
     _vnni_rows(out, a32, flat, Np, colsum, x_scales, w_scales, bias, 0, out.shape[0])
 
 
-@njit(cache=True, parallel=True)
 def _vnni_parallel(out, a32, flat, Np, colsum, x_scales, w_scales, bias, threads):
-    # As in matmul.py: one block of rows per thread, so no two threads write one cell.
-    M = out.shape[0]
-    bands = (M + MR - 1) // MR
+    # As in matmul.py: one block of rows per thread, a multiple of MR, so no two threads write one cell.
+    bands = (out.shape[0] + MR - 1) // MR
     chunks = min(threads, bands)
-    per = (bands + chunks - 1) // chunks * MR
-    for t in prange(chunks):
-        _vnni_rows(out, a32, flat, Np, colsum, x_scales, w_scales, bias, min(M, t * per), min(M, (t + 1) * per))
+    run(_vnni_rows, out.shape[0], (bands + chunks - 1) // chunks * MR, out, a32, flat, Np, colsum, x_scales, w_scales,
+        bias)
 
 
 @njit(cache=True)

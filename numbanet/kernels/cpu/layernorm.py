@@ -20,9 +20,10 @@ of channels, so no two threads write one cell and no result depends on the threa
 import numba
 import numpy as np
 from llvmlite import ir
-from numba import prange, types
+from numba import types
 
 from numbanet.kernels.cpu._jit import njit
+from numbanet.kernels.cpu._launch import run
 from numba.core import cgutils
 from numba.cpython.unsafe.tuple import tuple_setitem
 from numba.extending import intrinsic, overload
@@ -32,7 +33,6 @@ PARALLEL_MIN = 1 << 18     # elements; below this a thread pool costs more than 
 _ZERO8 = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 
 
-@njit(cache=True)
 def _channels_per_thread(C, threads):
     # One contiguous run of channels per thread, a multiple of CB wide: long row slices stream well.
     blocks = (C + CB - 1) // CB
@@ -408,23 +408,15 @@ def _param_sums(dgamma, dbeta, work, dout, x, mean, invstd, c0, c1):
         dbeta[c0 + c] += b[c]
 
 
-@njit(cache=True, parallel=True)
 def _forward_parallel(out, mean, invstd, x, gamma, beta, epsilon, threads):
     R = x.shape[0]
-    per = (R + threads - 1) // threads
-    for t in prange(threads):
-        _forward_rows(out, mean, invstd, x, gamma, beta, epsilon, min(R, t * per), min(R, (t + 1) * per))
+    run(_forward_rows, R, -(-R // threads), out, mean, invstd, x, gamma, beta, epsilon)
 
 
-@njit(cache=True, parallel=True)
 def _backward_parallel(dx, dgamma, dbeta, dout, x, mean, invstd, gamma, work, threads):
     R, C = x.shape
-    per = (R + threads - 1) // threads
-    for t in prange(threads):
-        _backward_rows(dx, dout, x, mean, invstd, gamma, min(R, t * per), min(R, (t + 1) * per))
-    cper = _channels_per_thread(C, threads)
-    for t in prange((C + cper - 1) // cper):
-        _param_sums(dgamma, dbeta, work, dout, x, mean, invstd, t * cper, min(C, (t + 1) * cper))
+    run(_backward_rows, R, -(-R // threads), dx, dout, x, mean, invstd, gamma)
+    run(_param_sums, C, _channels_per_thread(C, threads), dgamma, dbeta, work, dout, x, mean, invstd)
 
 
 def layernorm_forward(out, mean, invstd, x, gamma, beta, epsilon):

@@ -11,18 +11,21 @@ any thread count. Input gradients are overwritten, not accumulated.
 """
 import numba
 import numpy as np
-from numba import prange
 
 from numbanet.kernels import shapes
 from numbanet.kernels.cpu._jit import njit
+from numbanet.kernels.cpu._launch import run
 
 PARALLEL_MIN = 1 << 18     # input elements; below this a thread pool costs more than it saves (probes.md)
-# A prange index is unsigned: handed on as it is, it would make numba compile every image loop twice, once
-# for the serial caller's int64 and once for uint64 (bench/compile_report.py), hence the np.int64(n) below.
 
 
 def _parallel(inp):
     return inp.size >= PARALLEL_MIN and inp.shape[0] > 1 and numba.get_num_threads() > 1
+
+
+def _images(body, N, *args):
+    # body(*args, n0, n1) for a run of images per thread (_launch.py); no two threads write one image.
+    run(body, N, -(-N // numba.get_num_threads()), *args)
 
 
 @njit(cache=True, inline='always')
@@ -67,19 +70,13 @@ def _max_forward(out, argmax, inp, pool_h, pool_w, stride_h, stride_w, pad_top, 
                                 where[c] = cell
 
 
-@njit(cache=True, parallel=True)
-def _max_forward_parallel(out, argmax, inp, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left):
-    for n in prange(inp.shape[0]):
-        _max_forward(out, argmax, inp, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left, np.int64(n), n + 1)
-
-
 def max_pool2d_forward(out, argmax, inp, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left):
     # out, argmax (int32): (N, OH, OW, C); inp: (N, H, W, C). out = the largest input of each window,
     # argmax = where it is (h * W + w).
     sizes = shapes.pool('max_pool2d_forward', out, inp, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left)
     shapes.shaped('max_pool2d_forward', 'argmax', argmax, out.shape, np.int32)
     if _parallel(inp):
-        _max_forward_parallel(out, argmax, inp, *sizes)
+        _images(_max_forward, inp.shape[0], out, argmax, inp, *sizes)
     else:
         _max_forward(out, argmax, inp, *sizes, 0, inp.shape[0])
 
@@ -98,12 +95,6 @@ def _max_backward(dinp, dout, argmax, n0, n1):
                         cells[n, i, c] += dout[n, oh, ow, c]
 
 
-@njit(cache=True, parallel=True)
-def _max_backward_parallel(dinp, dout, argmax):
-    for n in prange(dinp.shape[0]):
-        _max_backward(dinp, dout, argmax, np.int64(n), n + 1)
-
-
 def max_pool2d_backward(dinp, dout, argmax):
     # dinp: (N, H, W, C), overwritten; dout, argmax (int32): (N, OH, OW, C). Each dout goes to its window's
     # winner; overlapping windows add up there, in a fixed order.
@@ -112,7 +103,7 @@ def max_pool2d_backward(dinp, dout, argmax):
     shapes.shaped('max_pool2d_backward', 'argmax', argmax, dout.shape, np.int32)
     shapes.images('max_pool2d_backward', dinp, dout)
     if _parallel(dinp):
-        _max_backward_parallel(dinp, dout, argmax)
+        _images(_max_backward, dinp.shape[0], dinp, dout, argmax)
     else:
         _max_backward(dinp, dout, argmax, 0, dinp.shape[0])
 
@@ -137,17 +128,11 @@ def _avg_forward(out, inp, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left
                     out[n, oh, ow, c] /= count
 
 
-@njit(cache=True, parallel=True)
-def _avg_forward_parallel(out, inp, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left):
-    for n in prange(inp.shape[0]):
-        _avg_forward(out, inp, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left, np.int64(n), n + 1)
-
-
 def avg_pool2d_forward(out, inp, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left):
     # out: (N, OH, OW, C); inp: (N, H, W, C). out = the mean of each window's input cells (padding not counted).
     sizes = shapes.pool('avg_pool2d_forward', out, inp, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left)
     if _parallel(inp):
-        _avg_forward_parallel(out, inp, *sizes)
+        _images(_avg_forward, inp.shape[0], out, inp, *sizes)
     else:
         _avg_forward(out, inp, *sizes, 0, inp.shape[0])
 
@@ -172,17 +157,11 @@ def _avg_backward(dinp, dout, pool_h, pool_w, stride_h, stride_w, pad_top, pad_l
                             dinp[n, h, w, c] += dout[n, oh, ow, c] / count
 
 
-@njit(cache=True, parallel=True)
-def _avg_backward_parallel(dinp, dout, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left):
-    for n in prange(dinp.shape[0]):
-        _avg_backward(dinp, dout, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left, np.int64(n), n + 1)
-
-
 def avg_pool2d_backward(dinp, dout, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left):
     # dinp: (N, H, W, C), overwritten; dout: (N, OH, OW, C), the sizes avg_pool2d_forward had.
     sizes = shapes.pool('avg_pool2d_backward', dout, dinp, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left)
     if _parallel(dinp):
-        _avg_backward_parallel(dinp, dout, *sizes)
+        _images(_avg_backward, dinp.shape[0], dinp, dout, *sizes)
     else:
         _avg_backward(dinp, dout, *sizes, 0, dinp.shape[0])
 
@@ -202,17 +181,11 @@ def _global_avg_forward(out, inp, n0, n1):
             out[n, c] /= np.float32(H * W)
 
 
-@njit(cache=True, parallel=True)
-def _global_avg_forward_parallel(out, inp):
-    for n in prange(inp.shape[0]):
-        _global_avg_forward(out, inp, np.int64(n), n + 1)
-
-
 def global_avg_pool2d_forward(out, inp):
     # out: (N, C); inp: (N, H, W, C). out = the mean over H and W.
     shapes.global_pool('global_avg_pool2d_forward', out, inp)
     if _parallel(inp):
-        _global_avg_forward_parallel(out, inp)
+        _images(_global_avg_forward, inp.shape[0], out, inp)
     else:
         _global_avg_forward(out, inp, 0, inp.shape[0])
 
@@ -227,17 +200,11 @@ def _global_avg_backward(dinp, dout, n0, n1):
                     dinp[n, h, w, c] = dout[n, c] / np.float32(H * W)
 
 
-@njit(cache=True, parallel=True)
-def _global_avg_backward_parallel(dinp, dout):
-    for n in prange(dinp.shape[0]):
-        _global_avg_backward(dinp, dout, np.int64(n), n + 1)
-
-
 def global_avg_pool2d_backward(dinp, dout):
     # dinp: (N, H, W, C), overwritten; dout: (N, C).
     shapes.global_pool('global_avg_pool2d_backward', dout, dinp)
     if _parallel(dinp):
-        _global_avg_backward_parallel(dinp, dout)
+        _images(_global_avg_backward, dinp.shape[0], dinp, dout)
     else:
         _global_avg_backward(dinp, dout, 0, dinp.shape[0])
 
@@ -258,18 +225,12 @@ def _global_max_forward(out, argmax, inp, n0, n1):
                         argmax[n, c] = h * W + w
 
 
-@njit(cache=True, parallel=True)
-def _global_max_forward_parallel(out, argmax, inp):
-    for n in prange(inp.shape[0]):
-        _global_max_forward(out, argmax, inp, np.int64(n), n + 1)
-
-
 def global_max_pool2d_forward(out, argmax, inp):
     # out, argmax (int32): (N, C); inp: (N, H, W, C). out = the largest over H and W, argmax = h * W + w.
     shapes.global_pool('global_max_pool2d_forward', out, inp)
     shapes.shaped('global_max_pool2d_forward', 'argmax', argmax, out.shape, np.int32)
     if _parallel(inp):
-        _global_max_forward_parallel(out, argmax, inp)
+        _images(_global_max_forward, inp.shape[0], out, argmax, inp)
     else:
         _global_max_forward(out, argmax, inp, 0, inp.shape[0])
 
@@ -284,18 +245,12 @@ def _global_max_backward(dinp, dout, argmax, n0, n1):
                     dinp[n, h, w, c] = dout[n, c] if argmax[n, c] == h * W + w else 0.0
 
 
-@njit(cache=True, parallel=True)
-def _global_max_backward_parallel(dinp, dout, argmax):
-    for n in prange(dinp.shape[0]):
-        _global_max_backward(dinp, dout, argmax, np.int64(n), n + 1)
-
-
 def global_max_pool2d_backward(dinp, dout, argmax):
     # dinp: (N, H, W, C), overwritten; dout, argmax (int32): (N, C).
     shapes.global_pool('global_max_pool2d_backward', dout, dinp)
     shapes.shaped('global_max_pool2d_backward', 'argmax', argmax, dout.shape, np.int32)
     if _parallel(dinp):
-        _global_max_backward_parallel(dinp, dout, argmax)
+        _images(_global_max_backward, dinp.shape[0], dinp, dout, argmax)
     else:
         _global_max_backward(dinp, dout, argmax, 0, dinp.shape[0])
 
@@ -323,18 +278,12 @@ def _pad_forward(out, inp, top, left, n0, n1):
                     out[n, h, w, c] = inp[n, h - top, w - left, c] if inside else 0.0
 
 
-@njit(cache=True, parallel=True)
-def _pad_forward_parallel(out, inp, top, left):
-    for n in prange(inp.shape[0]):
-        _pad_forward(out, inp, top, left, np.int64(n), n + 1)
-
-
 def zero_pad2d_forward(out, inp, top, left):
     # out: (N, OH, OW, C), OH >= H + top, OW >= W + left; inp: (N, H, W, C) copied to out[:, top:, left:],
     # zeros around it.
     top, left = _check_pad('zero_pad2d_forward', out, inp, top, left)
     if _parallel(out):
-        _pad_forward_parallel(out, inp, top, left)
+        _images(_pad_forward, inp.shape[0], out, inp, top, left)
     else:
         _pad_forward(out, inp, top, left, 0, inp.shape[0])
 
@@ -349,16 +298,10 @@ def _pad_backward(dinp, dout, top, left, n0, n1):
                     dinp[n, h, w, c] = dout[n, h + top, w + left, c]
 
 
-@njit(cache=True, parallel=True)
-def _pad_backward_parallel(dinp, dout, top, left):
-    for n in prange(dinp.shape[0]):
-        _pad_backward(dinp, dout, top, left, np.int64(n), n + 1)
-
-
 def zero_pad2d_backward(dinp, dout, top, left):
     # dinp: (N, H, W, C) = dout[:, top:top+H, left:left+W] (overwritten).
     top, left = _check_pad('zero_pad2d_backward', dout, dinp, top, left)
     if _parallel(dout):
-        _pad_backward_parallel(dinp, dout, top, left)
+        _images(_pad_backward, dinp.shape[0], dinp, dout, top, left)
     else:
         _pad_backward(dinp, dout, top, left, 0, dinp.shape[0])

@@ -1,9 +1,9 @@
 """ReLU. Outputs must not overlap inputs: LLVM vectorises these loops only after a runtime check
 that they do not, and an in-place call would fall back to a scalar loop several times slower."""
 import numba
-from numba import prange
 
 from numbanet.kernels.cpu._jit import njit
+from numbanet.kernels.cpu._launch import run
 
 PARALLEL_MIN = 1 << 18     # elements; below this a thread pool costs more than it saves (probes.md)
 
@@ -34,14 +34,6 @@ def _relu_mask_rows(dout, out, r0, r1):
                 dout[b, c] = 0.0
 
 
-@njit(cache=True, parallel=True)
-def _relu_mask_parallel(dout, out, threads):
-    B = out.shape[0]
-    per = (B + threads - 1) // threads
-    for t in prange(threads):
-        _relu_mask_rows(dout, out, min(B, t * per), min(B, (t + 1) * per))
-
-
 def relu_mask(dout, out):
     # dout, out: (B, C); dout = dout where out > 0, else 0, in place: the backward of a ReLU that a layer
     # applied itself (fused into its product), before the layer's own backward reads dout.
@@ -61,6 +53,6 @@ def relu_mask_call(dout, out):
 def _relu_mask_threads(dout, out):
     threads = numba.get_num_threads()  # on every call: set_num_threads may change it
     if threads > 1:
-        _relu_mask_parallel(dout, out, threads)
+        run(_relu_mask_rows, out.shape[0], -(-out.shape[0] // threads), dout, out)  # a band of rows per thread
     else:
         _relu_mask_rows(dout, out, 0, out.shape[0])
