@@ -26,7 +26,7 @@ from numba.extending import intrinsic, overload
 
 from numbanet.kernels.cpu._jit import njit
 from numbanet.kernels.cpu._stack import stack_f32
-from numbanet.kernels.cpu._tiles import (MR, MR6, NE, NH, NR, TALL_ROWS, relu_rows, tile_1xNE, tile_1xNR,
+from numbanet.kernels.cpu._tiles import (MR, MR6, NE, NH, NR, SIX_ROWS, TALL_ROWS, relu_rows, tile_1xNE, tile_1xNR,
                                          tile_4xNE, tile_4xNH, tile_4xNR, tile_6xNH, tile_6xNR)
 
 PACK_STRIDE = 4096  # B's rows a multiple of this many bytes apart share cache sets: their blocks are copied first
@@ -97,7 +97,7 @@ def packed_columns(C, A, B, bias, accumulate, relu, c0, c1):
     # five interleaved rounds of a cold gemm).
     M = C.shape[0]
     K = A.shape[1]
-    tall = M >= TALL_ROWS
+    tall = SIX_ROWS and M >= TALL_ROWS  # (_tiles.py: not on Zen 4)
     buf = stack_f32(PACKED).reshape((KCP, NCP))
     for jc in range(c0, c1, NCP):
         jn = min(c1, jc + NCP)

@@ -16,8 +16,10 @@ B and C should be C-contiguous (other layouts work, slowly); A may have any layo
 passes inp.T without a copy.
 Every C element is summed by one thread in ascending k, so results do not depend on the thread count.
 """
+import llvmlite.binding as llvm
 import numpy as np
 from numba import typeof, types
+from numba.core import config
 
 from numbanet.kernels.cpu._compiled import slot_for
 from numbanet.kernels.cpu._jit import njit
@@ -27,6 +29,11 @@ from numbanet.kernels.cpu._microtile import LANES, edge_tile, tile
 MR = 4           # rows of C per register tile
 MR6 = 6          # rows of C per tile in long products (TALL_ROWS and more rows)
 TALL_ROWS = 48
+# The 6-row tiles paid on the Intel Xeon they were measured on (17-25% on the biggest products, commit a322d13),
+# but on AMD's Zen 4 the IR 6 x 64 tile ran at 40 GFLOP/s a core against 96-111 for the 4 x 64 one (four of the
+# MLP's product shapes, one thread, 2026-11-30): there every product takes the 4-row tiles, and the 6-row ones
+# are compiled out of gemm_rows. The CPU is the one numba compiles for, which its cache index records.
+SIX_ROWS = not (config.CPU_NAME or llvm.get_host_cpu_name()).startswith('znver')
 NR = 64          # columns of C per register tile
 NE = LANES       # width of the tiles that cover the last N % NR columns: one vector
 NH = NR // 2      # width of the half tile that may follow the full ones
@@ -95,7 +102,7 @@ def gemm_rows(C, A, B, bias, accumulate, relu, r0, r1):
     # 16-wide. Every element gets the same multiply-adds in the same order whatever tile holds it.
     N = C.shape[1]
     K = A.shape[1]
-    tall = r1 - r0 >= TALL_ROWS
+    tall = SIX_ROWS and r1 - r0 >= TALL_ROWS
     # The columns in panels of NC, each finished over all k before the next: every band of rows passes over
     # one KC x NC block of B (1 MB) while it stays in L2, and the panel's part of C stays there across k
     # blocks. Over all N columns at once, a 4096-wide layer streamed an 8 MB block of B from L3 for each band
