@@ -45,7 +45,7 @@ def threads():
 
 
 @pytest.mark.parametrize('n', [-5, 0, 1, 7, 100, 1001])
-@pytest.mark.parametrize('per', [1, 3, 64, 2000])
+@pytest.mark.parametrize('per', [1, 3, 64, 2000, 2**63 - 1])
 @pytest.mark.parametrize('count', [1, 2])
 def test_every_piece_runs_once(n, per, count, threads):
     threads(min(count, numbanet.threads.thread_ceiling()))
@@ -132,6 +132,8 @@ def test_refused_calls_write_nothing():
             launch(pool(), TABLE, bad_slot, 20, 4, *arrays)
     with pytest.raises(ValueError, match='per must be at least 1'):
         launch(pool(), TABLE, slot, 20, 0, *arrays)
+    with pytest.raises(ValueError, match="pool must be pool"):
+        launch(np.zeros(1, np.int64), TABLE, slot, 20, 4, *arrays)
     np.testing.assert_array_equal(arrays[0], np.zeros(20, np.int64))
 
 

@@ -55,8 +55,8 @@ def pool():
         with _LOCK:
             if not POOL[1]:
                 numba.get_num_threads()  # starts the threading layer, which registers its symbols with LLVM
-                POOL[0] = llvm.address_of_symbol('numba_parallel_for')
-                POOL[1] = llvm.address_of_symbol('get_num_threads')
+                POOL[0] = llvm.address_of_symbol('numba_parallel_for') or 0  # (0: every launch runs serially)
+                POOL[1] = llvm.address_of_symbol('get_num_threads') or 0
     return POOL
 
 
@@ -88,7 +88,10 @@ def run(body, n, per, *args):
 @type_callable(parallel_for)
 def _type_parallel_for(context):
     def typer(pool, table, slot, n, per, args):
-        if isinstance(args, types.BaseTuple) and all(isinstance(t, types.Integer) for t in (slot, n, per)):
+        addresses = all(isinstance(a, types.Array) and a.dtype == types.int64 and a.ndim == d
+                        for a, d in ((pool, 1), (table, 2)))
+        counts = all(isinstance(t, types.Integer) for t in (slot, n, per))
+        if addresses and counts and isinstance(args, types.BaseTuple):
             return types.none
     return typer
 
@@ -113,9 +116,15 @@ def _lower_parallel_for(context, builder, sig, llargs):
         context.call_conv.return_user_exc(builder, TypeError, ("the slot holds no body compiled for these arguments",))
     with cgutils.if_unlikely(builder, builder.icmp_signed('<', per, _I64(1))):
         context.call_conv.return_user_exc(builder, ValueError, ("parallel_for: per must be at least 1",))
-    pieces = builder.sdiv(builder.add(n, builder.sub(per, _I64(1))), per)
-    # n < 0 makes no pieces (the workqueue layer reads the count as unsigned: -1 would be 2**64 - 1 pieces).
-    pieces = builder.select(builder.icmp_signed('<', pieces, _I64(0)), _I64(0), pieces)
+    pool_arr = context.make_array(pool_ty)(context, builder, pool)
+    short = builder.icmp_signed('<', cgutils.unpack_tuple(builder, pool_arr.shape)[0], _I64(2))
+    with cgutils.if_unlikely(builder, short):
+        context.call_conv.return_user_exc(builder, ValueError, ("parallel_for: pool must be pool()'s array",))
+    # ceil(n / per) without n + per - 1, which a huge per would overflow; n < 0 makes no pieces (the workqueue
+    # layer reads the count as unsigned: -1 would be 2**64 - 1 pieces).
+    n = builder.select(builder.icmp_signed('<', n, _I64(0)), _I64(0), n)
+    rest = builder.zext(builder.icmp_signed('>', builder.srem(n, per), _I64(0)), _I64)
+    pieces = builder.add(builder.sdiv(n, per), rest)
 
     data_ty = ir.LiteralStructType([_I64, _I64, _I64, packed.type])
     data = cgutils.alloca_once(builder, data_ty)
@@ -132,7 +141,7 @@ def _lower_parallel_for(context, builder, sig, llargs):
     # The team is always the caller's whole thread count, as numba's own launch makes it: the layer sets every
     # team member's count to the team's size, the caller's included, so a smaller team would change the
     # caller's numba.get_num_threads() from then on. Pieces fewer than threads leave some idle.
-    addresses = context.make_array(pool_ty)(context, builder, pool).data
+    addresses = pool_arr.data
     where = builder.load(addresses)
     counter = builder.load(cgutils.gep(builder, addresses, 1))
     workers = cgutils.alloca_once_value(builder, _I32(1))
