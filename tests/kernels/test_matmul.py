@@ -60,6 +60,17 @@ def test_gemm_takes_transposed_a_without_copy(rng, M, K, N):
     np.testing.assert_allclose(C, C0 + A.T @ B, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize('threads', [1, 2])
+def test_empty_products_do_nothing(threads):
+    # No rows or no columns: nothing to compute, on the serial and on the threaded entry alike.
+    for (M, K, N) in ((0, 3, 5), (4, 3, 0), (0, 0, 0)):
+        C, A, B = np.zeros((M, N), np.float32), np.ones((M, K), np.float32), np.ones((K, N), np.float32)
+        body = _tiles.body_for(_tiles.gemm_rows, C, A, B, _tiles.NO_BIAS)
+        _tiles.gemm_entry(C, A, B, _tiles.NO_BIAS, False, False, False, TABLE, body, False, threads, pool())
+        g.gemm(C, A, B)
+        assert C.shape == (M, N)
+
+
 @pytest.mark.parametrize('K', [300, 1100])  # 1100: three passes over k (KC = 512)
 @pytest.mark.parametrize('N', [133, 1037])
 @pytest.mark.parametrize('relu', [False, True])

@@ -91,8 +91,8 @@ def gemm_entry(C, A, B, bias, accumulate, relu, a_transposed, table, body, by_co
     a = A.T[:, :] if a_transposed else A[:, :]
     n = C.shape[1] if by_columns else C.shape[0]
     unit = NR if by_columns else MR
-    units = (n + unit - 1) // unit
-    pieces = max(1, min(threads, units))
+    units = max(1, (n + unit - 1) // unit)  # (an empty C: one empty piece)
+    pieces = min(max(1, threads), units)
     parallel_for(pool, table, body, n, (units + pieces - 1) // pieces * unit, (C, a, B, bias, accumulate, relu))
 
 
