@@ -83,6 +83,11 @@ def run(body, n, per, *args):
     launch(pool(), TABLE, slot_for(body, args + LO_HI), n, per, *args)
 
 
+def bands(body, n, threads, *args):
+    """run() in one band of [0, n) per thread: threads is the count the caller read to choose this path."""
+    run(body, n, max(1, -(-n // threads)), *args)
+
+
 # Lowered straight to IR, not through @overload: an overload's implementation compiles as a numba function of
 # its own and is linked into every caller, about 0.25 s a caller (a scratch A/B of one parallel kernel).
 @type_callable(parallel_for)

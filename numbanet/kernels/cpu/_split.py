@@ -12,8 +12,7 @@ MLP's 242,762 parameters, more than one core's L2; each core brings its own L2 a
 development machine `python -m pytest bench/test_kernels.py -k adam` gave a median of 78 us (min 51) on two
 threads; the serial loop took 116-155 us in the same session, and the parallel path on one thread 5% more
 than the serial loop. Chunks of 4,096 to 121,381 elements were within noise of each other."""
-from numbanet.kernels.cpu._compiled import TABLE, slot_for
-from numbanet.kernels.cpu._launch import LO_HI, launch, pool
+from numbanet.kernels.cpu._launch import run
 
 PARALLEL_MIN = 1 << 15
 CHUNK = 1 << 14
@@ -26,6 +25,6 @@ def parallel(n):
 def split(part, n, *args):
     """part(*args, lo, hi) for pieces [lo, hi) covering [0, n): one piece, or CHUNK-sized ones on threads."""
     if parallel(n):
-        launch(pool(), TABLE, slot_for(part, args + LO_HI), n, CHUNK, *args)
+        run(part, n, CHUNK, *args)
     else:
         part(*args, 0, n)

@@ -14,7 +14,7 @@ import numba
 import numpy as np
 
 from numbanet.kernels.cpu._jit import njit
-from numbanet.kernels.cpu._launch import run
+from numbanet.kernels.cpu._launch import bands, run
 
 CB = 16                    # parallel channel runs are a multiple of this: 16 float32 are one 64-byte line
 PARALLEL_MIN = 1 << 18     # elements; below this a thread pool costs more than it saves (probes.md)
@@ -111,13 +111,13 @@ def _grad_input(dx, dout, x, work, gamma, r0, r1):
 def _forward_train_parallel(out, mean, var, x, gamma, beta, epsilon, work, threads):
     R, C = x.shape
     run(_stats, C, _channels_per_thread(C, threads), mean, var, work, x, epsilon)
-    run(_normalize, R, -(-R // threads), out, x, work, gamma, beta)
+    bands(_normalize, R, threads, out, x, work, gamma, beta)
 
 
 def _backward_parallel(dx, dgamma, dbeta, dout, x, mean, var, gamma, epsilon, work, threads):
     R, C = x.shape
     run(_grad_sums, C, _channels_per_thread(C, threads), dgamma, dbeta, work, dout, x, mean, var, epsilon)
-    run(_grad_input, R, -(-R // threads), dx, dout, x, work, gamma)
+    bands(_grad_input, R, threads, dx, dout, x, work, gamma)
 
 
 # ---- the kernels: work (4, C) float64, C-contiguous, is the caller's scratch; its contents do not matter -------

@@ -18,7 +18,7 @@ from numbanet.kernels import shapes
 from numbanet.kernels.cpu._columns import col2im_image, im2col_rows
 from numbanet.kernels.cpu._compiled import TABLE, call
 from numbanet.kernels.cpu._jit import njit
-from numbanet.kernels.cpu._launch import run
+from numbanet.kernels.cpu._launch import bands
 from numbanet.kernels.cpu._tiles import NO_BIAS, PARALLEL_MIN_FLOPS, body_for, gemm_rows
 from numbanet.kernels.cpu.matmul import gemm, gemm_at, transpose
 from numbanet.kernels.cpu.relu import relu_mask
@@ -61,12 +61,6 @@ def _im2col_images(col, inp, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw, n0, n1):
 def _col2im_images(dinp, col, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw, n0, n1):
     for n in range(n0, n1):
         _col2im_rows(dinp, col, n, Ho, Wo, KH, KW, sh, sw, pt, pl, dh, dw)
-
-
-def _images(body, N, *args):
-    # body(*args, n0, n1): a run of images per thread above PARALLEL_MIN_VALUES copied values (the caller says),
-    # else every image on this thread.
-    run(body, N, -(-N // numba.get_num_threads()), *args)
 
 
 # Rows of dout per partial bias sum (shapes.BIAS_ROWS: the layer sizes `parts` from it). The partial sums are
@@ -118,7 +112,7 @@ def im2col(col, inp, KH, KW, Ho, Wo, geometry):
     shapes.window_sizes('im2col', inp.shape, KH, KW, Ho, Wo, geometry)
     shapes.columns('im2col', col, inp.shape[0], Ho, Wo, KH, KW, inp.shape[3])
     if _parallel(col.size):
-        _images(_im2col_images, inp.shape[0], col, inp, Ho, Wo, KH, KW, *geometry)
+        bands(_im2col_images, inp.shape[0], numba.get_num_threads(), col, inp, Ho, Wo, KH, KW, *geometry)
     else:
         _im2col_images(col, inp, Ho, Wo, KH, KW, *geometry, 0, inp.shape[0])
 
@@ -130,7 +124,7 @@ def col2im(dinp, col, KH, KW, Ho, Wo, geometry):
     shapes.window_sizes('col2im', dinp.shape, KH, KW, Ho, Wo, geometry)
     shapes.columns('col2im', col, dinp.shape[0], Ho, Wo, KH, KW, dinp.shape[3])
     if _parallel(col.size):
-        _images(_col2im_images, dinp.shape[0], dinp, col, Ho, Wo, KH, KW, *geometry)
+        bands(_col2im_images, dinp.shape[0], numba.get_num_threads(), dinp, col, Ho, Wo, KH, KW, *geometry)
     else:
         _col2im_images(dinp, col, Ho, Wo, KH, KW, *geometry, 0, dinp.shape[0])
 
@@ -171,7 +165,7 @@ def conv2d_backward(dinp, dweight, dbias, weight_t, bias_parts, col, dout, inp, 
         args = (bias_parts, dout2, relu_out.reshape(N * Ho * Wo, F) if relu else dout2, relu)
         parts = bias_parts.shape[0]
         if _parallel(dout2.size):
-            run(_mask_and_sum_parts, parts, -(-parts // numba.get_num_threads()), *args)
+            bands(_mask_and_sum_parts, parts, numba.get_num_threads(), *args)
         else:
             _mask_and_sum_parts(*args, 0, parts)
         _add_parts(dbias, bias_parts)
@@ -186,7 +180,7 @@ def conv2d_backward(dinp, dweight, dbias, weight_t, bias_parts, col, dout, inp, 
         rows = body_for(gemm_rows, col, dout2, weight_t, NO_BIAS)
         images = (dinp, col, dout2, weight_t, NO_BIAS, TABLE, rows, Ho, Wo, KH, KW, *geometry)
         if threads > 1 and N > 1 and 2 * col.size * F >= PARALLEL_MIN_FLOPS:
-            run(_input_grad_images, N, -(-N // threads), *images)
+            bands(_input_grad_images, N, threads, *images)
         else:
             _input_grad_images(*images, 0, N)
 

@@ -24,7 +24,7 @@ from numbanet.kernels import shapes
 from numbanet.kernels.cpu._columns import col2im_image, im2col_rows
 from numbanet.kernels.cpu._compiled import TABLE, call, slot_for
 from numbanet.kernels.cpu._jit import njit
-from numbanet.kernels.cpu._launch import LO_HI, launch, pool
+from numbanet.kernels.cpu._launch import LO_HI, launch, pool, run
 from numbanet.kernels.cpu._tiles import NO_BIAS, body_for, gemm_rows
 from numbanet.kernels.cpu.conv2d import PARALLEL_MIN_VALUES
 from numbanet.kernels.cpu.matmul import transpose
@@ -197,7 +197,7 @@ def conv2d_relu_maxpool_forward(out, which, scratch, col, inp, weight, bias, geo
     # A run of span images per thread, whole parts each; one run, on this thread, for runs == 1.
     span = max(1, -(-shapes.image_parts(N) // runs) * PER)
     images = (out, which, scratch, col, inp, weight2, bias, TABLE, slots, span, KH, KW, geometry)
-    launch(pool(), TABLE, slot_for(_forward_images, images + LO_HI), N, span, *images)
+    run(_forward_images, N, span, *images)
 
 
 def conv2d_relu_maxpool_backward(dinp, dweight, dbias, weight_t, weight_parts, bias_parts, scratch, col, dout, which,
@@ -235,6 +235,7 @@ def conv2d_relu_maxpool_backward(dinp, dweight, dbias, weight_t, weight_parts, b
     per = max(1, -(-parts // runs))  # parts per run: all of them, on this thread, for runs == 1
     args = (dinp, weight_parts, bias_parts, scratch, col, dout, which, weight_t, NO_BIAS, TABLE, slots, part, per,
             (want_dinp, want_dw), KH, KW, geometry)
+    # launch() itself, not run(): run's 3 + 17 arguments would be the 20-item tuple that _compiled.slot_for warns of.
     launch(pool(), TABLE, slot_for(_backward_runs, args + LO_HI), parts, per, *args)
     if want_dw:
         _add_parts(dweight, weight_parts)

@@ -12,7 +12,7 @@ import numba
 import numpy as np
 
 from numbanet.kernels.cpu._jit import njit
-from numbanet.kernels.cpu._launch import run
+from numbanet.kernels.cpu._launch import bands
 
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -48,7 +48,7 @@ def dropout_forward(out, mask, inp, rate, seed):
     # out = inp * mask.
     threads = numba.get_num_threads() if inp.size >= PARALLEL_MIN else 1
     if threads > 1:
-        run(_forward_rows, inp.shape[0], -(-inp.shape[0] // threads), out, mask, inp, rate, seed)  # bands of rows
+        bands(_forward_rows, inp.shape[0], threads, out, mask, inp, rate, seed)
     else:
         _forward_rows(out, mask, inp, rate, seed, 0, inp.shape[0])
 

@@ -22,8 +22,8 @@ def gather_rows(out, src, index):
     rows = out.reshape(out.shape[0], -1)
     flat = src.reshape(src.shape[0], -1)
     if parallel(rows.size):
-        threads = max(1, min(numba.get_num_threads(), len(index)))
-        _gather_flat(pool(), TABLE, slot_for(_gather_rows, (rows, flat, index) + LO_HI), threads, rows, flat, index)
+        _gather_flat(pool(), TABLE, slot_for(_gather_rows, (rows, flat, index) + LO_HI), numba.get_num_threads(), rows,
+                     flat, index)
     else:
         _gather_serial(rows, flat, index)
 

@@ -23,7 +23,7 @@ from llvmlite import ir
 from numba import types
 
 from numbanet.kernels.cpu._jit import njit
-from numbanet.kernels.cpu._launch import run
+from numbanet.kernels.cpu._launch import bands, run
 from numba.core import cgutils
 from numba.cpython.unsafe.tuple import tuple_setitem
 from numba.extending import intrinsic, overload
@@ -410,12 +410,12 @@ def _param_sums(dgamma, dbeta, work, dout, x, mean, invstd, c0, c1):
 
 def _forward_parallel(out, mean, invstd, x, gamma, beta, epsilon, threads):
     R = x.shape[0]
-    run(_forward_rows, R, -(-R // threads), out, mean, invstd, x, gamma, beta, epsilon)
+    bands(_forward_rows, R, threads, out, mean, invstd, x, gamma, beta, epsilon)
 
 
 def _backward_parallel(dx, dgamma, dbeta, dout, x, mean, invstd, gamma, work, threads):
     R, C = x.shape
-    run(_backward_rows, R, -(-R // threads), dx, dout, x, mean, invstd, gamma)
+    bands(_backward_rows, R, threads, dx, dout, x, mean, invstd, gamma)
     run(_param_sums, C, _channels_per_thread(C, threads), dgamma, dbeta, work, dout, x, mean, invstd)
 
 

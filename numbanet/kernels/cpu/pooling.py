@@ -14,18 +14,13 @@ import numpy as np
 
 from numbanet.kernels import shapes
 from numbanet.kernels.cpu._jit import njit
-from numbanet.kernels.cpu._launch import run
+from numbanet.kernels.cpu._launch import bands
 
 PARALLEL_MIN = 1 << 18     # input elements; below this a thread pool costs more than it saves (probes.md)
 
 
 def _parallel(inp):
     return inp.size >= PARALLEL_MIN and inp.shape[0] > 1 and numba.get_num_threads() > 1
-
-
-def _images(body, N, *args):
-    # body(*args, n0, n1) for a run of images per thread (_launch.py); no two threads write one image.
-    run(body, N, -(-N // numba.get_num_threads()), *args)
 
 
 @njit(cache=True, inline='always')
@@ -76,7 +71,7 @@ def max_pool2d_forward(out, argmax, inp, pool_h, pool_w, stride_h, stride_w, pad
     sizes = shapes.pool('max_pool2d_forward', out, inp, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left)
     shapes.shaped('max_pool2d_forward', 'argmax', argmax, out.shape, np.int32)
     if _parallel(inp):
-        _images(_max_forward, inp.shape[0], out, argmax, inp, *sizes)
+        bands(_max_forward, inp.shape[0], numba.get_num_threads(), out, argmax, inp, *sizes)
     else:
         _max_forward(out, argmax, inp, *sizes, 0, inp.shape[0])
 
@@ -103,7 +98,7 @@ def max_pool2d_backward(dinp, dout, argmax):
     shapes.shaped('max_pool2d_backward', 'argmax', argmax, dout.shape, np.int32)
     shapes.images('max_pool2d_backward', dinp, dout)
     if _parallel(dinp):
-        _images(_max_backward, dinp.shape[0], dinp, dout, argmax)
+        bands(_max_backward, dinp.shape[0], numba.get_num_threads(), dinp, dout, argmax)
     else:
         _max_backward(dinp, dout, argmax, 0, dinp.shape[0])
 
@@ -132,7 +127,7 @@ def avg_pool2d_forward(out, inp, pool_h, pool_w, stride_h, stride_w, pad_top, pa
     # out: (N, OH, OW, C); inp: (N, H, W, C). out = the mean of each window's input cells (padding not counted).
     sizes = shapes.pool('avg_pool2d_forward', out, inp, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left)
     if _parallel(inp):
-        _images(_avg_forward, inp.shape[0], out, inp, *sizes)
+        bands(_avg_forward, inp.shape[0], numba.get_num_threads(), out, inp, *sizes)
     else:
         _avg_forward(out, inp, *sizes, 0, inp.shape[0])
 
@@ -161,7 +156,7 @@ def avg_pool2d_backward(dinp, dout, pool_h, pool_w, stride_h, stride_w, pad_top,
     # dinp: (N, H, W, C), overwritten; dout: (N, OH, OW, C), the sizes avg_pool2d_forward had.
     sizes = shapes.pool('avg_pool2d_backward', dout, dinp, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left)
     if _parallel(dinp):
-        _images(_avg_backward, dinp.shape[0], dinp, dout, *sizes)
+        bands(_avg_backward, dinp.shape[0], numba.get_num_threads(), dinp, dout, *sizes)
     else:
         _avg_backward(dinp, dout, *sizes, 0, dinp.shape[0])
 
@@ -185,7 +180,7 @@ def global_avg_pool2d_forward(out, inp):
     # out: (N, C); inp: (N, H, W, C). out = the mean over H and W.
     shapes.global_pool('global_avg_pool2d_forward', out, inp)
     if _parallel(inp):
-        _images(_global_avg_forward, inp.shape[0], out, inp)
+        bands(_global_avg_forward, inp.shape[0], numba.get_num_threads(), out, inp)
     else:
         _global_avg_forward(out, inp, 0, inp.shape[0])
 
@@ -204,7 +199,7 @@ def global_avg_pool2d_backward(dinp, dout):
     # dinp: (N, H, W, C), overwritten; dout: (N, C).
     shapes.global_pool('global_avg_pool2d_backward', dout, dinp)
     if _parallel(dinp):
-        _images(_global_avg_backward, dinp.shape[0], dinp, dout)
+        bands(_global_avg_backward, dinp.shape[0], numba.get_num_threads(), dinp, dout)
     else:
         _global_avg_backward(dinp, dout, 0, dinp.shape[0])
 
@@ -230,7 +225,7 @@ def global_max_pool2d_forward(out, argmax, inp):
     shapes.global_pool('global_max_pool2d_forward', out, inp)
     shapes.shaped('global_max_pool2d_forward', 'argmax', argmax, out.shape, np.int32)
     if _parallel(inp):
-        _images(_global_max_forward, inp.shape[0], out, argmax, inp)
+        bands(_global_max_forward, inp.shape[0], numba.get_num_threads(), out, argmax, inp)
     else:
         _global_max_forward(out, argmax, inp, 0, inp.shape[0])
 
@@ -250,7 +245,7 @@ def global_max_pool2d_backward(dinp, dout, argmax):
     shapes.global_pool('global_max_pool2d_backward', dout, dinp)
     shapes.shaped('global_max_pool2d_backward', 'argmax', argmax, dout.shape, np.int32)
     if _parallel(dinp):
-        _images(_global_max_backward, dinp.shape[0], dinp, dout, argmax)
+        bands(_global_max_backward, dinp.shape[0], numba.get_num_threads(), dinp, dout, argmax)
     else:
         _global_max_backward(dinp, dout, argmax, 0, dinp.shape[0])
 
@@ -283,7 +278,7 @@ def zero_pad2d_forward(out, inp, top, left):
     # zeros around it.
     top, left = _check_pad('zero_pad2d_forward', out, inp, top, left)
     if _parallel(out):
-        _images(_pad_forward, inp.shape[0], out, inp, top, left)
+        bands(_pad_forward, inp.shape[0], numba.get_num_threads(), out, inp, top, left)
     else:
         _pad_forward(out, inp, top, left, 0, inp.shape[0])
 
@@ -302,6 +297,6 @@ def zero_pad2d_backward(dinp, dout, top, left):
     # dinp: (N, H, W, C) = dout[:, top:top+H, left:left+W] (overwritten).
     top, left = _check_pad('zero_pad2d_backward', dout, dinp, top, left)
     if _parallel(dout):
-        _images(_pad_backward, dinp.shape[0], dinp, dout, top, left)
+        bands(_pad_backward, dinp.shape[0], numba.get_num_threads(), dinp, dout, top, left)
     else:
         _pad_backward(dinp, dout, top, left, 0, dinp.shape[0])

@@ -3,7 +3,7 @@ that they do not, and an in-place call would fall back to a scalar loop several 
 import numba
 
 from numbanet.kernels.cpu._jit import njit
-from numbanet.kernels.cpu._launch import run
+from numbanet.kernels.cpu._launch import bands
 
 PARALLEL_MIN = 1 << 18     # elements; below this a thread pool costs more than it saves (probes.md)
 
@@ -53,6 +53,6 @@ def relu_mask_call(dout, out):
 def _relu_mask_threads(dout, out):
     threads = numba.get_num_threads()  # on every call: set_num_threads may change it
     if threads > 1:
-        run(_relu_mask_rows, out.shape[0], -(-out.shape[0] // threads), dout, out)  # a band of rows per thread
+        bands(_relu_mask_rows, out.shape[0], threads, dout, out)
     else:
         _relu_mask_rows(dout, out, 0, out.shape[0])
